@@ -1,0 +1,22 @@
+"""labcore: the Docker Internals Lab's small container toolkit.
+
+Everything here makes real kernel objects on the machine it runs on. The
+notebooks import it as ``import labcore as lab``.
+"""
+
+from . import doctor, kernel, namespaces, tracker, widgets
+from .errors import (CleanupError, CommandNotFoundError, InvalidInputError, LabError,
+                     PrivilegeError, UnknownNamespaceError, UnsupportedError)
+from .namespaces import Namespaces, Process, Result, call, enter, nspid, pin_netns, run, spawn
+
+__version__ = "0.1.0"
+
+__all__ = [
+    # modules
+    "doctor", "kernel", "namespaces", "tracker", "widgets",
+    # errors
+    "LabError", "PrivilegeError", "UnsupportedError", "InvalidInputError",
+    "UnknownNamespaceError", "CommandNotFoundError", "CleanupError",
+    # namespaces
+    "Namespaces", "Process", "Result", "spawn", "run", "call", "enter", "nspid", "pin_netns",
+]

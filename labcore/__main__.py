@@ -1,0 +1,7 @@
+"""``python -m labcore`` is the ``labcore`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

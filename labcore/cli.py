@@ -1,0 +1,109 @@
+"""The ``labcore`` command: a learner's tools outside the notebooks.
+
+    labcore doctor                 what this machine can do, and why not
+    labcore run [--ns ...] -- CMD  run CMD as PID 1 of new namespaces
+    labcore cleanup                undo whatever a crashed notebook left behind
+    labcore install-kernel         register the "Docker Internals Lab" Jupyter kernel
+
+A ``LabError`` is printed as a short notice (what, and the fix) and the
+command exits with 125, as ``docker run`` does for its own errors; a
+command that cannot be found exits with 127, as in a shell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from . import doctor, namespaces, tracker
+from .errors import CommandNotFoundError, LabError
+
+
+def cmd_doctor(args) -> int:
+    print(doctor.report())
+    return 0
+
+
+def cmd_run(args) -> int:
+    argv = args.command
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    if not argv:
+        raise LabError("no command given", "put it after --, for example: labcore run -- sh -c 'echo $$'")
+    proc = namespaces.spawn(argv, args.ns, hostname=args.hostname)
+    interrupts = 0
+
+    def forward(signum, frame):
+        # PID 1 of a pid namespace ignores signals it has no handler for, even
+        # SIGTERM and SIGINT: the second interrupt sends SIGKILL, like `docker stop`.
+        nonlocal interrupts
+        interrupts += 1
+        proc.send_signal(signal.SIGKILL if interrupts > 1 else signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, forward)
+    with proc:
+        return proc.wait()
+
+
+def cmd_cleanup(args) -> int:
+    done = tracker.default().cleanup()
+    for rec, outcome in done:
+        print(f"{rec.kind:<14} {rec.target:<40} {outcome}")
+    print(f"cleanup: {len(done)} object(s) handled, nothing left in {tracker.default().objects}")
+    return 0
+
+
+def cmd_install_kernel(args) -> int:
+    from .jupyter import install_kernel
+    path = install_kernel(user=args.user, prefix=args.prefix, sudo=args.sudo)
+    print(f"installed the 'Docker Internals Lab' kernel in {path}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="labcore", description="The Docker Internals Lab's toolkit.")
+    sub = top.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    sub.add_parser("doctor", help="what this machine can do for the course").set_defaults(fn=cmd_doctor)
+
+    run = sub.add_parser("run", help="run a command as PID 1 of new namespaces",
+                         description="Run CMD in new namespaces as PID 1 with a fresh /proc, pass "
+                                     "stdio through, and exit with CMD's status (128+N if killed by signal N).")
+    run.add_argument("--ns", default=",".join(namespaces.CONTAINER),
+                     help="namespace kinds, comma-separated, among " + ",".join(namespaces.KINDS) +
+                          " (default: %(default)s, as docker run); pid brings mnt with it for /proc")
+    run.add_argument("--hostname", help="hostname inside (needs uts)")
+    run.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARG...]")
+    run.set_defaults(fn=cmd_run)
+
+    sub.add_parser("cleanup", help="undo every kernel object the lab recorded "
+                                   "(after a crashed kernel)").set_defaults(fn=cmd_cleanup)
+
+    kern = sub.add_parser("install-kernel", help="install the lab's Jupyter kernelspec")
+    where = kern.add_mutually_exclusive_group()
+    where.add_argument("--user", action="store_true", help="in the user's Jupyter directory")
+    where.add_argument("--prefix", help="under PREFIX/share/jupyter (default: this Python's prefix)")
+    kern.add_argument("--sudo", action="store_true",
+                      help="start the kernel through sudo, so a non-root Jupyter gets a root kernel (the VM)")
+    kern.set_defaults(fn=cmd_install_kernel)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except CommandNotFoundError as exc:
+        print(f"labcore: {exc.notice()}", file=sys.stderr)
+        return 127
+    except LabError as exc:
+        print(f"labcore: {exc.notice()}", file=sys.stderr)
+        return 125
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""The lab kernel's IPython extension.
+
+Loaded at kernel start (the kernelspec passes ``--ext labcore.ipython``),
+or by hand with ``%load_ext labcore.ipython``. A ``LabError`` is an
+expected situation (no root here, a bad value, a missing tool): the
+learner sees a short notice saying what happened and how to fix it,
+instead of a traceback through the library. Any other exception keeps its
+full traceback, because that one is a bug worth reading.
+"""
+
+from __future__ import annotations
+
+from .errors import LabError
+
+
+def _show_lab_error(shell, etype, value, tb, tb_offset=None):
+    notice = value.notice().splitlines()
+    # The returned lines become the cell's error output (ename/evalue kept), without the stack.
+    shell._showtraceback(etype, value, [f"\x1b[1;31m{notice[0]}\x1b[0m", *notice[1:]])
+    return None
+
+
+def load_ipython_extension(ipython) -> None:
+    ipython.set_custom_exc((LabError,), _show_lab_error)
+
+
+def unload_ipython_extension(ipython) -> None:
+    ipython.set_custom_exc((), None)

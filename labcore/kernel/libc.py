@@ -1,0 +1,80 @@
+"""The real kernel: system calls through libc, with ctypes.
+
+Python 3.11 has no ``os.unshare`` or ``os.setns``, and no version has
+``mount`` or ``pivot_root``, so we call libc directly. Each wrapper checks
+the return value and turns -1 into ``OSError`` carrying errno, so callers
+can still write ``except PermissionError``, and the message names the call
+and its object: ``[Errno 1] mount proc on /proc: Operation not permitted``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+
+from . import flags as F
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+# pivot_root has no glibc wrapper: we go through syscall(2) with its number.
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
+
+_libc.unshare.argtypes = [ctypes.c_int]
+_libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+_libc.syscall.restype = ctypes.c_long
+
+
+def _check(result: int, what: str) -> int:
+    if result == -1:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+    return result
+
+
+def _b(text: str | None) -> bytes | None:
+    return None if text is None else os.fsencode(text)
+
+
+class LibcKernel:
+    """Direct system calls. One method per call, named after it."""
+
+    name = "libc"
+
+    def unshare(self, flags: int) -> None:
+        _check(_libc.unshare(flags), f"unshare({F.describe(flags, F.CLONE_NAMES)})")
+
+    def setns(self, fd: int, nstype: int = 0, what: str = "") -> None:
+        _check(_libc.setns(fd, nstype), f"setns({what or fd})")
+
+    def mount(self, source: str | None, target: str, fstype: str | None = None,
+              flags: int = 0, data: str | None = None) -> None:
+        what = f"mount {source or fstype or 'none'} on {target}"
+        if fstype:
+            what += f" (type {fstype})"
+        if flags:
+            what += f" [{F.describe(flags, F.MS_NAMES)}]"
+        _check(_libc.mount(_b(source), _b(target), _b(fstype), flags, _b(data)), what)
+
+    def umount2(self, target: str, flags: int = 0) -> None:
+        _check(_libc.umount2(_b(target), flags), f"umount {target}")
+
+    def pivot_root(self, new_root: str, put_old: str) -> None:
+        number = _SYS_PIVOT_ROOT.get(platform.machine())
+        if number is None:
+            raise OSError(38, f"pivot_root: no syscall number known for {platform.machine()}")
+        result = _libc.syscall(ctypes.c_long(number), _b(new_root), _b(put_old))
+        _check(result, f"pivot_root({new_root}, {put_old})")
+
+    def sethostname(self, name: str) -> None:
+        raw = name.encode()
+        _check(_libc.sethostname(raw, len(raw)), f"sethostname({name!r})")
+
+    def prctl(self, option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+        return _check(_libc.prctl(option, arg2, arg3, arg4, arg5), f"prctl({option})")
+
+__all__ = ["LibcKernel"]

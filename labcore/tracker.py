@@ -1,0 +1,412 @@
+"""Every kernel object the lab creates is recorded on disk, then undone.
+
+Containers are made of objects that outlive the code that made them: a
+mount stays mounted, a cgroup directory stays, a process keeps running
+after the notebook kernel that started it is killed. So before creating
+anything, labcore writes a small JSON record of it under the state
+directory (``/run/labcore``: a tmpfs, cleared at reboot exactly like the
+objects it describes). When the object is undone, its record goes.
+``labcore cleanup`` undoes whatever records remain after a crash.
+
+Rules that keep this safe for the host:
+
+* The record is written *before* the object exists, so a crash at any
+  point leaves a record; undoing tolerates "already gone".
+* A process is identified by its PID *and* its start time, so a recycled
+  PID is never killed by mistake.
+* Every undo checks that the object carries the lab's name (``lab-``
+  links and network namespaces, a ``labcore`` cgroup subtree, paths under
+  the state directory): cleanup cannot touch anything of the host's.
+
+Creating an object, rolling it back if the creation fails half-way::
+
+    with tracker.default().created("mount", target) as rec:
+        kernel.mount(...)          # on error: undone, record dropped
+    ...
+    tracker.default().undo(rec)    # later, when done with it
+"""
+
+from __future__ import annotations
+
+import atexit
+import errno
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from . import kernel
+from .errors import CleanupError
+
+PREFIX = "lab-"          # links, network namespaces
+CGROUP_NAME = "labcore"  # the subtree that holds every lab cgroup, in each hierarchy
+CGROUP_ROOT = "/sys/fs/cgroup"
+NETNS_DIR = "/run/netns"
+
+
+def state_dir() -> Path:
+    """Where records live: $LABCORE_STATE_DIR, else /run/labcore (root) or a per-user dir."""
+    env = os.environ.get("LABCORE_STATE_DIR")
+    if env:
+        return Path(env)
+    if os.geteuid() == 0:
+        return Path("/run/labcore")
+    return Path(f"/tmp/labcore-{os.geteuid()}")
+
+
+@dataclass
+class Record:
+    """One object the lab created: its kind, what identifies it, how to undo it."""
+
+    kind: str
+    target: str
+    extra: dict = field(default_factory=dict)
+    owner: int = 0
+    seq: int = 0
+    file: Path | None = None
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} {self.target}>"
+
+
+def process_start_time(pid: int) -> int | None:
+    """Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces and parentheses: split after the last ')'.
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+class Tracker:
+    """Records on disk in ``<state>/objects``, one JSON file per object."""
+
+    def __init__(self, root: str | os.PathLike | None = None):
+        self.root = Path(root) if root else state_dir()
+        self.objects = self.root / "objects"
+        self._atexit = False
+
+    # --- records -------------------------------------------------------
+    def add(self, kind: str, target, **extra) -> Record:
+        """Write the record of an object about to be created."""
+        if kind not in UNDO:
+            raise ValueError(f"no undo known for kind {kind!r}")
+        self.objects.mkdir(parents=True, exist_ok=True, mode=0o700)
+        rec = Record(kind, str(target), extra, owner=os.getpid(), seq=time.time_ns())
+        rec.file = self.objects / f"{rec.seq}-{os.getpid()}-{kind}.json"
+        tmp = rec.file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"kind": kind, "target": rec.target, "extra": extra,
+                                   "owner": rec.owner, "seq": rec.seq}))
+        tmp.rename(rec.file)  # atomic: cleanup never reads half a record
+        if not self._atexit:
+            atexit.register(self.undo_owned)
+            self._atexit = True
+        return rec
+
+    def forget(self, rec: Record) -> None:
+        """Drop a record whose object is gone."""
+        if rec.file is not None:
+            rec.file.unlink(missing_ok=True)
+
+    def records(self) -> list[Record]:
+        """All records, oldest first."""
+        out = []
+        for path in sorted(self.objects.glob("*.json")) if self.objects.is_dir() else []:
+            try:
+                data = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue  # written by a newer lab, or being removed right now
+            out.append(Record(data["kind"], data["target"], data.get("extra", {}),
+                              data.get("owner", 0), data.get("seq", 0), path))
+        return sorted(out, key=lambda r: r.seq)
+
+    # --- undo ----------------------------------------------------------
+    def undo(self, rec: Record) -> str:
+        """Undo one object (idempotent) and drop its record. Returns what happened."""
+        outcome = UNDO[rec.kind].fn(rec)
+        self.forget(rec)
+        return outcome
+
+    @contextmanager
+    def created(self, kind: str, target, **extra):
+        """Record, let the caller create the object; on failure undo and re-raise."""
+        rec = self.add(kind, target, **extra)
+        try:
+            yield rec
+        except BaseException:
+            try:
+                self.undo(rec)
+            except Exception:
+                pass  # the original error is the one worth showing; the record stays for cleanup
+            raise
+
+    @contextmanager
+    def track(self, kind: str, target, **extra):
+        """Record for the duration of the block, then undo whatever happened."""
+        with self.created(kind, target, **extra) as rec:
+            yield rec
+        self.undo(rec)
+
+    def cleanup(self, owner: int | None = None) -> list[tuple[Record, str]]:
+        """Undo every recorded object (or only those of ``owner``), in a safe order.
+
+        Processes go first (they hold mounts, cgroups and namespaces busy),
+        then mounts, namespaces, links, firewall rules, cgroups and paths;
+        within a kind, newest first (a mount on top of another goes first).
+        """
+        recs = [r for r in self.records() if owner is None or r.owner == owner]
+        recs.sort(key=lambda r: (UNDO[r.kind].order if r.kind in UNDO else 99, -r.seq))
+        done, failed = [], []
+        for rec in recs:
+            if rec.kind not in UNDO:
+                failed.append(f"{rec}: unknown kind")
+                continue
+            try:
+                done.append((rec, self.undo(rec)))
+            except (OSError, CleanupError, subprocess.SubprocessError) as exc:
+                failed.append(f"{rec}: {exc}")
+        if failed:
+            raise CleanupError("could not undo: " + "; ".join(failed),
+                               "see what holds them (ps, findmnt, ip link), then run `labcore cleanup` again")
+        return done
+
+    def undo_owned(self) -> None:
+        """At interpreter exit: undo what this process created and did not undo itself."""
+        try:
+            self.cleanup(owner=os.getpid())
+        except Exception:
+            pass  # leave the records: `labcore cleanup` will retry
+
+
+_default: Tracker | None = None
+
+
+def default() -> Tracker:
+    """The tracker for this process's state directory."""
+    global _default
+    if _default is None or _default.root != state_dir():
+        _default = Tracker()
+    return _default
+
+
+# --- how each kind is undone -----------------------------------------------
+
+@dataclass
+class Undo:
+    order: int
+    fn: Callable[[Record], str]
+
+
+UNDO: dict[str, Undo] = {}
+
+
+def undoes(kind: str, order: int):
+    """Register the undo function of a kind. Later modules add their own kinds."""
+    def register(fn):
+        UNDO[kind] = Undo(order, fn)
+        return fn
+    return register
+
+
+def is_lab_path(path: str, root: Path | None = None) -> bool:
+    """True for paths the lab owns: under a state directory, or named lab-..."""
+    p = Path(os.path.abspath(path))
+    roots = [state_dir()] + ([root] if root else [])
+    if any(p == r or r in p.parents for r in roots):
+        return True
+    return p.name.startswith(PREFIX) and p.parent != Path("/")
+
+
+def _refuse(rec: Record, why: str):
+    raise CleanupError(f"refusing to undo {rec}: {why}",
+                       "only objects named with the lab's prefix are ever removed")
+
+
+def mounts_under(path: str | os.PathLike) -> list[str]:
+    """Mount points at or below ``path``, from /proc/self/mountinfo."""
+    base = os.path.abspath(path)
+    found = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = line.split()[4].replace("\\040", " ")
+        if point == base or point.startswith(base.rstrip("/") + "/"):
+            found.append(point)
+    return found
+
+
+@undoes("process", order=10)
+def _kill_process(rec: Record) -> str:
+    pid, start = int(rec.target), rec.extra.get("start_time")
+    if process_start_time(pid) is None:
+        return "already gone"
+    if start is not None and process_start_time(pid) != start:
+        return "already gone (PID reused by another process)"
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return "already gone"
+    # Reap it if it is our child; otherwise wait until init has.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return "killed"
+        except ChildProcessError:
+            if process_start_time(pid) != start or _is_zombie(pid):
+                return "killed"
+        time.sleep(0.005)
+    raise CleanupError(f"process {pid} did not die after SIGKILL", "look at it with ps -o pid,stat,wchan")
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+@undoes("mount", order=20)
+def _umount(rec: Record) -> str:
+    if not is_lab_path(rec.target):
+        _refuse(rec, "not a lab path")
+    try:
+        kernel.umount2(rec.target, kernel.flags.MNT_DETACH)
+    except OSError as exc:
+        if exc.errno in (errno.EINVAL, errno.ENOENT):
+            return "already unmounted"
+        raise
+    return "unmounted"
+
+
+@undoes("netns", order=30)
+def _del_netns(rec: Record) -> str:
+    name = rec.target
+    if not name.startswith(PREFIX) or "/" in name:
+        _refuse(rec, "network namespace without the lab- prefix")
+    path = f"{NETNS_DIR}/{name}"
+    gone = True
+    try:
+        kernel.umount2(path, kernel.flags.MNT_DETACH)
+        gone = False
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOENT):
+            raise
+    try:
+        os.unlink(path)
+        gone = False
+    except FileNotFoundError:
+        pass
+    if rec.extra.get("made_dir"):
+        try:
+            os.rmdir(NETNS_DIR)  # we created it; only if nothing else lives there now
+        except OSError:
+            pass
+    return "already gone" if gone else "removed"
+
+
+@undoes("link", order=40)
+def _del_link(rec: Record) -> str:
+    name = rec.target
+    if not name.startswith(PREFIX):
+        _refuse(rec, "link without the lab- prefix")
+    if not Path(f"/sys/class/net/{name}").exists():
+        return "already gone"
+    subprocess.run(["ip", "link", "del", name], check=True, capture_output=True)
+    return "deleted"
+
+
+@undoes("nft-table", order=50)
+def _del_nft_table(rec: Record) -> str:
+    family, _, name = rec.target.partition(" ")
+    if not name.startswith(CGROUP_NAME) and not name.startswith(PREFIX):
+        _refuse(rec, "nft table not named labcore...")
+    done = subprocess.run(["nft", "delete", "table", family, name], capture_output=True, text=True)
+    return "deleted" if done.returncode == 0 else "already gone"
+
+
+@undoes("iptables-rule", order=50)
+def _del_iptables_rule(rec: Record) -> str:
+    rule = rec.extra["rule"]  # e.g. ["-s", "10.0.0.0/24", "-j", "MASQUERADE", "-m", "comment", ...]
+    if "labcore" not in rule:
+        _refuse(rec, "iptables rule without the labcore comment")
+    tool = rec.extra.get("tool", "iptables")
+    base = [tool, "-w", "-t", rec.extra.get("table", "filter")]
+    if subprocess.run(base + ["-C", rec.target] + rule, capture_output=True).returncode != 0:
+        return "already gone"
+    subprocess.run(base + ["-D", rec.target] + rule, check=True, capture_output=True)
+    return "deleted"
+
+
+@undoes("sysctl", order=60)
+def _restore_sysctl(rec: Record) -> str:
+    path = Path(rec.target)
+    if not str(path).startswith("/proc/sys/"):
+        _refuse(rec, "not a sysctl")
+    old = rec.extra["old"]
+    if path.read_text().strip() == old:
+        return "already as before"
+    path.write_text(old + "\n")
+    return f"restored to {old}"
+
+
+@undoes("cgroup", order=70)
+def _rmdir_cgroup(rec: Record) -> str:
+    path = Path(rec.target)
+    parts = path.parts
+    if not str(path).startswith(CGROUP_ROOT + "/") or CGROUP_NAME not in parts:
+        _refuse(rec, f"cgroup outside the {CGROUP_NAME} subtree")
+    if not path.is_dir():
+        return "already gone"
+    # Children first, then kill what still runs inside, then rmdir (EBUSY while tasks exit).
+    for child in sorted((p for p in path.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+        _rmdir_cgroup(Record("cgroup", str(child)))
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            procs = (path / "cgroup.procs").read_text().split()
+        except FileNotFoundError:
+            return "already gone"
+        for pid in procs:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            path.rmdir()
+            return "removed"
+        except FileNotFoundError:
+            return "already gone"
+        except OSError as exc:
+            if exc.errno != errno.EBUSY or time.monotonic() > deadline:
+                raise
+        time.sleep(0.01)
+
+
+@undoes("path", order=80)
+def _remove_path(rec: Record) -> str:
+    if not is_lab_path(rec.target):
+        _refuse(rec, "not a lab path")
+    path = Path(rec.target)
+    if path.is_dir() and not path.is_symlink():
+        # rmtree would descend into a mount and delete what it shows: never do that.
+        busy = mounts_under(path)
+        if busy:
+            raise CleanupError(f"{busy[0]} is still mounted inside {path}",
+                               "unmount it first (labcore cleanup does, mounts before paths)")
+        shutil.rmtree(path, ignore_errors=False)
+        return "removed"
+    try:
+        path.unlink()
+        return "removed"
+    except FileNotFoundError:
+        return "already gone"
+
+
+__all__ = ["Tracker", "Record", "default", "state_dir", "undoes", "is_lab_path",
+           "process_start_time", "mounts_under", "PREFIX", "CGROUP_NAME"]
