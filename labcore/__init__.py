@@ -4,19 +4,20 @@ Everything here makes real kernel objects on the machine it runs on. The
 notebooks import it as ``import labcore as lab``.
 """
 
-from . import doctor, kernel, namespaces, tracker, widgets
+from . import doctor, kernel, namespaces, process, tracker, widgets
 from .errors import (CleanupError, CommandNotFoundError, InvalidInputError, LabError,
                      PrivilegeError, UnknownNamespaceError, UnsupportedError)
-from .namespaces import Namespaces, Process, Result, call, enter, nspid, pin_netns, run, spawn
+from .namespaces import CONTAINER, Namespaces, nspid, pin_netns
+from .process import Process, Result, call, enter, run, spawn
 
 __version__ = "0.1.0"
 
 __all__ = [
     # modules
-    "doctor", "kernel", "namespaces", "tracker", "widgets",
+    "doctor", "kernel", "namespaces", "process", "tracker", "widgets",
     # errors
     "LabError", "PrivilegeError", "UnsupportedError", "InvalidInputError",
     "UnknownNamespaceError", "CommandNotFoundError", "CleanupError",
     # namespaces
-    "Namespaces", "Process", "Result", "spawn", "run", "call", "enter", "nspid", "pin_netns",
+    "CONTAINER", "Namespaces", "Process", "Result", "spawn", "run", "call", "enter", "nspid", "pin_netns",
 ]

@@ -16,7 +16,7 @@ import argparse
 import signal
 import sys
 
-from . import doctor, namespaces, tracker
+from . import doctor, namespaces, process, tracker
 from .errors import CommandNotFoundError, LabError
 
 
@@ -31,7 +31,7 @@ def cmd_run(args) -> int:
         argv = argv[1:]
     if not argv:
         raise LabError("no command given", "put it after --, for example: labcore run -- sh -c 'echo $$'")
-    proc = namespaces.spawn(argv, args.ns, hostname=args.hostname)
+    proc = process.spawn(argv, args.ns, hostname=args.hostname)
     interrupts = 0
 
     def forward(signum, frame):
@@ -50,7 +50,7 @@ def cmd_run(args) -> int:
 def cmd_cleanup(args) -> int:
     done = tracker.default().cleanup()
     for rec, outcome in done:
-        print(f"{rec.kind:<14} {rec.target:<40} {outcome}")
+        print(f"{rec.describe()}: {outcome}")
     print(f"cleanup: {len(done)} object(s) handled, nothing left in {tracker.default().objects}")
     return 0
 

@@ -26,6 +26,13 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 OPTIONAL_TOOLS = ["runc", "crun", "containerd", "dockerd", "docker-registry", "skopeo", "umoci",
                   "oci-image-tool", "qemu-system-x86_64"]
 CAP_SYS_ADMIN = 21
+# capability(7) numbers, in order, as <linux/capability.h> names them.
+CAP_NAMES = ["chown", "dac_override", "dac_read_search", "fowner", "fsetid", "kill", "setgid", "setuid",
+             "setpcap", "linux_immutable", "net_bind_service", "net_broadcast", "net_admin", "net_raw",
+             "ipc_lock", "ipc_owner", "sys_module", "sys_rawio", "sys_chroot", "sys_ptrace", "sys_pacct",
+             "sys_admin", "sys_boot", "sys_nice", "sys_resource", "sys_time", "sys_tty_config", "mknod",
+             "lease", "audit_write", "audit_control", "setfcap", "mac_override", "mac_admin", "syslog",
+             "wake_alarm", "block_suspend", "audit_read", "perfmon", "bpf", "checkpoint_restore"]
 
 
 @dataclass
@@ -82,7 +89,8 @@ def check_root() -> Check:
     caps = int(_status_field("CapEff") or "0", 16)
     if os.geteuid() == 0 and caps & (1 << CAP_SYS_ADMIN):
         missing = [i for i in range(0, int(_read("/proc/sys/kernel/cap_last_cap", "40")) + 1) if not caps >> i & 1]
-        extra = f" (missing capabilities: {', '.join(map(str, missing))})" if missing else " with every capability"
+        names = [f"CAP_{CAP_NAMES[i].upper()}" if i < len(CAP_NAMES) else str(i) for i in missing]
+        extra = f" (missing: {', '.join(names)})" if missing else " with every capability"
         return Check("root", True, f"uid 0, CAP_SYS_ADMIN{extra}")
     return Check("root", False, f"uid {os.geteuid()}, effective capabilities {caps:#x}",
                  "run the lab as root: `sudo make lab`, or use the course VM (see README)")
@@ -181,19 +189,53 @@ def check_userns() -> Check:
     return Check("user namespaces", True, f"allowed (max_user_namespaces={limit})")
 
 
+def _probe_userns(as_uid: int | None) -> int:
+    """Really try unshare(CLONE_NEWUSER) in a throwaway child; returns its errno (0 = it worked)."""
+    from . import kernel
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            if as_uid is not None:  # root asks on behalf of an ordinary user: become one first
+                os.setgroups([])
+                os.setresgid(as_uid, as_uid, as_uid)
+                os.setresuid(as_uid, as_uid, as_uid)
+            kernel.unshare(kernel.flags.CLONE_NEWUSER)
+        except OSError as exc:
+            code = exc.errno or 1
+        os._exit(code)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
 def check_userns_unprivileged() -> Check:
-    """Can an ordinary user create a user namespace? Distributions restrict it in several ways."""
-    # (sysctl file, value that restricts, value that lifts the restriction)
+    """Can an ordinary user create a user namespace? Tried for real (as nobody, when we are root)."""
+    # (sysctl file, value that restricts, value that lifts the restriction): the usual culprits.
     knobs = [("kernel/unprivileged_userns_clone", "0", "1"),            # Debian's older kernels
              ("kernel/apparmor_restrict_unprivileged_userns", "1", "0"),  # Ubuntu 23.10 and later
              ("user/max_user_namespaces", "0", "15000")]
-    found = [(k, lift) for k, bad, lift in knobs if _read(f"/proc/sys/{k}") == bad]
+    found = [(k.replace("/", "."), lift) for k, bad, lift in knobs if _read(f"/proc/sys/{k}") == bad]
+    code = _probe_userns(65534 if os.geteuid() == 0 else None)
+    if code == 0:
+        return Check("unprivileged userns", True, "an ordinary user can create user namespaces (tried as "
+                     f"{'nobody' if os.geteuid() == 0 else 'uid ' + str(os.geteuid())})")
+    why = os.strerror(code) if code < 256 else f"status {code}"
+    detail = f"unshare(CLONE_NEWUSER) as an ordinary user failed: {why}"
     if found:
-        names = [k.replace("/", ".") for k, _ in found]
-        return Check("unprivileged userns", False, "restricted by " + ", ".join(f"{n}" for n in names),
-                     "sysctl -w " + " ".join(f"{n}={lift}" for n, (_, lift) in zip(names, found)))
-    return Check("unprivileged userns", True, "no restriction (unprivileged_userns_clone, "
-                 "apparmor_restrict_unprivileged_userns, max_user_namespaces all allow it)")
+        return Check("unprivileged userns", False, detail + "; restricted by " + ", ".join(n for n, _ in found),
+                     "sysctl -w " + " ".join(f"{n}={lift}" for n, lift in found))
+    return Check("unprivileged userns", False, detail + " (no sysctl forbids it: a seccomp filter may, "
+                 "as Docker's default profile does)", "run the lab in the course VM")
+
+
+def check_make_namespaces() -> Check:
+    """Can *this* process create namespaces: as root, or rootless through a user namespace?"""
+    if check_root().ok:
+        return Check("make namespaces", True, "as root: every kind directly")
+    code = _probe_userns(None)
+    if code == 0:
+        return Check("make namespaces", True, "rootless: inside a new user namespace first (not root here)")
+    return Check("make namespaces", False, f"not root, and unshare(CLONE_NEWUSER) failed: {os.strerror(code)}",
+                 "run the lab as root (sudo make lab) or in the course VM")
 
 
 def check_namespaces() -> Check:
@@ -307,6 +349,7 @@ CHECKS = {
     "overlayfs": check_overlayfs,
     "userns": check_userns,
     "userns_unprivileged": check_userns_unprivileged,
+    "make_namespaces": check_make_namespaces,
     "nftables": check_nftables,
     "iptables": check_iptables,
     "seccomp": check_seccomp,

@@ -72,7 +72,11 @@ class Record:
     file: Path | None = None
 
     def __repr__(self) -> str:
-        return f"<{self.kind} {self.target}>"
+        return f"<{self.describe()}>"
+
+    def describe(self) -> str:
+        """``process pid 1234``, ``mount /run/labcore/x``: what a person recognises."""
+        return f"process pid {self.target}" if self.kind == "process" else f"{self.kind} {self.target}"
 
 
 def process_start_time(pid: int) -> int | None:
@@ -264,6 +268,12 @@ def _kill_process(rec: Record) -> str:
     raise CleanupError(f"process {pid} did not die after SIGKILL", "look at it with ps -o pid,stat,wchan")
 
 
+def is_running(pid: int, start_time: int | None = None) -> bool:
+    """Is ``pid`` alive (not gone, not a zombie), and the same process if ``start_time`` is given?"""
+    now = process_start_time(pid)
+    return now is not None and (start_time is None or now == start_time) and not _is_zombie(pid)
+
+
 def _is_zombie(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
@@ -409,4 +419,4 @@ def _remove_path(rec: Record) -> str:
 
 
 __all__ = ["Tracker", "Record", "default", "state_dir", "undoes", "is_lab_path",
-           "process_start_time", "mounts_under", "PREFIX", "CGROUP_NAME"]
+           "process_start_time", "is_running", "mounts_under", "PREFIX", "CGROUP_NAME"]

@@ -69,10 +69,15 @@ def sethostname(name: str) -> None:
     _active.sethostname(name)
 
 
+def set_name(name: str) -> None:
+    """prctl(PR_SET_NAME): rename the calling thread, as ps shows it."""
+    _active.set_name(name)
+
+
 def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
     """prctl(2)."""
     return _active.prctl(option, arg2, arg3, arg4, arg5)
 
 
 __all__ = ["flags", "active", "recording", "RecordingKernel", "LibcKernel",
-           "unshare", "setns", "mount", "umount2", "pivot_root", "sethostname", "prctl"]
+           "unshare", "setns", "mount", "umount2", "pivot_root", "sethostname", "set_name", "prctl"]

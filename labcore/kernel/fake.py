@@ -45,6 +45,9 @@ class RecordingKernel:
     def sethostname(self, name):
         self._record("sethostname", name)
 
+    def set_name(self, name):
+        self._record("set_name", name)
+
     def prctl(self, option, arg2=0, arg3=0, arg4=0, arg5=0):
         self._record("prctl", option, arg2, arg3, arg4, arg5)
         return 0

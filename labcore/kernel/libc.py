@@ -74,6 +74,11 @@ class LibcKernel:
         raw = name.encode()
         _check(_libc.sethostname(raw, len(raw)), f"sethostname({name!r})")
 
+    def set_name(self, name: str) -> None:
+        """prctl(PR_SET_NAME): the name ps shows (15 bytes at most), works whoever we are."""
+        buf = ctypes.create_string_buffer(name.encode()[:15])
+        _check(_libc.prctl(F.PR_SET_NAME, ctypes.addressof(buf), 0, 0, 0), f"prctl(PR_SET_NAME, {name!r})")
+
     def prctl(self, option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
         return _check(_libc.prctl(option, arg2, arg3, arg4, arg5), f"prctl({option})")
 

@@ -40,8 +40,9 @@ def test_userns_restrictions_name_the_sysctl_and_its_fix(monkeypatch):
     values = {"/proc/sys/kernel/apparmor_restrict_unprivileged_userns": "1",
               "/proc/sys/user/max_user_namespaces": "100"}
     monkeypatch.setattr(doctor, "_read", lambda path, default="": values.get(str(path), default))
+    monkeypatch.setattr(doctor, "_probe_userns", lambda as_uid: 1)  # what EPERM from the kernel gives
     check = doctor.check_userns_unprivileged()
-    assert not check.ok
+    assert not check.ok and "Operation not permitted" in check.detail
     assert "kernel.apparmor_restrict_unprivileged_userns" in check.detail
     assert check.fix == "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"
 
@@ -68,3 +69,10 @@ def test_needs_prints_the_reason(capsys, monkeypatch):
     assert doctor.needs("root")
     assert not doctor.needs("root", "tool:nothing")
     assert "needs tool:nothing" in capsys.readouterr().out
+
+
+def test_the_userns_probe_really_tries():
+    # As root it tries as nobody; as anyone else, as itself. Either way a real unshare(2) in a child.
+    code = doctor._probe_userns(65534 if __import__("os").geteuid() == 0 else None)
+    assert isinstance(code, int)
+    assert doctor.check_userns_unprivileged().ok == (code == 0)

@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+import labcore as lab
 from labcore import InvalidInputError, UnknownNamespaceError, namespaces as ns
 from labcore.kernel import flags as F
 
@@ -28,15 +29,23 @@ def test_all_eight_kinds_with_their_flags_and_man_pages():
     assert all(k.man.endswith("(7)") for k in ns.KINDS.values())
 
 
-def test_pid_brings_a_mount_namespace_for_its_proc():
+def test_pid_brings_a_mount_namespace_and_is_unshared_by_the_parent():
     p = ns.plan("pid")
-    assert p.unshare == F.CLONE_NEWPID | F.CLONE_NEWNS
-    assert p.second_fork and p.mount_proc
+    assert p.unshare_parent == F.CLONE_NEWPID and p.unshare == F.CLONE_NEWNS
+    assert not p.second_fork and p.mount_proc
 
 
 def test_net_alone_needs_no_second_fork():
     p = ns.plan("net")
-    assert p.unshare == F.CLONE_NEWNET and not p.second_fork and not p.mount_proc
+    assert p.unshare == F.CLONE_NEWNET and not p.unshare_parent and not p.second_fork and not p.mount_proc
+
+
+def test_with_a_user_namespace_the_child_unshares_everything_and_forks_again():
+    p = ns.plan("user,pid")
+    assert p.unshare_parent == 0
+    assert p.unshare == F.CLONE_NEWUSER | F.CLONE_NEWPID | F.CLONE_NEWNS
+    assert p.second_fork
+    assert not ns.plan("user,net").second_fork  # a user namespace alone applies to the caller
 
 
 def test_time_needs_a_second_fork_and_offsets_need_time():
@@ -69,5 +78,5 @@ def test_spawn_refuses_before_forking_when_not_privileged(monkeypatch):
     monkeypatch.setattr(os, "fork", lambda: pytest.fail("must not fork"))
     from labcore import PrivilegeError
     with pytest.raises(PrivilegeError) as info:
-        ns.spawn(["true"], "pid,net")
+        lab.spawn(["true"], "pid,net")
     assert "root" in info.value.fix and "user" in info.value.fix

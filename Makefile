@@ -1,0 +1,62 @@
+# Docker Internals Lab. The README's two commands are `sudo make lab` and `sudo make test`.
+SHELL := /bin/bash
+# The system Python, not a per-user one: the unprivileged pass runs the venv as nobody.
+PYTHON ?= /usr/bin/python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST := 127.0.0.1
+PORT ?= 8888
+NOTEBOOKS ?= $(shell find notebooks -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' 2>/dev/null | sort)
+
+.PHONY: lab test notebooks test-notebooks bench provision setup kernel clean cleanup
+
+## provision: system packages (apt), idempotent
+provision:
+	@bash provision/provision.sh
+
+# The venv is rebuilt when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PYTHON) || { echo "$(PYTHON) missing: run make provision as root" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[lab,test]'
+	@touch $@
+
+## setup: provision, the venv with labcore and its extras, the lab kernelspec
+setup: provision $(VENV)/.installed kernel
+
+kernel: $(VENV)/.installed
+	@$(PY) -m labcore install-kernel
+
+## lab: start JupyterLab on 127.0.0.1:$(PORT) with token authentication
+lab: setup
+	@$(PY) -c 'import socket,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); \
+	  s.bind(("$(HOST)", $(PORT)))' 2>/dev/null || { echo "port $(PORT) on $(HOST) is taken: stop what uses it (ss -ltnp 'sport = :$(PORT)') or run make lab PORT=8899" >&2; exit 1; }
+	@token=$$($(PY) -c 'import secrets; print(secrets.token_hex(24))'); \
+	echo; echo "  Docker Internals Lab: open http://$(HOST):$(PORT)/lab?token=$$token"; echo; \
+	exec $(VENV)/bin/jupyter lab --no-browser --allow-root --ip=$(HOST) --port=$(PORT) \
+	  --ServerApp.port_retries=0 --IdentityProvider.token=$$token \
+	  --ServerApp.root_dir=notebooks --MultiKernelManager.default_kernel_name=labcore
+
+## test: everything CI runs: unit, integration, nbval, unprivileged pass, leak check
+test: setup
+	$(PY) tests/suite.py
+
+## notebooks: re-execute every notebook in place, so stored outputs come from a real run
+notebooks: setup
+	$(PY) tools/execute_notebooks.py --inplace $(NOTEBOOKS)
+
+## test-notebooks: nbval on every notebook, or on NOTEBOOKS="..."
+test-notebooks: setup
+	$(PY) tests/suite.py nbval $(NOTEBOOKS)
+
+## bench: side-by-side measurements, one `name: value` per line
+bench: setup
+	$(PY) bench/run.py
+
+## cleanup: undo whatever a crashed notebook left (mounts, namespaces, processes...)
+cleanup:
+	$(PY) -m labcore cleanup
+
+clean:
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,57 @@
+"""Execute notebooks with the lab kernel, as a learner would, cell by cell.
+
+    python tools/execute_notebooks.py --inplace notebooks/*.ipynb   # make notebooks: store real outputs
+    python tools/execute_notebooks.py notebooks/*.ipynb             # only check they run to the end
+
+Each notebook runs in its own directory with the ``labcore`` kernel. Any
+cell that raises stops that notebook and makes the exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+KERNEL = "labcore"
+
+
+def execute(path: Path, inplace: bool, timeout: int) -> str | None:
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, kernel_name=KERNEL, timeout=timeout, record_timing=False,
+                            resources={"metadata": {"path": str(path.parent)}})
+    try:
+        client.execute()
+    except CellExecutionError as exc:
+        return str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)
+    if inplace:
+        nbformat.write(nb, path)
+    return None
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("notebooks", nargs="+", type=Path)
+    ap.add_argument("--inplace", action="store_true", help="write the outputs back into the notebooks")
+    ap.add_argument("--timeout", type=int, default=900, help="seconds per cell (default %(default)s)")
+    args = ap.parse_args(argv)
+    failed = 0
+    for path in args.notebooks:
+        start = time.monotonic()
+        error = execute(path, args.inplace, args.timeout)
+        took = time.monotonic() - start
+        if error:
+            failed += 1
+            print(f"FAIL {path} ({took:.1f} s): {error}", flush=True)
+        else:
+            print(f"ok   {path} ({took:.1f} s)", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
