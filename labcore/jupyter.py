@@ -10,6 +10,7 @@ user while the demos need root: ``sudo=True`` starts the kernel through
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -31,6 +32,7 @@ def install_kernel(user: bool = False, prefix: str | None = None, sudo: bool = F
     from jupyter_client.kernelspec import KernelSpecManager
 
     with tempfile.TemporaryDirectory() as tmp:
+        os.chmod(tmp, 0o755)  # the copy keeps these modes: every user's Jupyter must read it
         (Path(tmp) / "kernel.json").write_text(json.dumps(kernelspec(sudo), indent=1))
         return KernelSpecManager().install_kernel_spec(
             tmp, KERNEL_NAME, user=user, prefix=None if user else (prefix or sys.prefix))

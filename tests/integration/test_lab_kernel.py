@@ -54,3 +54,11 @@ def test_other_errors_keep_their_traceback(client):
     error = next(m["content"] for m in outputs if m["msg_type"] == "error")
     assert error["ename"] == "ZeroDivisionError"
     assert any("f()" in line for line in error["traceback"])
+
+
+def test_kernelspec_is_readable_by_every_user():
+    import os
+    import stat
+    spec_dir = get_kernel_spec("labcore").resource_dir
+    assert os.stat(spec_dir).st_mode & stat.S_IROTH and os.stat(spec_dir).st_mode & stat.S_IXOTH
+    assert os.stat(os.path.join(spec_dir, "kernel.json")).st_mode & stat.S_IROTH
