@@ -163,10 +163,12 @@ class Tracker:
 
         Processes go first (they hold mounts, cgroups and namespaces busy),
         then mounts, namespaces, links, firewall rules, cgroups and paths;
-        within a kind, newest first (a mount on top of another goes first).
+        within a kind, deepest path first (a cgroup before its parent), then
+        newest first (a mount on top of another goes first).
         """
         recs = [r for r in self.records() if owner is None or r.owner == owner]
-        recs.sort(key=lambda r: (UNDO[r.kind].order if r.kind in UNDO else 99, -r.seq))
+        recs.sort(key=lambda r: (UNDO[r.kind].order if r.kind in UNDO else 99,
+                                 -len(Path(r.target).parts), -r.seq))
         done, failed = [], []
         for rec in recs:
             if rec.kind not in UNDO:
@@ -368,20 +370,19 @@ def _restore_sysctl(rec: Record) -> str:
 @undoes("cgroup", order=70)
 def _rmdir_cgroup(rec: Record) -> str:
     path = Path(rec.target)
-    parts = path.parts
-    if not str(path).startswith(CGROUP_ROOT + "/") or CGROUP_NAME not in parts:
+    if not str(path).startswith(CGROUP_ROOT + "/") or CGROUP_NAME not in path.parts:
         _refuse(rec, f"cgroup outside the {CGROUP_NAME} subtree")
-    if not path.is_dir():
-        return "already gone"
-    # Children first, then kill what still runs inside, then rmdir (EBUSY while tasks exit).
-    for child in sorted((p for p in path.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
-        _rmdir_cgroup(Record("cgroup", str(child)))
     deadline = time.monotonic() + 5
     while True:
+        # A cgroup can only be removed empty: kill what still runs inside (rmdir says EBUSY
+        # until the tasks have exited). Child cgroups are their creators' to remove: a shared
+        # parent such as .../labcore stays while another notebook still uses it.
         try:
             procs = (path / "cgroup.procs").read_text().split()
         except FileNotFoundError:
             return "already gone"
+        if any(p.is_dir() for p in path.iterdir()):
+            return "kept: other lab cgroups are still inside"
         for pid in procs:
             try:
                 os.kill(int(pid), signal.SIGKILL)

@@ -72,3 +72,24 @@ def test_cleanup_only_touches_its_own_state_dir(state_dir, tmp_path):
     done = subprocess.run([sys.executable, "-m", "labcore", "cleanup"], capture_output=True, text=True)
     assert "0 object(s)" in done.stdout
     assert (other / "keep").is_dir()
+
+
+@pytest.mark.needs("cgroup_v1")
+def test_a_shared_parent_cgroup_stays_while_another_user_has_children(state_dir):
+    from labcore import tracker
+    trk = tracker.default()
+    parent = "/sys/fs/cgroup/pids/labcore"
+    mine, theirs = f"{parent}/mine-test", f"{parent}/theirs-test"
+    with trk.created("cgroup", parent):
+        os.makedirs(parent, exist_ok=True)
+    with trk.created("cgroup", mine):
+        os.mkdir(mine)
+    os.mkdir(theirs)  # made by "another notebook", not in our records
+    try:
+        outcomes = dict((r.target, o) for r, o in trk.cleanup())
+        assert outcomes == {mine: "removed", parent: "kept: other lab cgroups are still inside"}
+        assert os.path.isdir(theirs)
+    finally:
+        os.rmdir(theirs)
+        if not any(os.path.isdir(os.path.join(parent, e)) for e in os.listdir(parent)):
+            os.rmdir(parent)
