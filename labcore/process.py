@@ -149,8 +149,9 @@ def spawn(argv: list[str], ns: str | Iterable[str] = CONTAINER, *,
     otherwise the command shares our terminal. Used by notebooks 00 and 01.
     """
     kinds = parse_kinds(ns)
+    p = plan(kinds, hostname, user_map, time_offsets)  # bad input is reported before privileges
     check_privileges(kinds)
-    return _start(plan(kinds, hostname, user_map, time_offsets), list(argv), kinds, capture, env)
+    return _start(p, list(argv), kinds, capture, env)
 
 
 def run(argv: list[str], ns: str | Iterable[str] = CONTAINER, *, timeout: float = 60, **kwargs) -> Result:
@@ -170,8 +171,9 @@ def call(fn: Callable, *args, ns: str | Iterable[str] = CONTAINER, timeout: floa
     or exception comes back pickled; what it prints is passed through.
     """
     kinds = parse_kinds(ns)
+    p = plan(kinds, **kwargs)
     check_privileges(kinds)
-    with _start(plan(kinds, **kwargs), (fn, args), kinds, capture=True, env=None) as proc:
+    with _start(p, (fn, args), kinds, capture=True, env=None) as proc:
         out, _ = _communicate(proc, timeout, result=True)
     if out:
         sys.stdout.write(out)
