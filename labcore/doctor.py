@@ -339,6 +339,16 @@ def check_tools() -> Check:
                  "later chapters' provision steps install them")
 
 
+def check_vm() -> Check:
+    """Can this machine boot notebook 02's tiny VM (QEMU, the guest kernel, a static busybox)?"""
+    from . import vm
+    ok, detail = vm.available()
+    if ok:
+        return Check("tiny VM", True, detail + " (software emulation: works without KVM or root)")
+    what, _, fix = detail.partition(" (fix: ")
+    return Check("tiny VM", False, what, fix.removesuffix(")") or "sudo make provision")
+
+
 CHECKS = {
     "root": check_root,
     "kernel": check_kernel,
@@ -356,6 +366,7 @@ CHECKS = {
     "lsm": check_lsm,
     "container": check_container,
     "tools": check_tools,
+    "vm": check_vm,
 }
 
 

@@ -22,12 +22,17 @@ fi
 #   util-linux                        unshare, nsenter, setpriv, runuser (peers in benchmarks and tests)
 #   procps psmisc                     ps, pstree: find containers from the host
 #   git make                          the project's own commands
+#   qemu-system-x86                   notebook 02's tiny VM (software emulation, no KVM needed)
 PACKAGES=(
     python3 python3-venv python3-dev
     iproute2 iptables nftables iputils-ping
     busybox-static util-linux procps psmisc
     git make
+    qemu-system-x86
 )
+
+# The tiny VM's guest kernel, unpacked into /var/cache/labcore/vm (not installed).
+bash "$(dirname "$0")/guest-kernel.sh"
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

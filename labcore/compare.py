@@ -1,0 +1,131 @@
+"""Containers vs virtual machines, measured side by side on this machine.
+
+Two ways to give a program its own world:
+
+* a **container** asks the running kernel for new namespaces and starts a
+  process in them (clone(2)/unshare(2), then execve(2)): nothing boots;
+* a **virtual machine** starts an emulator (QEMU), which emulates firmware
+  and hardware, on which a second kernel boots, mounts its own filesystems
+  and starts its own PID 1 (see ``labcore.vm``).
+
+What each costs is measured the same way for both: the wall-clock time
+from "start it" to the first line the program inside prints, and the host
+memory its processes hold (proportional set size, from
+/proc/PID/smaps_rollup, see proc(5)). Each result also records what the
+inside sees: the kernel release, the boot id, and the memory size
+(MemTotal), which a container reads from the *host's* kernel.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import process
+from .errors import LabError
+from .namespaces import CONTAINER, usable
+from .vm import VM, meminfo, process_memory
+
+# What the inside prints first: the facts we compare, then it waits to be measured.
+PROBE = "echo ready; uname -r; cat /proc/sys/kernel/random/boot_id; grep MemTotal /proc/meminfo"
+
+
+@dataclass
+class Footprint:
+    """One start of a container or a VM: its cost, and what its inside saw."""
+
+    kind: str               # "container" or "VM"
+    start_seconds: float    # from the start call to the inside's first line
+    host_memory: int        # bytes of host RAM its processes hold (PSS)
+    release: str            # uname -r inside
+    boot_id: str            # /proc/sys/kernel/random/boot_id inside
+    mem_total: int          # MemTotal inside, in bytes
+
+    def __repr__(self) -> str:
+        return (f"<{self.kind}: started in {self.start_seconds * 1000:.1f} ms, holds "
+                f"{self.host_memory / 2**20:.1f} MiB of host RAM, kernel {self.release}>")
+
+
+def _settled(pid: int, comm: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}/comm").read_text().strip() != comm and time.monotonic() < deadline:
+        time.sleep(0.001)
+
+
+def measure_container(ns=None) -> Footprint:
+    """Start one container (new namespaces, as ``docker run``) and measure it. Used by notebook 02."""
+    kinds = usable(CONTAINER) if ns is None else ns
+    start = time.monotonic()
+    with process.spawn(["sh", "-c", PROBE + "; exec sleep 600"], kinds, capture=True) as box:
+        first = box.stdout.readline().decode().strip()
+        took = time.monotonic() - start
+        if first != "ready":
+            raise LabError(f"the container printed {first!r} instead of 'ready'", "run it by hand with lab.run")
+        release, boot_id, mem = (box.stdout.readline().decode().strip() for _ in range(3))
+        _settled(box.pid, "sleep")  # measured once the shell has become `sleep`, not during execve
+        held = sum(process_memory(pid)[1] for pid in {box.pid, box.child_pid})
+    return Footprint("container", took, held, release, boot_id, meminfo(mem)["MemTotal"])
+
+
+def measure_vm(vm: VM | None = None) -> Footprint:
+    """Boot a tiny VM (or take one just booted), measure it and leave it running. Used by notebook 02."""
+    vm = vm if vm is not None and vm.boot_seconds is not None else (vm or VM()).boot()
+    release, boot_id, mem = vm.run(PROBE.removeprefix("echo ready; ")).splitlines()
+    return Footprint("VM", vm.boot_seconds, process_memory(vm.pid)[1], release, boot_id,
+                     meminfo(mem)["MemTotal"])
+
+
+@dataclass
+class Comparison:
+    """Several starts of each kind; medians compared, and a plot."""
+
+    containers: list[Footprint]
+    vms: list[Footprint]
+
+    @staticmethod
+    def _median(items, attr):
+        return statistics.median(getattr(f, attr) for f in items)
+
+    @property
+    def start_ratio(self) -> float:
+        """How many times longer a VM takes to start than a container (medians)."""
+        return self._median(self.vms, "start_seconds") / self._median(self.containers, "start_seconds")
+
+    @property
+    def memory_ratio(self) -> float:
+        """How many times more host memory a VM holds than a container (medians)."""
+        return self._median(self.vms, "host_memory") / self._median(self.containers, "host_memory")
+
+    def table(self) -> str:
+        rows = [f"{'':10}{'starts':>8}{'median start':>16}{'median host memory':>22}"]
+        for name, items in (("container", self.containers), ("VM", self.vms)):
+            rows.append(f"{name:10}{len(items):>8}{self._median(items, 'start_seconds') * 1000:>13.1f} ms"
+                        f"{self._median(items, 'host_memory') / 2**20:>18.1f} MiB")
+        return "\n".join(rows)
+
+    def plot(self):
+        """Two bar charts on log scales: start latency and host memory, every start shown as a dot."""
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+        for ax, attr, scale, label in ((axes[0], "start_seconds", 1000, "start latency (ms, log scale)"),
+                                       (axes[1], "host_memory", 2**-20, "host memory (MiB, log scale)")):
+            for x, (name, items, color) in enumerate((("container", self.containers, "tab:blue"),
+                                                      ("VM", self.vms, "tab:orange"))):
+                values = [getattr(f, attr) * scale for f in items]
+                ax.bar(x, statistics.median(values), color=color, alpha=0.6, label=name)
+                ax.plot([x] * len(values), values, "k.", markersize=5)
+                ax.annotate(f"{statistics.median(values):.3g}", (x, statistics.median(values)),
+                            ha="center", va="bottom")
+            ax.set_xticks([0, 1], ["container", "VM"])
+            ax.set_yscale("log")
+            ax.set_ylabel(label)
+        axes[0].set_title(f"a VM starts {self.start_ratio:.0f}x slower")
+        axes[1].set_title(f"and holds {self.memory_ratio:.0f}x more memory")
+        fig.tight_layout()
+        return fig
+
+
+__all__ = ["Footprint", "Comparison", "measure_container", "measure_vm", "PROBE"]
