@@ -9,6 +9,7 @@ PORT ?= 8888
 NOTEBOOKS ?= $(shell find notebooks -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' 2>/dev/null | sort)
 
 .PHONY: lab test notebooks test-notebooks bench provision setup kernel clean cleanup
+.PHONY: test-vm vagrant-validate
 
 ## provision: system packages (apt), idempotent
 provision:
@@ -53,6 +54,16 @@ test-notebooks: setup
 ## bench: side-by-side measurements, one `name: value` per line
 bench: setup
 	$(PY) bench/run.py
+
+## test-vm: boot a Debian cgroup v2 VM with QEMU; inside, the cgroup v2 tests and nbval on every notebook
+test-vm: setup
+	@bash provision/maintainer.sh
+	$(PY) tools/test-vm/testvm.py
+
+## vagrant-validate: check the Vagrantfile (vagrant up needs VirtualBox or libvirt, which CI lacks)
+vagrant-validate:
+	@bash provision/maintainer.sh
+	vagrant validate
 
 ## cleanup: undo whatever a crashed notebook left (mounts, namespaces, processes...)
 cleanup:

@@ -117,7 +117,8 @@ class Comparison:
                 values = [getattr(f, attr) * scale for f in items]
                 ax.bar(x, statistics.median(values), color=color, alpha=0.6, label=name)
                 ax.plot([x] * len(values), values, "k.", markersize=5)
-                ax.annotate(f"{statistics.median(values):.3g}", (x, statistics.median(values)),
+                middle = statistics.median(values)
+                ax.annotate(f"{middle:.0f}" if middle >= 10 else f"{middle:.2g}", (x, middle),
                             ha="center", va="bottom")
             ax.set_xticks([0, 1], ["container", "VM"])
             ax.set_yscale("log")

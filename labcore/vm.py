@@ -116,7 +116,7 @@ def qemu_argv(kernel: str | os.PathLike, initrd: str, memory_mb: int = 256, cpus
     ``drives`` are raw disk image files, attached as virtio disks
     (/dev/vda, /dev/vdb... in the guest). Used by the tiny VM and the test VM.
     """
-    if accel not in ("tcg", "kvm"):
+    if accel.split(",")[0] not in ("tcg", "kvm"):
         raise InvalidInputError(f"unknown accelerator {accel!r}", "use 'tcg' (software, works everywhere) or 'kvm'")
     if not 64 <= memory_mb <= 65536:
         raise InvalidInputError(f"memory_mb={memory_mb} is out of range", "give 64 to 65536 MiB (256 is plenty)")
@@ -133,6 +133,34 @@ def qemu_argv(kernel: str | os.PathLike, initrd: str, memory_mb: int = 256, cpus
     for disk in drives:
         argv += ["-drive", f"file={disk},format=raw,if=virtio"]
     return argv
+
+
+def start_qemu(argv: list[str], pass_fds=(), **popen) -> tuple[subprocess.Popen, tracker.Record]:
+    """Start QEMU recorded by the tracker first, so ``labcore cleanup`` can always stop it.
+
+    A bash shell waits at a gate (one line on a pipe), then becomes QEMU with
+    execve: same PID, same start time as recorded. If we die before
+    recording it, the gate reads end-of-file and nothing is started.
+    Serial console on stdin/stdout pipes unless ``popen`` says otherwise.
+    """
+    gate_r, gate_w = os.pipe()
+    gate = f'read -r -u {gate_r} _ && exec {gate_r}<&- && exec "$@"'  # bash: dash refuses fds above 9
+    popen = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **popen}
+    try:
+        proc = subprocess.Popen(["bash", "-c", gate, "lab-vm-gate", *argv], pass_fds=(gate_r, *pass_fds), **popen)
+    finally:
+        os.close(gate_r)
+    try:
+        record = tracker.default().add("process", proc.pid, start_time=tracker.process_start_time(proc.pid),
+                                       what="qemu")
+        os.write(gate_w, b"go\n")
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        os.close(gate_w)
+    return proc, record
 
 
 @dataclass
@@ -214,26 +242,17 @@ class VM:
         self.kernel = self.kernel or guest_kernel()
         image = initramfs.busybox_initramfs(INIT)
         memfd = os.memfd_create("lab-vm-initramfs", 0)  # the initramfs lives in memory only
-        os.write(memfd, image)
-        gate_r, gate_w = os.pipe()
+        with open(memfd, "wb", closefd=False) as f:
+            f.write(image)
         argv = qemu_argv(self.kernel.path, f"/proc/self/fd/{memfd}", self.memory_mb, self.cpus, self.accel)
         argv[0] = binary
-        # A gate: the shell waits for one line on fd gate_r, then becomes QEMU (same PID).
-        # If we die before recording it, the gate reads EOF and nothing is started.
-        gate = f'read -r _ <&{gate_r} && exec {gate_r}<&- && exec "$@"'
         start = time.monotonic()
         try:
-            self._proc = subprocess.Popen(["sh", "-c", gate, "lab-vm-gate", *argv], pass_fds=(gate_r, memfd),
-                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            self._proc, self._record = start_qemu(argv, pass_fds=(memfd,))
         finally:
-            os.close(gate_r)
             os.close(memfd)
         self.pid = self._proc.pid
         try:
-            self._record = tracker.default().add("process", self.pid,
-                                                 start_time=tracker.process_start_time(self.pid), what="qemu")
-            os.write(gate_w, b"go\n")
-            os.close(gate_w)
             line = self._read_until(lambda l: l.startswith(READY), self.boot_timeout)
         except BaseException:
             self.kill()
@@ -379,5 +398,5 @@ def available() -> tuple[bool, str]:
     return True, f"QEMU {match.group(1) if match else '?'}, guest kernel {kernel.release}"
 
 
-__all__ = ["VM", "Memory", "GuestKernel", "boot", "guest_kernel", "qemu_binary", "qemu_argv", "command_line",
+__all__ = ["VM", "Memory", "GuestKernel", "boot", "start_qemu", "guest_kernel", "qemu_binary", "qemu_argv", "command_line",
            "process_memory", "meminfo", "available", "cache_dir", "INIT"]

@@ -1,0 +1,43 @@
+#!/bin/bash
+# Runs inside the test VM, as root, started by lab-test-vm.service once systemd
+# has brought the machine up. Its output is the VM's serial console, which
+# `make test-vm` streams on the host. The results go back on the second disk
+# (/dev/vdb) as a tar archive: "status" (0 = every step passed), "summary",
+# and each step's log. Then the VM powers off.
+set -u
+cd /opt/lab
+export LABCORE_STATE_DIR=/run/labcore HOME=/root LANG=C.UTF-8
+out=/run/lab-results
+mkdir -p "$out"
+PY=.venv/bin/python
+status=0
+summary=()
+
+step() {    # step NAME COMMAND...: run it, keep its log, remember PASS or FAIL
+    local name=$1; shift
+    echo; echo "===== $name ====="
+    local start=$SECONDS
+    "$@" 2>&1 | tee "$out/$name.log"
+    local rc=${PIPESTATUS[0]}
+    [ "$rc" -eq 0 ] || status=1
+    summary+=("$([ "$rc" -eq 0 ] && echo PASS || echo FAIL)  $name ($((SECONDS - start)) s, exit $rc)")
+}
+
+echo "===== the test VM ====="
+echo "kernel: $(uname -r); PID 1: $(cat /proc/1/comm) ($(systemctl --version | head -1))"
+echo "cgroup2 mount: $(findmnt -n -t cgroup2 -o TARGET,FSTYPE,OPTIONS)"
+echo "controllers at the root (cgroup.controllers): $(cat /sys/fs/cgroup/cgroup.controllers)"
+echo "enabled for children (cgroup.subtree_control): $(cat /sys/fs/cgroup/cgroup.subtree_control)"
+step doctor "$PY" -m labcore doctor
+# The cgroup v2 tests: every test marked needs("cgroup_v2"), none may be skipped here.
+step cgroup-v2-tests env PYTHONPATH=tools/test-vm "$PY" -m pytest -p cgroup_v2_only -v tests/unit tests/integration
+step notebooks "$PY" tests/suite.py nbval
+
+{
+    echo "===== test VM summary ====="
+    printf '%s\n' "${summary[@]}"
+} | tee "$out/summary"
+echo "$status" > "$out/status"
+tar -C "$out" -cf /dev/vdb . && sync
+echo "test VM: results written to /dev/vdb, powering off"
+systemctl poweroff --no-block
