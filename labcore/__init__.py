@@ -5,7 +5,7 @@ notebooks import it as ``import labcore as lab``.
 """
 
 from . import doctor, kernel, namespaces, process, tracker, widgets
-from . import compare, initramfs, vm
+from . import compare, confinement, initramfs, vm
 from .errors import (CleanupError, CommandNotFoundError, InvalidInputError, LabError,
                      PrivilegeError, UnknownNamespaceError, UnsupportedError)
 from .namespaces import CONTAINER, Namespaces, nspid, pin_netns
@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 __all__ = [
     # modules
     "doctor", "kernel", "namespaces", "process", "tracker", "widgets",
-    "compare", "initramfs", "vm",
+    "compare", "confinement", "initramfs", "vm",
     # errors
     "LabError", "PrivilegeError", "UnsupportedError", "InvalidInputError",
     "UnknownNamespaceError", "CommandNotFoundError", "CleanupError",

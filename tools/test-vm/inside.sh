@@ -40,4 +40,4 @@ step notebooks "$PY" tests/suite.py nbval
 echo "$status" > "$out/status"
 tar -C "$out" -cf /dev/vdb . && sync
 echo "test VM: results written to /dev/vdb, powering off"
-systemctl poweroff --no-block
+systemctl poweroff --no-block 2>/dev/null || poweroff --force  # no D-Bus in the image: systemctl falls back to its private socket
