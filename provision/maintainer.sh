@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tools only the course's maintainers and CI need, not the learner's VM:
 #   debootstrap e2fsprogs   make test-vm builds a Debian image (mkfs.ext4 -d fills it without a mount)
-#   vagrant                 make vagrant-validate checks the Vagrantfile (`vagrant up` needs a hypervisor)
+#   vagrant vagrant-libvirt make vagrant-validate checks the Vagrantfile, libvirt provider settings included
+#                           (`vagrant up` needs a hypervisor; VirtualBox is not in Debian, so its block goes unchecked)
 # Idempotent, like provision.sh, which it assumes has run (make runs both).
 set -euo pipefail
 
@@ -9,7 +10,7 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "provision: run as root (sudo make ...): it installs system packages" >&2
     exit 1
 fi
-PACKAGES=(debootstrap e2fsprogs vagrant)
+PACKAGES=(debootstrap e2fsprogs vagrant vagrant-libvirt)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
     status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The course VM's own provisioning, run by the Vagrantfile as root after
+# provision.sh (the system packages every machine gets):
+#   * the Docker engine and the optional tools later chapters compare with;
+#   * the lab's venv and kernelspec (make setup), the kernel started through sudo:
+#     JupyterLab runs as the vagrant user, the demos need root;
+#   * JupyterLab as a systemd service under the vagrant user, with a token,
+#     listening on port 8888 (Vagrant forwards it to the host's 127.0.0.1 only).
+# Idempotent: `vagrant provision` may run it again.
+set -euo pipefail
+LAB=/vagrant
+[ "$(id -u)" -eq 0 ] || { echo "course-vm: run as root" >&2; exit 1; }
+id vagrant >/dev/null 2>&1 || { echo "course-vm: no vagrant user: this script is for the Vagrant VM" >&2; exit 1; }
+
+# What each is for:
+#   docker.io containerd runc   the real Docker engine: chapters 07, 08 and 14 watch it work
+#   crun                        a second OCI runtime (chapters 08 and 13)
+#   docker-registry             a registry on loopback (chapter 12)
+#   skopeo umoci oci-image-tool independent checks of the lab's OCI images (chapter 13)
+#   sudo                        the lab kernel's way to root
+TOOLS=(docker.io containerd runc crun docker-registry skopeo umoci oci-image-tool sudo)
+export DEBIAN_FRONTEND=noninteractive
+apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${TOOLS[@]}" >/dev/null
+# The packaged registry would listen on every interface; the chapters start their own on 127.0.0.1.
+systemctl disable --now docker-registry >/dev/null 2>&1 || true
+modprobe overlay
+
+# labcore, its venv and the kernelspec, exactly as `make setup` does anywhere; then the
+# kernelspec again, started through sudo (vagrant may use sudo without a password).
+make -C "$LAB" setup
+"$LAB/.venv/bin/python" -m labcore install-kernel --sudo
+
+# JupyterLab's token: made once, kept across `vagrant provision`.
+install -d -m 0750 -o root -g vagrant /etc/labcore
+if [ ! -s /etc/labcore/jupyter.env ]; then
+    echo "JUPYTER_TOKEN=$(python3 -c 'import secrets; print(secrets.token_hex(24))')" > /etc/labcore/jupyter.env
+fi
+chown root:vagrant /etc/labcore/jupyter.env
+chmod 0640 /etc/labcore/jupyter.env
+install -d -m 0700 /var/lib/labcore   # the root kernel's IPython and matplotlib settings, not vagrant's
+
+cat > /etc/systemd/system/labcore-jupyter.service <<UNIT
+[Unit]
+Description=Docker Internals Lab: JupyterLab for the vagrant user
+After=network-online.target docker.service
+
+[Service]
+User=vagrant
+Group=vagrant
+EnvironmentFile=/etc/labcore/jupyter.env
+Environment=IPYTHONDIR=/var/lib/labcore/ipython MPLCONFIGDIR=/var/lib/labcore/matplotlib
+WorkingDirectory=$LAB/notebooks
+ExecStart=$LAB/.venv/bin/jupyter lab --no-browser --ip=0.0.0.0 --port=8888 --ServerApp.port_retries=0 \\
+    --ServerApp.root_dir=$LAB/notebooks --MultiKernelManager.default_kernel_name=labcore
+Restart=on-failure
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+systemctl daemon-reload
+systemctl enable labcore-jupyter >/dev/null
+systemctl restart labcore-jupyter
+echo "course-vm: JupyterLab runs as vagrant on port 8888 (labcore-jupyter.service)"
