@@ -10,8 +10,11 @@ Two ways to give a program its own world:
 
 What each costs is measured the same way for both: the wall-clock time
 from "start it" to the first line the program inside prints, and the host
-memory its processes hold (proportional set size, from
-/proc/PID/smaps_rollup, see proc(5)). Each result also records what the
+memory held by the process that *is* the container or the VM: the
+container's PID 1, and QEMU (proportional set size, from
+/proc/PID/smaps_rollup, see proc(5)). Helpers on either side are left out
+of both: a rootless container's shim (here a fork of the Python that
+started it), and the Python that holds QEMU's console pipes. Each result also records what the
 inside sees: the kernel release, the boot id, and the memory size
 (MemTotal), which a container reads from the *host's* kernel.
 """
@@ -38,7 +41,7 @@ class Footprint:
 
     kind: str               # "container" or "VM"
     start_seconds: float    # from the start call to the inside's first line
-    host_memory: int        # bytes of host RAM its processes hold (PSS)
+    host_memory: int        # bytes of host RAM held by the container's PID 1, or by QEMU (PSS)
     release: str            # uname -r inside
     boot_id: str            # /proc/sys/kernel/random/boot_id inside
     mem_total: int          # MemTotal inside, in bytes
@@ -65,7 +68,7 @@ def measure_container(ns=None) -> Footprint:
             raise LabError(f"the container printed {first!r} instead of 'ready'", "run it by hand with lab.run")
         release, boot_id, mem = (box.stdout.readline().decode().strip() for _ in range(3))
         _settled(box.pid, "sleep")  # measured once the shell has become `sleep`, not during execve
-        held = sum(process_memory(pid)[1] for pid in {box.pid, box.child_pid})
+        held = process_memory(box.pid)[1]
     return Footprint("container", took, held, release, boot_id, meminfo(mem)["MemTotal"])
 
 
