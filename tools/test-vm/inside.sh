@@ -28,10 +28,18 @@ echo "kernel: $(uname -r); PID 1: $(cat /proc/1/comm) ($(systemctl --version | h
 echo "cgroup2 mount: $(findmnt -n -t cgroup2 -o TARGET,FSTYPE,OPTIONS)"
 echo "controllers at the root (cgroup.controllers): $(cat /sys/fs/cgroup/cgroup.controllers)"
 echo "enabled for children (cgroup.subtree_control): $(cat /sys/fs/cgroup/cgroup.subtree_control)"
-step doctor "$PY" -m labcore doctor
-# The cgroup v2 tests: every test marked needs("cgroup_v2"), none may be skipped here.
-step cgroup-v2-tests env PYTHONPATH=tools/test-vm "$PY" -m pytest -p cgroup_v2_only -v tests/unit tests/integration
-step notebooks "$PY" tests/suite.py nbval
+NOTEBOOKS= COMMAND=
+. ./.test-vm.env 2>/dev/null || true   # testvm.py --notebooks / --command, for this run only
+if [ -n "$COMMAND" ]; then
+    step command bash -c "$COMMAND"
+else
+    step doctor "$PY" -m labcore doctor
+    # The cgroup v2 tests: every test marked needs("cgroup_v2"), none may be skipped here.
+    step cgroup-v2-tests env PYTHONPATH=tools/test-vm "$PY" -m pytest -p cgroup_v2_only -v tests/unit tests/integration
+    # nbval on every notebook (or those given). -vv outweighs the suite's -q: one line per cell, so the
+    # console shows progress; --durations names the slowest cells.
+    step notebooks env PYTEST_ADDOPTS="-vv --durations=8" "$PY" tests/suite.py nbval $NOTEBOOKS
+fi
 
 {
     echo "===== test VM summary ====="

@@ -236,6 +236,8 @@ def read_results(results: Path) -> int:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rebuild", action="store_true", help="debootstrap the cached root filesystem again")
+    ap.add_argument("--notebooks", help="run nbval on these notebooks only (space-separated), not on all")
+    ap.add_argument("--command", help="debugging: run this shell command in the VM (in /opt/lab) instead of the tests")
     ap.add_argument("--timeout", type=float, default=float(os.environ.get("LAB_TEST_VM_TIMEOUT", 3600)),
                     help="seconds the VM may run (default %(default)s)")
     args = ap.parse_args(argv)
@@ -250,6 +252,9 @@ def main(argv=None) -> int:
     bootstrap(args.rebuild)
     copy_checkout()
     configure_image()
+    # What inside.sh should do, for this run only (the copy of the checkout is fresh every run).
+    (ROOTFS / PROJECT.lstrip("/") / ".test-vm.env").write_text(
+        f"NOTEBOOKS={shlex.quote(args.notebooks or '')}\nCOMMAND={shlex.quote(args.command or '')}\n")
     install_project()
     track = tracker.default()
     disk = CACHE / f"lab-test-vm-disk-{os.getpid()}.img"
