@@ -110,7 +110,16 @@ class Comparison:
 
     def plot(self):
         """Two bar charts on log scales: start latency and host memory, every start shown as a dot."""
-        import matplotlib.pyplot as plt
+        import logging
+        # On a machine's first plot, matplotlib builds its font cache and says so on stderr:
+        # a note about this machine, not about the lesson (and nbval would see it as output).
+        fonts = logging.getLogger("matplotlib.font_manager")
+        level = fonts.level
+        fonts.setLevel(logging.ERROR)
+        try:
+            import matplotlib.pyplot as plt
+        finally:
+            fonts.setLevel(level)
 
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
         for ax, attr, scale, label in ((axes[0], "start_seconds", 1000, "start latency (ms, log scale)"),
