@@ -5,6 +5,7 @@ notebooks import it as ``import labcore as lab``.
 """
 
 from . import doctor, kernel, namespaces, process, tracker, widgets
+from . import fs, images
 from .errors import (CleanupError, CommandNotFoundError, InvalidInputError, LabError,
                      PrivilegeError, UnknownNamespaceError, UnsupportedError)
 from .namespaces import CONTAINER, Namespaces, nspid, pin_netns
@@ -15,6 +16,7 @@ __version__ = "0.1.0"
 __all__ = [
     # modules
     "doctor", "kernel", "namespaces", "process", "tracker", "widgets",
+    "fs", "images",
     # errors
     "LabError", "PrivilegeError", "UnsupportedError", "InvalidInputError",
     "UnknownNamespaceError", "CommandNotFoundError", "CleanupError",

@@ -206,6 +206,11 @@ def write_tar(src: str | os.PathLike, out, *, owner=None, mtime=None, prefix: st
     return writer.close()
 
 
+def tree_digest(src: str | os.PathLike) -> str:
+    """The diff_id a directory would have as a layer, computed without writing the tar anywhere."""
+    return write_tar(src, None)[0]
+
+
 def _same(a: os.stat_result, b: os.stat_result) -> bool:
     return (stat.S_IFMT(a.st_mode) == stat.S_IFMT(b.st_mode) and a.st_mode == b.st_mode
             and (a.st_uid, a.st_gid) == (b.st_uid, b.st_gid)
@@ -344,5 +349,5 @@ def list_tar(blob: str | os.PathLike) -> list[str]:
     return lines
 
 
-__all__ = ["Layer", "LayerWriter", "HashingWriter", "write_tar", "write_diff_tar", "diff", "compress",
+__all__ = ["Layer", "LayerWriter", "HashingWriter", "write_tar", "tree_digest", "write_diff_tar", "diff", "compress",
            "make_layer", "sha256_file", "uncompressed_digest", "list_tar", "WHITEOUT", "OPAQUE", "TAR", "TAR_GZIP"]

@@ -209,6 +209,25 @@ class Layout:
         index["manifests"] = keep + [dict(descriptor, annotations={REF_NAME: tag})]
         self._write_index(index)
 
+    def add_image(self, layers: list, tag: str, runtime: dict | None = None,
+                  history: list[dict] | None = None, created: str = "1970-01-01T00:00:00Z") -> "Image":
+        """Write a config and a manifest for ``layers`` (``labcore.fs.Layer``s, bottom first) and tag them.
+
+        The blobs must already be in ``blobs/``. Used by notebook 06 to make an image by hand.
+        """
+        for layer in layers:
+            if not self.has_blob(layer.digest):
+                raise InvalidInputError(f"layer {layer.digest} is not in {self.blobs}",
+                                        "make it with labcore.fs.make_layer(dir, layout.blobs)")
+        config = {"created": created, "architecture": goarch(), "os": "linux", "config": runtime or {},
+                  "rootfs": {"type": "layers", "diff_ids": [layer.diff_id for layer in layers]},
+                  "history": history or [{"created": created, "created_by": "labcore.fs.make_layer"}
+                                         for _ in layers]}
+        manifest = {"schemaVersion": 2, "mediaType": MANIFEST, "config": self.put_json(config, CONFIG),
+                    "layers": [layer.descriptor() for layer in layers]}
+        self.tag(self.put_json(manifest, MANIFEST), tag)
+        return self.image(tag)
+
     # --- reading --------------------------------------------------------------
     def index(self) -> dict:
         return self._json(self.path / "index.json", "index.json")
