@@ -87,6 +87,22 @@ def find(point: str, pid: int | str = "self") -> MountInfo | None:
     return found[-1] if found else None
 
 
+def backing(path: str | os.PathLike, pid: int | str = "self") -> tuple[MountInfo, str]:
+    """The mount holding ``path``, and ``path`` as seen from that filesystem's root.
+
+    For a bind mount of ``path``, that second value is what mountinfo shows
+    as the bind mount's ``root`` field.
+    """
+    path = os.path.realpath(path)
+    best = None
+    for m in mountinfo(pid):
+        if path == m.point or path.startswith(m.point.rstrip("/") + "/"):
+            if best is None or len(m.point) >= len(best.point):
+                best = m
+    rel = os.path.relpath(path, best.point)
+    return best, os.path.normpath(os.path.join(best.root, rel)) if rel != "." else best.root
+
+
 class BindMount:
     """A bind mount made by the lab; ``unmount()`` (or the end of a ``with``) undoes it."""
 
@@ -132,4 +148,4 @@ def bind(source: str | os.PathLike, target: str | os.PathLike, readonly: bool = 
     return BindMount(source, target, rec, readonly)
 
 
-__all__ = ["MountInfo", "parse_mountinfo", "mountinfo", "find", "bind", "BindMount"]
+__all__ = ["MountInfo", "parse_mountinfo", "mountinfo", "find", "backing", "bind", "BindMount"]
