@@ -118,12 +118,16 @@ class Overlay:
             return []
         return upper_changes(self.upper, self.lower)
 
-    def unmount(self) -> None:
-        """umount2(2) the overlay, then delete its scratch dirs if we made them (idempotent)."""
+    def unmount(self, keep_dirs: bool = False) -> None:
+        """umount2(2) the overlay, then delete its scratch dirs if we made them (idempotent).
+
+        ``keep_dirs=True`` leaves upper and work dirs on disk, to look at them
+        unmounted (deep dive B); a later ``unmount()`` deletes them.
+        """
         if self._record is not None:
             tracker.default().undo(self._record)
             self._record = None
-        if self._scratch is not None:
+        if self._scratch is not None and not keep_dirs:
             self._scratch.remove()
 
     def __enter__(self):
@@ -172,8 +176,9 @@ def mount(lower: list, merged, upper=None, work=None, options: list[str] | tuple
         if os.stat(upper).st_dev != os.stat(work).st_dev:
             raise InvalidInputError(f"upper dir {upper} and work dir {work} are on different filesystems",
                                     "overlay renames from one to the other: put both on the same filesystem")
-        if any(os.scandir(work)):
-            raise InvalidInputError(f"work dir {work} is not empty", "give overlay an empty work dir")
+        if {e.name for e in os.scandir(work)} - {"work", "index"}:  # overlay's own leftovers are fine
+            raise InvalidInputError(f"work dir {work} holds files that overlay did not put there",
+                                    "give overlay an empty work dir (or the one it used before)")
     if not tracker.is_lab_path(str(merged)):
         raise InvalidInputError(f"mount point {merged} is not a lab path",
                                 f"mount under {tracker.state_dir()} (use labcore.fs.Scratch)")
@@ -213,6 +218,20 @@ def container_layer(lower: list, options: list[str] | tuple = (), name: str = "c
     return overlay
 
 
+def watch(dirs: dict[str, str | os.PathLike], action) -> list:
+    """Run ``action()`` while inotify(7) watches ``dirs`` ({label: directory}); return the events.
+
+    Deep dive B watches an overlay's upper dir and ``workdir/work`` to see a
+    copy-up being prepared in one and appearing, complete, in the other.
+    """
+    with kernel.Inotify() as ino:
+        for label, path in dirs.items():
+            ino.watch(path, label)
+        ino.read(timeout=0)  # drop anything queued before the action
+        action()
+        return ino.read(timeout=0.2)
+
+
 def _in_lower(rel: str, lower: list[Path]) -> bool:
     for layer in lower:
         candidate = layer / rel
@@ -247,5 +266,5 @@ def upper_changes(upper: str | os.PathLike, lower: list) -> list[Change]:
     return out
 
 
-__all__ = ["Overlay", "Change", "mount", "container_layer", "mount_data", "upper_changes",
+__all__ = ["Overlay", "Change", "mount", "container_layer", "mount_data", "upper_changes", "watch",
            "is_whiteout", "is_opaque", "mark_opaque", "make_whiteout", "OPAQUE_XATTRS"]

@@ -82,6 +82,7 @@ class CopyUpCost:
         ax.plot(self.sizes_mib, [self.median_ms(s, "volume") for s in self.sizes_mib], "s-",
                 label="bind-mounted volume")
         ax.set_xscale("log", base=2)
+        ax.set_xticks(self.sizes_mib, [str(s) for s in self.sizes_mib])
         ax.set_yscale("log")
         ax.set_xlabel("size of the file in the image (MiB)")
         ax.set_ylabel("time to write 1 byte (ms)")
