@@ -5,13 +5,20 @@ notebooks import it as ``import labcore as lab``.
 """
 
 from . import doctor, kernel, namespaces, process, tracker, widgets
-from . import fs, images
 from .errors import (CleanupError, CommandNotFoundError, InvalidInputError, LabError,
                      PrivilegeError, UnknownNamespaceError, UnsupportedError)
 from .namespaces import CONTAINER, Namespaces, nspid, pin_netns
 from .process import Process, Result, call, enter, run, spawn
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # fs and images (tar, gzip, json...) load on first use: a lighter process forks faster.
+    if name in ("fs", "images"):
+        import importlib
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'labcore' has no attribute {name!r}")
 
 __all__ = [
     # modules

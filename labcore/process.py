@@ -37,7 +37,6 @@ from typing import Callable, Iterable
 
 from . import kernel, tracker
 from .errors import CommandNotFoundError, InvalidInputError, LabError, PrivilegeError, UnsupportedError
-from .fs import rootfs as fs_rootfs
 from .kernel import flags as F
 from .namespaces import CONTAINER, KINDS, Namespaces, Plan, check_privileges, parse_kinds, plan, read
 
@@ -157,7 +156,8 @@ def spawn(argv: list[str], ns: str | Iterable[str] = CONTAINER, *,
     if rootfs is not None:
         if not (p.unshare | p.unshare_parent) & F.CLONE_NEWNS:
             raise InvalidInputError("a root filesystem needs its own mount namespace", "add mnt to the namespaces")
-        p.rootfs = fs_rootfs.Rootfs.of(rootfs)
+        from .fs.rootfs import Rootfs  # loaded on first use: labcore.fs is the filesystem chapters'
+        p.rootfs = Rootfs.of(rootfs)
     return _start(p, list(argv), kinds, capture, env)
 
 
@@ -402,7 +402,8 @@ def _payload(p: Plan, payload, go, rep_w, res_w, out, err, env) -> None:
         # Our mounts must not propagate back to the host: make every mount private.
         kernel.mount(None, "/", None, F.MS_REC | F.MS_PRIVATE)
     if p.rootfs is not None:
-        fs_rootfs.enter(p.rootfs, p.mount_proc)  # pivot_root, then /proc inside the new root
+        from .fs.rootfs import enter  # already loaded by spawn()
+        enter(p.rootfs, p.mount_proc)  # pivot_root, then /proc inside the new root
     elif p.mount_proc:
         kernel.mount("proc", "/proc", "proc", F.MS_NOSUID | F.MS_NODEV | F.MS_NOEXEC)
     if p.hostname:
