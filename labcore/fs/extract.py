@@ -272,10 +272,10 @@ def _apply(tar, member: tarfile.TarInfo, root: _Root, mode: str, limits: Limits,
             try:
                 src = tar.extractfile(member)
                 while chunk := src.read(CHUNK):
-                    os.write(fd, chunk)
-                if keep_owner:
-                    os.fchown(fd, member.uid, member.gid)
-                os.fchmod(fd, perm)
+                    view = memoryview(chunk)
+                    while view:  # write(2) may write less than asked
+                        view = view[os.write(fd, view):]
+                _set_owner_and_mode(fd, member, perm, keep_owner)
             finally:
                 os.close(fd)
         elif member.isdir():
@@ -283,9 +283,7 @@ def _apply(tar, member: tarfile.TarInfo, root: _Root, mode: str, limits: Limits,
                 os.mkdir(name, 0o700, dir_fd=parent)
             fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
             try:
-                if keep_owner:
-                    os.fchown(fd, member.uid, member.gid)
-                os.fchmod(fd, perm)
+                _set_owner_and_mode(fd, member, perm, keep_owner)
             finally:
                 os.close(fd)
         elif member.issym():
@@ -312,6 +310,13 @@ def _apply(tar, member: tarfile.TarInfo, root: _Root, mode: str, limits: Limits,
             os.utime(name, ns=(member.mtime * 10**9, member.mtime * 10**9), dir_fd=parent, follow_symlinks=False)
     finally:
         os.close(parent)
+
+
+def _set_owner_and_mode(fd: int, member: tarfile.TarInfo, perm: int, keep_owner: bool) -> None:
+    """fchown(2) then fchmod(2), in that order: chown clears setuid bits, so mode goes last."""
+    if keep_owner:
+        os.fchown(fd, member.uid, member.gid)
+    os.fchmod(fd, perm)
 
 
 def _lstat(parent: int, name: str):
