@@ -234,15 +234,14 @@ class _Builder:
         if not self.layers:
             raise BuildError(f"line {ins.line}: RUN with no layers below: there is no /bin/sh to run it",
                              "COPY a root filesystem first (FROM scratch is empty)")
+        if os.geteuid() != 0:
+            raise PrivilegeError(f"line {ins.line}: RUN needs root: it runs a container over an overlay mount",
+                                 "run the build as root (sudo), or use only COPY, ENV, WORKDIR and CMD")
         if self.store is None:
             self.store = LayerStore("build")
         lower = [self.store.add(self.layout, layer.descriptor(), layer.diff_id) for layer in self.layers]
         env = {**dict([DEFAULT_PATH.split("=", 1)]), **self.env}
-        try:
-            container = ov.container_layer(list(reversed(lower)), name="run")
-        except PrivilegeError as exc:
-            raise PrivilegeError(f"line {ins.line}: RUN needs root: {exc.what}", exc.fix) from None
-        with container:
+        with ov.container_layer(list(reversed(lower)), name="run") as container:
             result = process.run(list(ins.args), CONTAINER, hostname="lab-build", timeout=900,
                                  env={k: v for k, v in env.items()}, rootfs=Rootfs(str(container.merged), self.workdir))
             step.output = result.stdout + result.stderr

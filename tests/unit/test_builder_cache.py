@@ -75,3 +75,14 @@ def test_copy_sources_outside_the_context_are_refused(ctx, tmp_path, src):
     (ctx / "Dockerfile").write_text(f"FROM scratch\nCOPY {src} /x\n")
     with pytest.raises(InvalidInputError, match="line 2: COPY source"):
         go(ctx, tmp_path)
+
+
+def test_run_without_root_says_so_and_keeps_the_layers_before_it(ctx, tmp_path, monkeypatch):
+    from labcore import PrivilegeError
+    from labcore.images import builder
+    monkeypatch.setattr(builder.os, "geteuid", lambda: 1000)
+    (ctx / "Dockerfile").write_text("FROM scratch\nCOPY base/ /\nRUN true\n")
+    with pytest.raises(PrivilegeError, match="line 3: RUN needs root"):
+        go(ctx, tmp_path)
+    (ctx / "Dockerfile").write_text("FROM scratch\nCOPY base/ /\n")
+    assert go(ctx, tmp_path).reused() == [2]  # the COPY before it was built and cached
