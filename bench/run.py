@@ -73,7 +73,7 @@ def _fill(directory, total_mb: int = LAYER_MB) -> None:
 def bench_layer() -> None:
     """labcore's layer (tar + sha256, as make_layer writes it) against `tar -cf - DIR | sha256sum`."""
     from labcore.fs import Scratch, make_layer
-    with Scratch("bench-layer") as s:
+    with Scratch("bench-layer", on_disk=True) as s:
         src = s.dir("src")
         _fill(src)
         blobs = s.dir("blobs")
@@ -100,7 +100,7 @@ def bench_rebuild() -> None:
     if not lab.doctor.has("root"):
         print("rebuild: skipped:", lab.doctor.why_not("root"))
         return
-    with Scratch("bench-build") as s:
+    with Scratch("bench-build", on_disk=True) as s:
         ctx = s.dir("ctx")
         images.busybox_rootfs(ctx / "rootfs")
         _fill(s.dir("ctx", "data"))

@@ -91,7 +91,7 @@ class Overlay:
     merged: Path
     options: list[str] = field(default_factory=list)
     _record: object = None
-    _scratch: Scratch | None = None
+    _scratch: list[Scratch] = field(default_factory=list)
 
     def __repr__(self) -> str:
         state = "mounted" if self.mounted else "unmounted"
@@ -127,8 +127,9 @@ class Overlay:
         if self._record is not None:
             tracker.default().undo(self._record)
             self._record = None
-        if self._scratch is not None and not keep_dirs:
-            self._scratch.remove()
+        if not keep_dirs:
+            for scratch in self._scratch:
+                scratch.remove()
 
     def __enter__(self):
         return self
@@ -201,20 +202,27 @@ def mount(lower: list, merged, upper=None, work=None, options: list[str] | tuple
     return overlay
 
 
-def container_layer(lower: list, options: list[str] | tuple = (), name: str = "container") -> Overlay:
+def container_layer(lower: list, options: list[str] | tuple = (), name: str = "container",
+                    on_disk: bool = False) -> Overlay:
     """A container's root: ``lower`` (the image, topmost first) under a fresh writable layer.
 
     Makes a scratch dir with ``upper``, ``work`` and ``merged`` inside, mounts
     the overlay there, and deletes all three on ``unmount()``: removing a
-    container removes its writable layer and nothing else. Used by 06, 11, B.
+    container removes its writable layer and nothing else. ``on_disk=True``
+    keeps upper and work in ``Scratch(on_disk=True)`` (chapter 11 writes
+    hundreds of MB there). Used by 06, 11, B.
     """
-    scratch = Scratch(name)
+    scratches = [Scratch(name)]
     try:
-        overlay = mount(lower, scratch.dir("merged"), scratch.dir("upper"), scratch.dir("work"), options)
+        data = Scratch(name, on_disk=True) if on_disk else scratches[0]
+        if on_disk:
+            scratches.append(data)
+        overlay = mount(lower, scratches[0].dir("merged"), data.dir("upper"), data.dir("work"), options)
     except BaseException:
-        scratch.remove()
+        for scratch in scratches:
+            scratch.remove()
         raise
-    overlay._scratch = scratch
+    overlay._scratch = scratches
     return overlay
 
 

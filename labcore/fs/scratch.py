@@ -19,16 +19,27 @@ from .. import tracker
 from ..errors import InvalidInputError
 
 
-class Scratch:
-    """A fresh directory owned by the lab; ``remove()`` (or the end of a ``with``) deletes it."""
+def data_dir() -> Path:
+    """Where bulky scratch data goes: $LABCORE_DATA_DIR, else /var/tmp (a disk, where /run is a small tmpfs)."""
+    return Path(os.environ.get("LABCORE_DATA_DIR", "/var/tmp"))
 
-    def __init__(self, name: str = "scratch"):
+
+class Scratch:
+    """A fresh directory owned by the lab; ``remove()`` (or the end of a ``with``) deletes it.
+
+    By default it lives under the state directory. ``on_disk=True`` puts it
+    in ``data_dir()`` instead, named ``lab-NAME-…`` (the tracker's mark for
+    a lab path): for the hundreds of megabytes chapter 11 writes, which a
+    RAM-backed /run may not hold.
+    """
+
+    def __init__(self, name: str = "scratch", on_disk: bool = False):
         if not name or "/" in name or name.startswith("."):
             raise InvalidInputError(f"bad scratch name {name!r}", "use a plain name such as 'layers'")
-        base = tracker.state_dir() / "fs"
-        self.path = base / f"{name}-{secrets.token_hex(4)}"
+        base = data_dir() if on_disk else tracker.state_dir() / "fs"
+        self.path = base / f"{tracker.PREFIX if on_disk else ''}{name}-{secrets.token_hex(4)}"
         with tracker.default().created("path", self.path) as rec:
-            base.mkdir(parents=True, exist_ok=True, mode=0o711)
+            base.mkdir(parents=True, exist_ok=True, mode=0o711)  # (data_dir() exists already)
             self.path.mkdir(mode=0o755)
         self._rec = rec
 
@@ -75,4 +86,4 @@ def disk_usage(path: str | os.PathLike) -> int:
     return total
 
 
-__all__ = ["Scratch", "disk_usage"]
+__all__ = ["Scratch", "disk_usage", "data_dir"]

@@ -96,7 +96,7 @@ class CopyUpCost:
 def copy_up_cost(sizes_mib=(1, 4, 16, 64), repeats: int = 3) -> CopyUpCost:
     """Measure one-byte writes into image files of ``sizes_mib`` (root: mounts). Used by chapter 11."""
     result = CopyUpCost(list(sizes_mib))
-    with Scratch("copyup") as s:
+    with Scratch("copyup", on_disk=True) as s:
         lower, volume = s.dir("lower"), s.dir("volume-data")
         (lower / "volume").mkdir()  # the mount point, already in the image as Docker's VOLUME makes it
         names = [(size, r) for r in range(repeats) for size in sizes_mib]  # interleaved sizes
@@ -104,7 +104,7 @@ def copy_up_cost(sizes_mib=(1, 4, 16, 64), repeats: int = 3) -> CopyUpCost:
             _write_file(lower / f"f{size}-{r}", size)
             _write_file(volume / f"f{size}-{r}", size)
         os.sync()
-        with container_layer([lower], name="copyup-c") as c, bind(volume, c.merged / "volume"):
+        with container_layer([lower], name="copyup-c", on_disk=True) as c, bind(volume, c.merged / "volume"):
             for size, r in names:
                 result.overlay_s.setdefault(size, []).append(_poke(c.merged / f"f{size}-{r}"))
                 result.volume_s.setdefault(size, []).append(_poke(c.merged / "volume" / f"f{size}-{r}"))
@@ -157,7 +157,7 @@ class OverlayVsVolume:
 def overlay_vs_volume(new_file_mib: int = 64, files: int = 8, file_mib: int = 8, rounds: int = 3) -> OverlayVsVolume:
     """Measure both workloads, interleaving overlay and volume (root: mounts). Used by chapter 11."""
     result = OverlayVsVolume(new_file_mib, files, file_mib)
-    with Scratch("writes") as s:
+    with Scratch("writes", on_disk=True) as s:
         lower, volume = s.dir("lower", "data"), s.dir("volume-data")
         (lower.parent / "volume").mkdir()
         for r in range(rounds):
@@ -166,7 +166,7 @@ def overlay_vs_volume(new_file_mib: int = 64, files: int = 8, file_mib: int = 8,
                 _write_file(volume / f"r{r}-{i}", file_mib)
         inodes = {p.name: p.stat().st_ino for p in volume.iterdir()}
         os.sync()  # flush the setup's writes now, or the first fsync measured would pay for them
-        with container_layer([lower.parent], name="writes-c") as c, bind(volume, c.merged / "volume"):
+        with container_layer([lower.parent], name="writes-c", on_disk=True) as c, bind(volume, c.merged / "volume"):
             places = {"overlay": c.merged / "data", "volume": c.merged / "volume"}
             for r in range(rounds):
                 order = list(places.items()) if r % 2 == 0 else list(reversed(places.items()))

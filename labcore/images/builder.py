@@ -238,10 +238,10 @@ class _Builder:
             raise PrivilegeError(f"line {ins.line}: RUN needs root: it runs a container over an overlay mount",
                                  "run the build as root (sudo), or use only COPY, ENV, WORKDIR and CMD")
         if self.store is None:
-            self.store = LayerStore("build")
+            self.store = LayerStore("build", on_disk=True)  # layers can be big: not in a RAM-backed /run
         lower = [self.store.add(self.layout, layer.descriptor(), layer.diff_id) for layer in self.layers]
         env = {**dict([DEFAULT_PATH.split("=", 1)]), **self.env}
-        with ov.container_layer(list(reversed(lower)), name="run") as container:
+        with ov.container_layer(list(reversed(lower)), name="run", on_disk=True) as container:
             result = process.run(list(ins.args), CONTAINER, hostname="lab-build", timeout=900,
                                  env={k: v for k, v in env.items()}, rootfs=Rootfs(str(container.merged), self.workdir))
             step.output = result.stdout + result.stderr
@@ -283,7 +283,7 @@ def build(dockerfile_path: str | os.PathLike, context: str | os.PathLike, output
     b = _Builder(context, layout, BuildCache(cache or default_cache()), gzip_level, tag)
     steps: list[Step] = []
     key = ""
-    with Scratch("build-copy") as scratch:
+    with Scratch("build-copy", on_disk=True) as scratch:
         try:
             for number, ins in enumerate(instructions, 1):
                 t0 = time.perf_counter()

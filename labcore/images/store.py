@@ -69,8 +69,8 @@ def unpack(ref: str | os.PathLike | Image, dest: str | os.PathLike, *, limits: L
 class LayerStore:
     """Layers extracted one directory each, keyed by diff_id, ready to be overlay lowerdirs."""
 
-    def __init__(self, name: str = "layers"):
-        self.scratch = Scratch(name)
+    def __init__(self, name: str = "layers", on_disk: bool = False):
+        self.scratch = Scratch(name, on_disk=on_disk)  # on_disk: see labcore.fs.scratch
         self.dirs: dict[str, Path] = {}    # diff_id -> directory
 
     def __repr__(self) -> str:

@@ -57,7 +57,7 @@ def test_copy_up_whiteout_opaque_and_removal(base, state_dir):
             ("/etc/big", "modified"), ("/etc/passwd", "deleted"), ("/opt", "replaced"), ("/opt/new", "added")}
         with open(state_dir / "layer.tar", "wb") as out:
             write_tar(c.upper, out)
-        upper, scratch = c.upper, c._scratch.path
+        upper, scratch = c.upper, c._scratch[0].path
     assert not scratch.exists() and not upper.exists()  # the container's layer is gone...
     assert tree_digest(base) == before                   # ...and the image is untouched
     assert str(scratch) not in open("/proc/self/mountinfo").read()
