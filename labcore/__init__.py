@@ -12,9 +12,18 @@ from .process import Process, Result, call, enter, run, spawn
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):
+    # fs and images (tar, gzip, json...) load on first use: a lighter process forks faster.
+    if name in ("fs", "images"):
+        import importlib
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'labcore' has no attribute {name!r}")
+
 __all__ = [
     # modules
     "doctor", "kernel", "namespaces", "process", "tracker", "widgets",
+    "fs", "images",
     # errors
     "LabError", "PrivilegeError", "UnsupportedError", "InvalidInputError",
     "UnknownNamespaceError", "CommandNotFoundError", "CleanupError",

@@ -155,6 +155,7 @@ class Plan:
     hostname: str | None = None
     user_map: tuple[int, int, int] | None = None
     time_offsets: dict[str, int] = field(default_factory=dict)
+    rootfs: object = None                    # a labcore.fs.rootfs.Rootfs to pivot_root into
 
 
 def check_privileges(kinds) -> None:
