@@ -5,6 +5,7 @@ notebooks import it as ``import labcore as lab``.
 """
 
 from . import doctor, kernel, namespaces, process, tracker, widgets
+from . import credentials, nscalls, pidns, procnet, propagation
 from .errors import (CleanupError, CommandNotFoundError, InvalidInputError, LabError,
                      PrivilegeError, UnknownNamespaceError, UnsupportedError)
 from .namespaces import CONTAINER, Namespaces, nspid, pin_netns
@@ -12,9 +13,20 @@ from .process import Process, Result, call, enter, run, spawn
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):
+    # labcore.init is a program (python -m labcore.init): importing it here eagerly
+    # would make runpy warn that it was imported twice, so it loads on first use.
+    if name == "init":
+        import importlib
+        return importlib.import_module(".init", __name__)
+    raise AttributeError(f"module 'labcore' has no attribute {name!r}")
+
+
 __all__ = [
     # modules
     "doctor", "kernel", "namespaces", "process", "tracker", "widgets",
+    "credentials", "init", "nscalls", "pidns", "procnet", "propagation",
     # errors
     "LabError", "PrivilegeError", "UnsupportedError", "InvalidInputError",
     "UnknownNamespaceError", "CommandNotFoundError", "CleanupError",

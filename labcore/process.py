@@ -142,15 +142,17 @@ class Result:
 def spawn(argv: list[str], ns: str | Iterable[str] = CONTAINER, *,
           hostname: str | None = None, user_map: tuple[int, int, int] | None = None,
           time_offsets: dict[str, int] | None = None, capture: bool = False,
-          env: dict | None = None) -> Process:
+          env: dict | None = None, propagation: str = "private") -> Process:
     """Start ``argv`` as PID 1 of new namespaces (by default those of a container).
 
     ``capture=True`` gives ``proc.stdout`` and ``proc.stderr`` pipes;
-    otherwise the command shares our terminal. Used by notebooks 00 and 01.
+    otherwise the command shares our terminal. ``propagation`` says what a
+    new mount namespace shares with the host (``namespaces.PROPAGATION``).
+    Used by notebooks 00, 01 and 04.
     """
     kinds = parse_kinds(ns)
     check_privileges(kinds)
-    return _start(plan(kinds, hostname, user_map, time_offsets), list(argv), kinds, capture, env)
+    return _start(plan(kinds, hostname, user_map, time_offsets, propagation), list(argv), kinds, capture, env)
 
 
 def run(argv: list[str], ns: str | Iterable[str] = CONTAINER, *, timeout: float = 60, **kwargs) -> Result:
@@ -341,7 +343,8 @@ def _child(p: Plan, payload, ctl_r, rep_w, res_w, out, err, env) -> None:
             stage = "time offsets"
             Path("/proc/self/timens_offsets").write_text(f"{clock} {seconds} 0\n")
         if p.second_fork:
-            grandchild = os.fork()
+            # clone(2) with namespace flags (deep dive A), or a plain fork(); we are single-threaded.
+            grandchild = kernel.clone(p.clone) if p.clone else os.fork()
             if grandchild:
                 kernel.set_name("labcore-shim")  # a fork keeps our name: rename it for ps
                 report(f"pid {grandchild}")
@@ -390,9 +393,9 @@ def _relay_exit(child: int) -> None:
 
 def _payload(p: Plan, payload, go, rep_w, res_w, out, err, env) -> None:
     """PID 1 of the new namespaces: finish the setup, wait until recorded, then exec (or call)."""
-    if (p.unshare | p.unshare_parent) & F.CLONE_NEWNS:
-        # Our mounts must not propagate back to the host: make every mount private.
-        kernel.mount(None, "/", None, F.MS_REC | F.MS_PRIVATE)
+    if (p.unshare | p.unshare_parent | p.clone) & F.CLONE_NEWNS:
+        # Our mounts must not propagate back to the host: make every mount private (or slave).
+        kernel.mount(None, "/", None, p.propagation)
     if p.mount_proc:
         kernel.mount("proc", "/proc", "proc", F.MS_NOSUID | F.MS_NODEV | F.MS_NOEXEC)
     if p.hostname:
