@@ -273,11 +273,11 @@ def plan(kinds: str | Iterable[str] = CONTAINER, hostname: str | None = None,
     if propagation not in PROPAGATION:
         raise InvalidInputError(f"unknown mount propagation {propagation!r}",
                                 f"choose among {', '.join(PROPAGATION)}")
-    if propagation != "private" and "mnt" not in kinds:
-        raise InvalidInputError(f"propagation {propagation!r} needs a mount namespace", "add mnt to the namespaces")
     if propagation == "shared" and "pid" in kinds:
         raise InvalidInputError("a pid namespace mounts a fresh /proc, which shared propagation would "
                                 "carry back to the host", "use propagation 'slave', or leave out pid")
+    if propagation != "private" and "mnt" not in kinds and "pid" not in kinds:
+        raise InvalidInputError(f"propagation {propagation!r} needs a mount namespace", "add mnt to the namespaces")
     if hostname is not None:
         if "uts" not in kinds:
             raise InvalidInputError("a hostname needs its own uts namespace", "add uts to the namespaces")

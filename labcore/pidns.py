@@ -11,8 +11,10 @@ Three facts make PID 1 special (pid_namespaces(7)), and this module shows
 the first two:
 
 * signals with the default action are dropped when sent to it, so the
-  ``SigCgt`` (caught) and ``SigBlk`` (blocked) masks of /proc/PID/status
-  decide whether SIGTERM can stop a container;
+  ``SigCgt`` (caught) mask of /proc/PID/status tells whether SIGTERM can
+  stop a container (tini instead *blocks* the signals and takes them with
+  sigtimedwait(2); while it waits there, ``wchan`` reads do_sigtimedwait and
+  the kernel keeps the mask where /proc does not show it);
 * orphans are re-parented to it, and only its wait(2) removes their zombies;
 * when it dies, the kernel kills every other process of the namespace.
 
@@ -68,6 +70,7 @@ class Member:
     args: list[str]    # its argv; empty for a zombie, whose memory is gone
     caught: set[str]   # signals it has a handler for
     blocked: set[str]  # signals it has blocked (queued, never dropped)
+    wchan: str         # the kernel function it sleeps in ("do_wait", "do_sigtimedwait"...), or ""
 
     @property
     def zombie(self) -> bool:
@@ -116,15 +119,17 @@ def census(pid: int) -> Census:
         try:
             st = status(entry)
             args = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")[:-1]
+            wchan = Path(f"/proc/{entry}/wchan").read_text().split(".")[0]
+            wchan = "" if wchan == "0" else wchan  # 0: running, not sleeping in the kernel
         except (InvalidInputError, OSError):
             continue  # it ended while we looked
         nspids = st["NSpid"].split()
         found.append((int(entry), int(nspids[-1]), int(st["PPid"]), st["State"][0], st["Name"],
                       [a.decode(errors="replace") for a in args], signal_set(st["SigCgt"]),
-                      signal_set(st["SigBlk"])))
+                      signal_set(st["SigBlk"]), wchan))
     inside = {host: pid_in for host, pid_in, *_ in found}  # host PID -> PID inside, to translate PPid
-    members = [Member(host, pid_in, inside.get(ppid, 0), state, name, args, caught, blocked)
-               for host, pid_in, ppid, state, name, args, caught, blocked in found]
+    members = [Member(host, pid_in, inside.get(ppid, 0), state, name, args, caught, blocked, wchan)
+               for host, pid_in, ppid, state, name, args, caught, blocked, wchan in found]
     return Census(sorted(members, key=lambda m: m.pid))
 
 
@@ -145,16 +150,4 @@ def wait_until(predicate: Callable[[], object], timeout: float = 10, what: str =
         time.sleep(0.02)
 
 
-def would_drop(member: Member, sig: int) -> bool:
-    """Would the kernel drop ``sig`` sent to this PID 1 from the host? (see sig_task_ignored())
-
-    Init of a pid namespace only receives signals it catches or blocks, except
-    SIGKILL and SIGSTOP, which an ancestor namespace can always send.
-    """
-    name = signal.Signals(sig).name
-    if member.pid != 1 or sig in (signal.SIGKILL, signal.SIGSTOP):
-        return False
-    return name not in member.caught and name not in member.blocked
-
-
-__all__ = ["STATES", "Member", "Census", "status", "signal_set", "census", "wait_until", "would_drop"]
+__all__ = ["STATES", "Member", "Census", "status", "signal_set", "census", "wait_until"]

@@ -51,9 +51,14 @@ class MountEntry:
 
 
 def mountinfo(pid: int | str = "self") -> list[MountEntry]:
-    """Parse /proc/PID/mountinfo: the mount table of ``pid``'s mount namespace."""
+    """/proc/PID/mountinfo: the mount table of ``pid``'s mount namespace."""
+    return parse_mountinfo(Path(f"/proc/{pid}/mountinfo").read_text())
+
+
+def parse_mountinfo(text: str) -> list[MountEntry]:
+    """Parse mountinfo lines (proc(5)): ``ID PARENT MAJ:MIN ROOT POINT OPTS [OPTIONAL...] - TYPE SOURCE ...``."""
     entries = []
-    for line in Path(f"/proc/{pid}/mountinfo").read_text().splitlines():
+    for line in text.splitlines():
         left, right = line.split(" - ", 1)
         fields = left.split()
         optional = dict(f.split(":", 1) for f in fields[6:] if ":" in f)
@@ -157,4 +162,4 @@ class SharedDir:
         self.close()
 
 
-__all__ = ["MountEntry", "SharedDir", "mountinfo", "find", "mount_tmpfs"]
+__all__ = ["MountEntry", "SharedDir", "mountinfo", "parse_mountinfo", "find", "mount_tmpfs"]
