@@ -64,7 +64,7 @@ class Member:
 
     host_pid: int
     pid: int           # its PID inside the namespace
-    ppid: int          # its parent's PID inside the namespace (0: the parent is outside)
+    ppid: int          # its parent's PID inside the namespace (0: the parent is outside; see describe)
     state: str         # one letter, as ps prints it: S, R, Z...
     name: str          # the command name (comm), 15 characters at most
     args: list[str]    # its argv; empty for a zombie, whose memory is gone
@@ -85,6 +85,10 @@ class Census(list):
 
     def zombies(self) -> list[Member]:
         return [m for m in self if m.zombie]
+
+    def settled(self) -> bool:
+        """True when nobody is running right now: each member sleeps in the kernel or is a zombie."""
+        return all(m.state in "SZ" for m in self)
 
     def by_pid(self, pid: int) -> Member:
         return next(m for m in self if m.pid == pid)
@@ -107,30 +111,56 @@ def _pidns_inode(pid: int | str) -> int | None:
         return None
 
 
+def describe(host_pid: int | str) -> Member:
+    """One process, read from /proc: its PID in its own namespace, state, name, argv, signal masks.
+
+    Its ``ppid`` is the parent's PID as *we* number it; ``census`` renumbers
+    parents into the namespace's own PIDs.
+    """
+    st = status(host_pid)
+    try:
+        args = Path(f"/proc/{host_pid}/cmdline").read_bytes().split(b"\0")[:-1]
+        wchan = Path(f"/proc/{host_pid}/wchan").read_text().split(".")[0]
+    except FileNotFoundError:
+        raise InvalidInputError(f"no process {host_pid}", "it has exited (and been reaped) already") from None
+    return Member(int(host_pid), int(st["NSpid"].split()[-1]), int(st["PPid"]), st["State"][0], st["Name"],
+                  [a.decode(errors="replace") for a in args], signal_set(st["SigCgt"]), signal_set(st["SigBlk"]),
+                  "" if wchan == "0" else wchan)  # 0: running, not sleeping in the kernel
+
+
 def census(pid: int) -> Census:
     """Every process in the pid namespace of ``pid`` (zombies included), by their PID inside."""
     ns = _pidns_inode(pid)
     if ns is None:
         raise InvalidInputError(f"cannot read /proc/{pid}/ns/pid", "is the process still there, and yours?")
-    found = []
+    members = []
     for entry in os.listdir("/proc"):
-        if not entry.isdigit() or _pidns_inode(entry) != ns:
-            continue
-        try:
-            st = status(entry)
-            args = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")[:-1]
-            wchan = Path(f"/proc/{entry}/wchan").read_text().split(".")[0]
-            wchan = "" if wchan == "0" else wchan  # 0: running, not sleeping in the kernel
-        except (InvalidInputError, OSError):
-            continue  # it ended while we looked
-        nspids = st["NSpid"].split()
-        found.append((int(entry), int(nspids[-1]), int(st["PPid"]), st["State"][0], st["Name"],
-                      [a.decode(errors="replace") for a in args], signal_set(st["SigCgt"]),
-                      signal_set(st["SigBlk"]), wchan))
-    inside = {host: pid_in for host, pid_in, *_ in found}  # host PID -> PID inside, to translate PPid
-    members = [Member(host, pid_in, inside.get(ppid, 0), state, name, args, caught, blocked, wchan)
-               for host, pid_in, ppid, state, name, args, caught, blocked, wchan in found]
+        if entry.isdigit() and _pidns_inode(entry) == ns:
+            try:
+                members.append(describe(entry))
+            except (InvalidInputError, OSError):
+                continue  # it ended while we looked
+    inside = {m.host_pid: m.pid for m in members}
+    for m in members:
+        m.ppid = inside.get(m.ppid, 0)  # a parent outside the namespace shows as 0, as in ps
     return Census(sorted(members, key=lambda m: m.pid))
+
+
+def census_when(pid: int, test: Callable[[Census], object], what: str = "the namespace to settle",
+                timeout: float = 10) -> Census:
+    """Take censuses of ``pid``'s namespace until ``test(census)`` holds; return that census."""
+    def attempt():
+        found = census(pid)
+        return found if test(found) else None
+    return wait_until(attempt, timeout, what)
+
+
+def children(pid: int) -> list[int]:
+    """The PIDs of ``pid``'s children, from /proc/PID/task/PID/children (each thread has its own)."""
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        raise InvalidInputError(f"no process {pid}", "it has exited already") from None
 
 
 def wait_until(predicate: Callable[[], object], timeout: float = 10, what: str = "the condition"):
@@ -150,4 +180,4 @@ def wait_until(predicate: Callable[[], object], timeout: float = 10, what: str =
         time.sleep(0.02)
 
 
-__all__ = ["STATES", "Member", "Census", "status", "signal_set", "census", "wait_until"]
+__all__ = ["STATES", "Member", "Census", "status", "signal_set", "describe", "census", "census_when", "children", "wait_until"]

@@ -95,7 +95,10 @@ def mount_tmpfs(target: str | os.PathLike, pid: int | None = None) -> tracker.Re
         if pid is None:
             kernel.mount(name, str(target), "tmpfs", F.MS_NOSUID | F.MS_NODEV)
         else:
-            done = enter(pid, ["mount", "-t", "tmpfs", "-o", "nosuid,nodev", name, str(target)], kinds=("mnt",))
+            # Join its user namespace too when it has its own (a rootless container): it owns the mounts.
+            kinds = ("user", "mnt") if os.stat(f"/proc/{pid}/ns/user").st_ino != os.stat("/proc/self/ns/user").st_ino \
+                else ("mnt",)
+            done = enter(pid, ["mount", "-t", "tmpfs", "-o", "nosuid,nodev", name, str(target)], kinds=kinds)
             if done.returncode != 0:
                 raise LabError(f"mount tmpfs on {target} in the mount namespace of {pid} failed: "
                                f"{done.stderr.strip()}", "is the directory there?")

@@ -12,7 +12,7 @@ from labcore import init, pidns
 
 pytestmark = pytest.mark.needs("root")
 
-ORPHANS = "for i in 1 2 3 4 5; do (sleep 0.2 &); done; exec sleep 600"
+ORPHANS = "for i in 1 2 3 4 5; do (sleep 0.5 &); done; exec sleep 600"
 
 
 def settled(box, size):
