@@ -72,8 +72,8 @@ def clone_run(argv: list[str], kinds: str | Iterable[str] = "pid,uts", hostname:
     The helper stays as its parent, like a shim. Needs root.
     """
     kinds = parse_kinds(kinds)
+    p = plan_clone(kinds, hostname)  # refuses what clone(2) cannot do, before anything else
     check_privileges(kinds)
-    p = plan_clone(kinds, hostname)
     with _start(p, list(argv), kinds, True, None) as proc:
         out, err = _communicate(proc, timeout)
         return Result(list(argv), proc.returncode, out, err, proc.pid)
@@ -189,7 +189,7 @@ def setns_story(pid: int, argv: list[str]) -> tuple[list[Observation], str]:
     mine, theirs = links(), links(pid)
     kinds = [k for k in NSENTER_ORDER if theirs[k] != mine[k]]
     fds = {k: os.open(f"/proc/{pid}/ns/{k}", os.O_RDONLY | os.O_CLOEXEC) for k in kinds}
-    seen = [Observation(f"open /proc/{pid}/ns/*", {"kinds that differ from ours": ", ".join(kinds)})]
+    seen = [Observation("open /proc/PID/ns/*", {"kinds that differ from ours": ", ".join(kinds)})]
     for kind in kinds:
         before = links()
         kernel.setns(fds[kind], KINDS[kind].flag, f"/proc/{pid}/ns/{kind}")
@@ -224,6 +224,37 @@ def setns_story(pid: int, argv: list[str]) -> tuple[list[Observation], str]:
     os.waitpid(child, 0)
     seen.append(Observation("fork(), exec", {"argv": " ".join(argv)}))
     return seen, text
+
+
+def threads(pid: int | str = "self") -> int:
+    """How many threads a process has (the Threads: line of /proc/PID/status)."""
+    with open(f"/proc/{pid}/status") as f:
+        return int(next(line for line in f if line.startswith("Threads:")).split()[1])
+
+
+def setns_refused_here(pid: int) -> str:
+    """Show why labcore never calls setns(2) in the caller: try to join ``pid``'s user namespace
+    from *this* multi-threaded process, and return the kernel's answer (an errno name).
+
+    The kernel refuses a user namespace (and a mount namespace) to a process
+    with more than one thread: ``userns_install()`` returns EINVAL because all
+    threads of a process must share a user namespace. A Jupyter kernel always
+    has threads (heartbeat, I/O), so this can only fail; to be safe it refuses
+    to run at all in a single-threaded process. Used by deep dive A.
+    """
+    if threads() < 2:
+        raise LabError("this demo must run in a multi-threaded process (a Jupyter kernel is one)",
+                       "run it from a notebook, not from a script")
+    fd = os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if os.fstat(fd).st_ino == os.stat("/proc/self/ns/user").st_ino:
+            raise InvalidInputError(f"process {pid} is in our own user namespace", "give a rootless container's PID")
+        kernel.setns(fd, F.CLONE_NEWUSER, f"/proc/{pid}/ns/user")
+    except OSError as exc:
+        return errno.errorcode.get(exc.errno, str(exc.errno))
+    finally:
+        os.close(fd)
+    raise LabError("setns(CLONE_NEWUSER) succeeded in a multi-threaded process: this kernel differs from the docs")
 
 
 def run_in(files: dict[str, str | int], argv: list[str], timeout: float = 60) -> Result:
@@ -313,24 +344,43 @@ NS_CALLS = ("clone", "clone3", "unshare", "setns", "mount", "pivot_root")
 def strace(argv: list[str], calls: Iterable[str] = NS_CALLS) -> list[str]:
     """Run ``argv`` under strace(1) -f and return its namespace system calls, one per line.
 
-    PIDs, addresses and strace's column padding are normalised, so the
-    lines read the same at every run: ``[child] mount("proc", "/proc", ...) = 0``.
+    PIDs and addresses are normalised, so the lines read the same at every
+    run; calls made by processes other than ``argv``'s own start with
+    ``[child]``: ``[child] mount("proc", "/proc", ...) = 0``.
     """
     if not shutil.which("strace"):
         raise LabError("strace is not installed", "apt-get install strace (provision/provision.sh does)")
-    done = subprocess.run(["strace", "-f", "-qq", "-e", "trace=" + ",".join(calls), "-e", "signal=none", *argv],
-                          capture_output=True, text=True, timeout=60)
-    lines = []
+    # -o makes strace start every line with the PID; the first PID seen is the program's own.
+    done = subprocess.run(["strace", "-f", "-qq", "-o", "/dev/stderr", "-e", "trace=" + ",".join(calls),
+                           "-e", "signal=none", *argv], capture_output=True, text=True, timeout=60)
+    lines, unfinished, first = [], {}, None
+    call = re.compile(r"(%s)\(" % "|".join(calls))
     for line in done.stderr.splitlines():
-        child = re.match(r"\[pid\s+\d+\] ", line)
-        text = line[child.end():] if child else line
-        if not re.match(r"(%s)\(" % "|".join(calls), text):
+        pid, _, text = line.partition(" ")
+        if not pid.isdigit():
             continue  # the traced program's own messages
-        text = re.sub(r"0x[0-9a-f]{6,}", "0x<addr>", text)
-        text = re.sub(r"\)\s+= (\d+)$", lambda m: ") = " + ("<pid>" if int(m.group(1)) > 9 else m.group(1)), text)
-        lines.append(("[child] " if child else "") + text)
+        first = first or pid
+        # A call interrupted by another process's output comes in two halves: keep the
+        # first half's place in the list, so the order is the order the calls began.
+        resumed = re.match(r"<\.\.\. \w+ resumed>", text)
+        if resumed and pid in unfinished:
+            index, head = unfinished.pop(pid)
+            lines[index] = _normalise(head + text[resumed.end():], pid != first)
+            continue
+        if not call.match(text):
+            continue
+        if text.endswith(" <unfinished ...>"):
+            unfinished[pid] = (len(lines), text.removesuffix(" <unfinished ...>"))
+        lines.append(_normalise(text, pid != first))
     return lines
 
 
+def _normalise(text: str, child: bool) -> str:
+    text = re.sub(r"0x[0-9a-f]{6,}", "0x<addr>", text)
+    text = re.sub(r"\)\s+= (\d+)$", lambda m: ") = " + ("<pid>" if int(m.group(1)) > 9 else m.group(1)), text)
+    return ("[child] " if child else "") + text
+
+
 __all__ = ["links", "clone_run", "Observation", "pid_for_children_story", "setns_story", "run_in",
+           "threads", "setns_refused_here",
            "NsInfo", "info", "strace", "NSENTER_ORDER", "NS_CALLS"]

@@ -51,7 +51,7 @@ def test_sysfs_shows_the_namespace_of_whoever_mounted_it():
     assert after.split() == ["lo"]
 
 
-def test_mount_inside_is_invisible_outside_and_propagation_decides_later_mounts():
+def test_mount_inside_is_invisible_outside_and_propagation_decides_later_mounts(state_dir):
     with SharedDir("lab-ns-test-prop") as shared:
         boxes = {kind: lab.spawn(["sleep", "600"], "mnt", propagation=kind) for kind in ("private", "slave", "shared")}
         try:
@@ -124,7 +124,7 @@ def test_root_of_a_user_namespace_owns_its_namespaces_and_nothing_else():
     assert all(a.allowed for a in real_root)
 
 
-def test_cgroup_namespace_root_is_where_the_process_stood():
+def test_cgroup_namespace_root_is_where_the_process_stood(state_dir):
     with ns.scratch_cgroup("lab-ns-test-cg") as cgroup:
         views = lab.call(ns.cgroup_views, cgroup, ns=())
         hierarchy = "cgroup2" if lab.doctor.cgroup_mode() == "v2" else "pids"
