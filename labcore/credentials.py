@@ -24,7 +24,7 @@ from pathlib import Path
 
 from . import kernel
 from .doctor import CAP_NAMES
-from .errors import InvalidInputError
+from .pidns import status
 
 
 @dataclass(frozen=True)
@@ -37,17 +37,9 @@ class Ids:
     fs: int
 
 
-def _status(pid: int | str) -> dict[str, str]:
-    try:
-        text = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        raise InvalidInputError(f"no process {pid}", "check the PID with ps") from None
-    return {k: v.strip() for k, v in (line.split(":", 1) for line in text.splitlines() if ":" in line)}
-
-
 def uids(pid: int | str = "self") -> Ids:
     """The ``Uid`` line of /proc/PID/status, translated into *our* user namespace."""
-    return Ids(*(int(x) for x in _status(pid)["Uid"].split()))
+    return Ids(*(int(x) for x in status(pid)["Uid"].split()))
 
 
 def uid_map(pid: int | str = "self") -> list[tuple[int, int, int]]:
@@ -62,7 +54,7 @@ def uid_map(pid: int | str = "self") -> list[tuple[int, int, int]]:
 
 def capabilities(pid: int | str = "self", which: str = "CapEff") -> set[str]:
     """A capability set of /proc/PID/status (CapEff, CapPrm, CapBnd...) as names like 'CAP_SYS_ADMIN'."""
-    mask = int(_status(pid)[which], 16)
+    mask = int(status(pid)[which], 16)
     return {f"CAP_{name.upper()}" for bit, name in enumerate(CAP_NAMES) if mask >> bit & 1}
 
 

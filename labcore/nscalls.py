@@ -37,7 +37,7 @@ from . import kernel
 from .errors import InvalidInputError, LabError
 from .kernel import flags as F
 from .namespaces import KINDS, Plan, check_privileges, parse_kinds, plan_clone
-from .process import Result, _communicate, _start, call
+from .process import Result, _communicate, _start
 
 CHILDREN_LINKS = ("pid_for_children", "time_for_children")
 
@@ -354,7 +354,7 @@ def strace(argv: list[str], calls: Iterable[str] = NS_CALLS) -> list[str]:
     done = subprocess.run(["strace", "-f", "-qq", "-o", "/dev/stderr", "-e", "trace=" + ",".join(calls),
                            "-e", "signal=none", *argv], capture_output=True, text=True, timeout=60)
     lines, unfinished, first = [], {}, None
-    call = re.compile(r"(%s)\(" % "|".join(calls))
+    pattern = re.compile(r"(%s)\(" % "|".join(calls))
     for line in done.stderr.splitlines():
         pid, _, text = line.partition(" ")
         if not pid.isdigit():
@@ -367,7 +367,7 @@ def strace(argv: list[str], calls: Iterable[str] = NS_CALLS) -> list[str]:
             index, head = unfinished.pop(pid)
             lines[index] = _normalise(head + text[resumed.end():], pid != first)
             continue
-        if not call.match(text):
+        if not pattern.match(text):
             continue
         if text.endswith(" <unfinished ...>"):
             unfinished[pid] = (len(lines), text.removesuffix(" <unfinished ...>"))
