@@ -16,8 +16,8 @@ ORPHANS = "for i in 1 2 3 4 5; do (sleep 0.5 &); done; exec sleep 600"
 
 
 def settled(box, size):
-    """Wait until the namespace holds exactly ``size`` processes, and return its census."""
-    return pidns.wait_until(lambda: (lambda c: len(c) == size and c)(pidns.census(box.pid)), what=f"{size} processes")
+    """Wait until the namespace holds exactly ``size`` processes, none running, and return its census."""
+    return pidns.census_when(box.pid, lambda c: len(c) == size and c.settled(), f"{size} processes")
 
 
 def test_pid1_without_handler_survives_sigterm_while_pid2_dies_of_it():
@@ -63,25 +63,18 @@ def test_the_lab_init_reaps_orphans_forwards_sigterm_and_passes_the_status_on():
 
 
 def test_the_lab_init_as_a_subreaper_adopts_orphans_outside_a_pid_namespace():
-    script = "(sleep 0.5 &); sleep 0.2; exec sleep 1"
-    proc = subprocess.Popen(init.argv(["sh", "-c", script], subreaper=True))
-    try:
-        orphan = pidns.wait_until(lambda: [p for p in _children(proc.pid) if _args(p) == ["sleep", "0.5"]],
-                                  what="the orphan")[0]
-        assert pidns.status(orphan)["PPid"] == str(proc.pid)  # not the host's PID 1
-    finally:
-        assert proc.wait(timeout=10) == 0
-
-
-def _children(pid):
-    return [int(p) for p in open(f"/proc/{pid}/task/{pid}/children").read().split()]
-
-
-def _args(pid):
-    try:
-        return open(f"/proc/{pid}/cmdline", "rb").read().decode().split("\0")[:-1]
-    except OSError:
-        return []
+    script = "(exec sleep 30 &); exec sleep 600"
+    with lab.spawn(init.argv(["sh", "-c", script], subreaper=True), ns=()) as reaper:
+        orphan = pidns.wait_until(lambda: [pidns.describe(p) for p in pidns.children(reaper.pid)
+                                           if pidns.describe(p).args == ["sleep", "30"]], what="the orphan")[0]
+        assert orphan.ppid == reaper.pid != 1  # adopted by the subreaper, not by the host's PID 1
+        assert pidns.describe(reaper.pid).name == init.NAME
+        os.kill(orphan.host_pid, signal.SIGKILL)
+        pidns.wait_until(lambda: len(pidns.children(reaper.pid)) == 1, what="the orphan to be reaped")
+        reaper.send_signal(signal.SIGTERM)
+        assert reaper.wait(timeout=5) == 143
+    with pytest.raises(lab.InvalidInputError):
+        pidns.children(reaper.pid)
 
 
 def test_without_subreaper_and_not_pid1_the_init_warns():
