@@ -18,7 +18,8 @@ its parent.
 Every function here does its system calls in a throwaway child process,
 never in the caller: a Jupyter kernel has several threads, and the kernel
 refuses setns(2) into a mount or user namespace, and unshare(CLONE_NEWUSER),
-to a multi-threaded process (EINVAL). Used by deep dive A.
+to a multi-threaded process (EINVAL). The one exception,
+``setns_refused_here``, exists to show that refusal. Used by deep dive A.
 """
 
 from __future__ import annotations
