@@ -15,17 +15,19 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name):
-    # labcore.init is a program (python -m labcore.init): importing it here eagerly
-    # would make runpy warn that it was imported twice, so it loads on first use.
-    if name == "init":
+    # fs and images (tar, gzip, json...) load on first use: a lighter process forks faster.
+    # labcore.init is a program (python -m labcore.init): importing it here eagerly would
+    # make runpy warn that it was imported twice.
+    if name in ("fs", "images", "init"):
         import importlib
-        return importlib.import_module(".init", __name__)
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'labcore' has no attribute {name!r}")
 
 
 __all__ = [
     # modules
     "doctor", "kernel", "namespaces", "process", "tracker", "widgets",
+    "fs", "images",
     "credentials", "init", "nscalls", "pidns", "procnet", "propagation",
     # errors
     "LabError", "PrivilegeError", "UnsupportedError", "InvalidInputError",

@@ -255,6 +255,7 @@ class Plan:
     time_offsets: dict[str, int] = field(default_factory=dict)
     propagation: int = F.MS_REC | F.MS_PRIVATE  # mount(2) flags applied to "/" in a new mount namespace
     clone: int = 0                           # flags for a raw clone(2) instead of the second fork()
+    rootfs: object = None                    # a labcore.fs.rootfs.Rootfs to pivot_root into
 
 
 def check_privileges(kinds) -> None:

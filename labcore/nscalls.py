@@ -354,34 +354,41 @@ def strace(argv: list[str], calls: Iterable[str] = NS_CALLS) -> list[str]:
     # -o makes strace start every line with the PID; the first PID seen is the program's own.
     done = subprocess.run(["strace", "-f", "-qq", "-o", "/dev/stderr", "-e", "trace=" + ",".join(calls),
                            "-e", "signal=none", *argv], capture_output=True, text=True, timeout=60)
+    return parse_strace(done.stderr, calls)
+
+
+def parse_strace(text: str, calls: Iterable[str] = NS_CALLS) -> list[str]:
+    """The lines of ``strace -f -o FILE`` output that are ``calls``, normalised (see ``strace``)."""
     lines, unfinished, first = [], {}, None
     pattern = re.compile(r"(%s)\(" % "|".join(calls))
-    for line in done.stderr.splitlines():
-        pid, _, text = line.partition(" ")
-        if not pid.isdigit():
+    for line in text.splitlines():
+        numbered = re.match(r"(\d+)\s+(.*)", line)  # strace pads the PID column with spaces
+        if not numbered:
             continue  # the traced program's own messages
+        pid, rest = numbered.groups()
         first = first or pid
         # A call interrupted by another process's output comes in two halves: keep the
         # first half's place in the list, so the order is the order the calls began.
-        resumed = re.match(r"<\.\.\. \w+ resumed>", text)
+        resumed = re.match(r"<\.\.\. \w+ resumed>", rest)
         if resumed and pid in unfinished:
             index, head = unfinished.pop(pid)
-            lines[index] = _normalise(head + text[resumed.end():], pid != first)
+            lines[index] = _normalise(head + rest[resumed.end():], pid != first)
             continue
-        if not pattern.match(text):
+        if not pattern.match(rest):
             continue
-        if text.endswith(" <unfinished ...>"):
-            unfinished[pid] = (len(lines), text.removesuffix(" <unfinished ...>"))
-        lines.append(_normalise(text, pid != first))
+        if rest.endswith(" <unfinished ...>"):
+            unfinished[pid] = (len(lines), rest.removesuffix(" <unfinished ...>"))
+        lines.append(_normalise(rest, pid != first))
     return lines
 
 
 def _normalise(text: str, child: bool) -> str:
     text = re.sub(r"0x[0-9a-f]{6,}", "0x<addr>", text)
-    text = re.sub(r"\)\s+= (\d+)$", lambda m: ") = " + ("<pid>" if int(m.group(1)) > 9 else m.group(1)), text)
+    text = re.sub(r"\)\s+= ", ") = ", text)  # strace aligns results in a column
+    text = re.sub(r"\) = (\d+)$", lambda m: ") = " + ("<pid>" if int(m.group(1)) > 9 else m.group(1)), text)
     return ("[child] " if child else "") + text
 
 
 __all__ = ["links", "clone_run", "Observation", "pid_for_children_story", "setns_story", "run_in",
            "threads", "setns_refused_here",
-           "NsInfo", "info", "strace", "NSENTER_ORDER", "NS_CALLS"]
+           "NsInfo", "info", "strace", "parse_strace", "NSENTER_ORDER", "NS_CALLS"]

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from . import kernel, tracker
-from .errors import CommandNotFoundError, LabError, PrivilegeError, UnsupportedError
+from .errors import CommandNotFoundError, InvalidInputError, LabError, PrivilegeError, UnsupportedError
 from .kernel import flags as F
 from .namespaces import CONTAINER, KINDS, Namespaces, Plan, check_privileges, parse_kinds, plan, read
 
@@ -142,17 +142,28 @@ class Result:
 def spawn(argv: list[str], ns: str | Iterable[str] = CONTAINER, *,
           hostname: str | None = None, user_map: tuple[int, int, int] | None = None,
           time_offsets: dict[str, int] | None = None, capture: bool = False,
-          env: dict | None = None, propagation: str = "private") -> Process:
+          env: dict | None = None, rootfs=None, propagation: str = "private") -> Process:
     """Start ``argv`` as PID 1 of new namespaces (by default those of a container).
 
     ``capture=True`` gives ``proc.stdout`` and ``proc.stderr`` pipes;
-    otherwise the command shares our terminal. ``propagation`` says what a
-    new mount namespace shares with the host (``namespaces.PROPAGATION``).
-    Used by notebooks 00, 01 and 04.
+    otherwise the command shares our terminal. Used by notebooks 00, 01 and 04.
+    ``rootfs`` (a directory, or a ``labcore.fs.Rootfs``) becomes its ``/``
+    through pivot_root(2): see ``labcore/fs/rootfs.py`` (notebooks 06, 11).
+    ``propagation`` says what a new mount namespace shares with the host
+    (``namespaces.PROPAGATION``, notebook 04).
     """
     kinds = parse_kinds(ns)
+    p = plan(kinds, hostname, user_map, time_offsets, propagation)  # bad input is reported before privileges
+    if rootfs is not None:
+        if not (p.unshare | p.unshare_parent) & F.CLONE_NEWNS:
+            raise InvalidInputError("a root filesystem needs its own mount namespace", "add mnt to the namespaces")
+        if propagation == "shared":
+            raise InvalidInputError("pivot_root(2) refuses a root whose mounts are shared",
+                                    "use propagation 'private' or 'slave' with a rootfs")
+        from .fs.rootfs import Rootfs  # loaded on first use: labcore.fs is the filesystem chapters'
+        p.rootfs = Rootfs.of(rootfs)
     check_privileges(kinds)
-    return _start(plan(kinds, hostname, user_map, time_offsets, propagation), list(argv), kinds, capture, env)
+    return _start(p, list(argv), kinds, capture, env)
 
 
 def run(argv: list[str], ns: str | Iterable[str] = CONTAINER, *, timeout: float = 60, **kwargs) -> Result:
@@ -172,8 +183,9 @@ def call(fn: Callable, *args, ns: str | Iterable[str] = CONTAINER, timeout: floa
     or exception comes back pickled; what it prints is passed through.
     """
     kinds = parse_kinds(ns)
+    p = plan(kinds, **kwargs)
     check_privileges(kinds)
-    with _start(plan(kinds, **kwargs), (fn, args), kinds, capture=True, env=None) as proc:
+    with _start(p, (fn, args), kinds, capture=True, env=None) as proc:
         out, _ = _communicate(proc, timeout, result=True)
     if out:
         sys.stdout.write(out)
@@ -396,7 +408,10 @@ def _payload(p: Plan, payload, go, rep_w, res_w, out, err, env) -> None:
     if (p.unshare | p.unshare_parent | p.clone) & F.CLONE_NEWNS:
         # Our mounts must not propagate back to the host: make every mount private (or slave).
         kernel.mount(None, "/", None, p.propagation)
-    if p.mount_proc:
+    if p.rootfs is not None:
+        from .fs.rootfs import enter  # already loaded by spawn()
+        enter(p.rootfs, p.mount_proc)  # pivot_root, then /proc inside the new root
+    elif p.mount_proc:
         kernel.mount("proc", "/proc", "proc", F.MS_NOSUID | F.MS_NODEV | F.MS_NOEXEC)
     if p.hostname:
         kernel.sethostname(p.hostname)

@@ -1,7 +1,8 @@
 """The whole test suite, in the order `make test` runs it.
 
 1. the leak check's "before" snapshot of the host;
-2. unit and integration tests (pytest; skips must be justified by the doctor);
+2. unit tests as the user nobody (they must not need root), then unit and
+   integration tests as root (skips must be justified by the doctor);
 3. nbval on every notebook with the lab kernel and the sanitizer file;
 4. the unprivileged pass: every notebook executed as the user nobody;
 5. the leak check's "after": any difference from step 1 fails the run.
@@ -65,6 +66,9 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["nbval"]:  # make test-notebooks [NOTEBOOKS="..."]
         return subprocess.run(nbval_command(" ".join(argv[1:]) or None)).returncode
     steps = [
+        ("unit tests as nobody", lambda: subprocess.run(
+            ["runuser", "-u", "nobody", "--", "env", "-i", "HOME=/tmp", f"PATH={os.environ['PATH']}",
+             PY, "-m", "pytest", "-q", "tests/unit"]).returncode),
         ("unit and integration tests", lambda: subprocess.run([PY, "-m", "pytest", "tests/unit", "tests/integration"]).returncode),
         ("notebooks under nbval", lambda: subprocess.run(nbval_command()).returncode),
         ("notebooks as nobody", unprivileged_pass),

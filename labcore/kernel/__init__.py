@@ -18,6 +18,7 @@ from contextlib import contextmanager
 
 from . import flags
 from .fake import RecordingKernel
+from .inotify import Inotify
 from .libc import LibcKernel
 
 _active = LibcKernel()
@@ -90,4 +91,5 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 
 
 
 __all__ = ["flags", "active", "recording", "RecordingKernel", "LibcKernel",
-           "unshare", "setns", "clone", "ns_ioctl", "mount", "umount2", "pivot_root", "sethostname", "set_name", "prctl"]
+           "unshare", "setns", "clone", "ns_ioctl", "mount", "umount2", "pivot_root", "sethostname", "set_name",
+           "prctl", "Inotify"]

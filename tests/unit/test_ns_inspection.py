@@ -117,3 +117,19 @@ def test_init_refuses_bad_usage(capsys):
     assert init.argv(["sleep", "1"], subreaper=True)[-4:] == ["-s", "--", "sleep", "1"]
     assert init.exit_code(7 << 8) == 7                    # wait(2) status of exit(7)
     assert init.exit_code(signal.SIGKILL) == 128 + 9     # ... of a death by SIGKILL
+
+
+def test_strace_output_is_normalised_and_split_calls_are_joined_in_call_order():
+    from labcore.nscalls import parse_strace
+    raw = ("1157  unshare(CLONE_NEWPID)             = 0\n"
+           "1157  clone(child_stack=NULL, flags=SIGCHLD, child_tidptr=0x7f308cedba10 <unfinished ...>\n"
+           "1158  mount(\"proc\", \"/proc\", \"proc\", 0, NULL) = 0\n"
+           "1157  <... clone resumed>)          = 1158\n"
+           "hello from the traced program\n"
+           "1158  setns(3, CLONE_NEWNET) = -1 EPERM (Operation not permitted)\n")
+    assert parse_strace(raw) == [
+        "unshare(CLONE_NEWPID) = 0",
+        "clone(child_stack=NULL, flags=SIGCHLD, child_tidptr=0x<addr>) = <pid>",
+        '[child] mount("proc", "/proc", "proc", 0, NULL) = 0',
+        "[child] setns(3, CLONE_NEWNET) = -1 EPERM (Operation not permitted)",
+    ]
