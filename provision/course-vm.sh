@@ -16,9 +16,9 @@ id vagrant >/dev/null 2>&1 || { echo "course-vm: no vagrant user: this script is
 #   docker.io containerd runc   the real Docker engine: chapters 07, 08 and 14 watch it work
 #   crun                        a second OCI runtime (chapters 08 and 13)
 #   docker-registry             a registry on loopback (chapter 12)
-#   skopeo umoci oci-image-tool independent checks of the lab's OCI images (chapter 13)
+#   (skopeo, umoci, oci-image-tool and strace come with provision.sh)
 #   sudo                        the lab kernel's way to root
-TOOLS=(docker.io containerd runc crun docker-registry skopeo umoci oci-image-tool sudo)
+TOOLS=(docker.io containerd runc crun docker-registry sudo)
 export DEBIAN_FRONTEND=noninteractive
 apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${TOOLS[@]}" >/dev/null
 # The packaged registry would listen on every interface; the chapters start their own on 127.0.0.1.
