@@ -110,12 +110,13 @@ def qemu_binary() -> str:
 
 
 def qemu_argv(kernel: str | os.PathLike, initrd: str, memory_mb: int = 256, cpus: int = 1,
-              accel: str = "tcg", append: str = "", drives: tuple[str, ...] = (), cpu: str = "max") -> list[str]:
+              accel: str = "tcg", append: str = "", drives: tuple[str, ...] = (), cpu: str = "max",
+              extra: tuple[str, ...] = ()) -> list[str]:
     """The QEMU command line of a VM booted straight into ``kernel`` (pure: starts nothing).
 
     ``drives`` are raw disk image files, attached as virtio disks
     (/dev/vda, /dev/vdb... in the guest). ``cpu="max"`` offers the guest
-    every CPU feature the accelerator can provide: QEMU's default model
+    every CPU feature the accelerator can provide (``extra``: more QEMU options): QEMU's default model
     (qemu64) lacks SSE4.2 and POPCNT, which today's numpy wheels require.
     Used by the tiny VM and the test VM.
     """
@@ -136,7 +137,7 @@ def qemu_argv(kernel: str | os.PathLike, initrd: str, memory_mb: int = 256, cpus
             "-append", ("console=ttyS0 loglevel=3 panic=-1 " + append).strip()]
     for disk in drives:
         argv += ["-drive", f"file={disk},format=raw,if=virtio"]
-    return argv
+    return argv + list(extra)
 
 
 def start_qemu(argv: list[str], pass_fds=(), **popen) -> tuple[subprocess.Popen, tracker.Record]:

@@ -28,6 +28,7 @@ echo "kernel: $(uname -r); PID 1: $(cat /proc/1/comm) ($(systemctl --version | h
 echo "cgroup2 mount: $(findmnt -n -t cgroup2 -o TARGET,FSTYPE,OPTIONS)"
 echo "controllers at the root (cgroup.controllers): $(cat /sys/fs/cgroup/cgroup.controllers)"
 echo "enabled for children (cgroup.subtree_control): $(cat /sys/fs/cgroup/cgroup.subtree_control)"
+echo "network devices: $(ls /sys/class/net | tr '\n' ' ')(a NIC plugged into nothing)"
 NOTEBOOKS= COMMAND=
 . ./.test-vm.env 2>/dev/null || true   # testvm.py --notebooks / --command, for this run only
 if [ -n "$COMMAND" ]; then
