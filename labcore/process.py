@@ -142,16 +142,17 @@ class Result:
 def spawn(argv: list[str], ns: str | Iterable[str] = CONTAINER, *,
           hostname: str | None = None, user_map: tuple[int, int, int] | None = None,
           time_offsets: dict[str, int] | None = None, capture: bool = False,
-          env: dict | None = None) -> Process:
+          env: dict | None = None, cgroup=None) -> Process:
     """Start ``argv`` as PID 1 of new namespaces (by default those of a container).
 
     ``capture=True`` gives ``proc.stdout`` and ``proc.stderr`` pipes;
     otherwise the command shares our terminal. Used by notebooks 00 and 01.
+    ``cgroup`` (a ``lab.cgroups.Cgroup``) is joined before the command runs (notebook 05).
     """
     kinds = parse_kinds(ns)
     p = plan(kinds, hostname, user_map, time_offsets)  # bad input is reported before privileges
     check_privileges(kinds)
-    return _start(p, list(argv), kinds, capture, env)
+    return _start(p, list(argv), kinds, capture, env, cgroup=cgroup)
 
 
 def run(argv: list[str], ns: str | Iterable[str] = CONTAINER, *, timeout: float = 60, **kwargs) -> Result:
@@ -226,7 +227,7 @@ def _fork_into_new_pid_namespace(p: Plan) -> int:
             os.close(own)
 
 
-def _start(p: Plan, payload, kinds, capture: bool, env) -> Process:
+def _start(p: Plan, payload, kinds, capture: bool, env, cgroup=None) -> Process:
     """Fork, record the child (and PID 1 behind a shim), let it run the plan."""
     is_function = isinstance(payload, tuple)       # (fn, args) rather than an argv
     ctl_r, ctl_w = os.pipe()                       # parent -> child: one byte "go" per step
@@ -256,6 +257,8 @@ def _start(p: Plan, payload, kinds, capture: bool, env) -> Process:
         proc.stdout, proc.stderr = os.fdopen(out[0], "rb"), os.fdopen(err[0], "rb")
     proc._result_fd = res_r
     try:
+        if cgroup is not None:
+            cgroup.attach(child)  # before "go": the command never runs outside its limits
         os.write(ctl_w, b"g")
         with os.fdopen(rep_r, "rb") as reports:
             for line in reports:
