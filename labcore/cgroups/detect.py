@@ -53,11 +53,12 @@ def controllers(root: str | os.PathLike | None = None) -> list[str]:
     return [c for d, c in HIERARCHIES.items() if (root / d / "cgroup.procs").exists()]
 
 
-def disk_of(path: str = "/", sys_block: str = "/sys/dev/block") -> Device | None:
+def disk_of(path: str = "/", sys_block: str | None = None) -> Device | None:
     """The disk holding ``path``'s filesystem, or None (tmpfs, overlay: no block device behind it)."""
+    from . import limits
     dev = os.stat(path).st_dev
     number = f"{os.major(dev)}:{os.minor(dev)}"
-    if not (Path(sys_block) / number).exists():
+    if not (Path(sys_block or limits.SYS_BLOCK) / number).exists():
         return None
     return block_device(number, sys_block)
 

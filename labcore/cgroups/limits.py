@@ -34,6 +34,7 @@ UNITS = {"": 1, "B": 1, **{f"{letter}{suffix}": 1 << (10 * power)
                            for power, letter in enumerate("KMGT", 1) for suffix in ("", "B", "IB")}}
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 UNLIMITED = "max"            # the word that lifts a limit, as in cgroup v2 files
+SYS_BLOCK = "/sys/dev/block"  # MAJ:MIN -> the device's directory in sysfs
 
 
 def check_name(name: str) -> str:
@@ -164,7 +165,7 @@ class Device:
         return f"{self.major}:{self.minor}"
 
 
-def block_device(spec: str, sys_block: str = "/sys/dev/block") -> Device:
+def block_device(spec, sys_block: str | None = None) -> Device:
     """``/dev/vda``, ``vda`` or ``254:0`` -> the whole disk it is (or belongs to).
 
     Throttling is per disk: the kernel refuses a partition in io.max, so a
@@ -183,7 +184,7 @@ def block_device(spec: str, sys_block: str = "/sys/dev/block") -> Device:
         if not stat.S_ISBLK(st.st_mode):
             raise InvalidInputError(f"device {spec!r} is not a block device", "see lsblk for the disks")
         number = f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"
-    entry = Path(sys_block) / number
+    entry = Path(sys_block or SYS_BLOCK) / number
     if not entry.exists():
         raise InvalidInputError(f"device {spec!r} ({number}) is not a block device of this machine", "see lsblk")
     entry = entry.resolve()
