@@ -17,7 +17,7 @@ The files (Documentation/admin-guide/cgroup-v2.rst):
              cpu.stat: usage_usec, nr_periods, nr_throttled, throttled_usec
     memory   memory.max (hard: reclaim, then OOM kill), memory.high (soft: throttle and reclaim)
              memory.current, memory.peak, memory.events: high, max, oom, oom_kill
-             memory.swap.max (set to 0 by the lab: the hard limit is not stretched by swap)
+             memory.swap.max (0 in every lab group: no swap to stretch either memory limit)
     pids     pids.max, pids.current, pids.peak, pids.events ("max N": forks refused)
     io       io.max "MAJ:MIN rbps=N wbps=N", io.stat "MAJ:MIN rbytes=... wbytes=..."
     core     cgroup.procs, cgroup.kill (kill every process at once), cgroup.events
@@ -66,6 +66,8 @@ class V2Cgroup(Cgroup):
             if missing:
                 write(parent / "cgroup.subtree_control", " ".join(f"+{c}" for c in missing))
         self._make_leaf(leaf.parent, leaf, prepare_parent=delegate)
+        if (leaf / "memory.swap.max").exists():
+            write(leaf / "memory.swap.max", "0")  # lab groups never swap: both memory limits stay exact
 
     def _file(self, name: str) -> Path:
         return self.directories()[0] / name
@@ -81,8 +83,6 @@ class V2Cgroup(Cgroup):
         if "memory" in changes:
             limit = changes["memory"]
             write(self._file("memory.max"), "max" if limit is None else str(limit))
-            if self._file("memory.swap.max").exists():
-                write(self._file("memory.swap.max"), "max" if limit is None else "0")
         if "memory_high" in changes:
             high = changes["memory_high"]
             write(self._file("memory.high"), "max" if high is None else str(high))

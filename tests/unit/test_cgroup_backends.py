@@ -249,7 +249,7 @@ def test_v2_live_changes_and_lifting_limits(v2):
     assert v2.get("labcore/lab-web/cpu.max") == "60000 100000"
     cg.set(cpus="max", memory="max", memory_high="max", pids="max")
     assert [v2.get(f"labcore/lab-web/{f}") for f in ("cpu.max", "memory.max", "memory.swap.max", "memory.high",
-                                                     "pids.max")] == ["max 100000", "max", "max", "max", "max"]
+                                                     "pids.max")] == ["max 100000", "max", "0", "max", "max"]
 
 
 def test_v2_attach_and_kill_use_the_group_files(v2):
