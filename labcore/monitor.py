@@ -138,16 +138,21 @@ class Monitor:
                 out_v.append((v1 - v0) / (t1 - t0) / per)
         return out_t, out_v
 
-    def share(self, start: float | None = None, end: float | None = None) -> float:
-        """The CPU used between ``start`` and ``end`` (seconds on the monitor's clock), in CPUs."""
-        times, usage = self.series("cpu_usage_usec")
-        window = [(t, u) for t, u in zip(times, usage)
+    def average_rate(self, name: str, start: float | None = None, end: float | None = None,
+                     per: float = 1.0) -> float:
+        """How fast a cumulative counter grew between ``start`` and ``end`` (monitor clock), per second."""
+        times, values = self.series(name)
+        window = [(t, v) for t, v in zip(times, values)
                   if (start is None or t >= start) and (end is None or t <= end)]
         if len(window) < 2 or window[-1][0] <= window[0][0]:
-            raise InvalidInputError("not enough samples in that window to measure a CPU share",
+            raise InvalidInputError(f"not enough samples of {name} in that window to measure a rate",
                                     "widen the window, or let the workload run longer")
-        (t0, u0), (t1, u1) = window[0], window[-1]
-        return (u1 - u0) / 1e6 / (t1 - t0)
+        (t0, v0), (t1, v1) = window[0], window[-1]
+        return (v1 - v0) / per / (t1 - t0)
+
+    def share(self, start: float | None = None, end: float | None = None) -> float:
+        """The CPU used between ``start`` and ``end`` (seconds on the monitor's clock), in CPUs."""
+        return self.average_rate("cpu_usage_usec", start, end, per=1e6)
 
     def first_increase(self, name: str) -> float | None:
         """When a counter first went up (between two samples: the later one's time), e.g. oom_kills."""

@@ -76,9 +76,10 @@ def _steps(changes, end: float):
     return xs, ys
 
 
-def cpu(mon: Monitor, quota=None, every: int = 2) -> Plot:
+def cpu(mon: Monitor, quota=None, every: int = 2, window: tuple[float, float] | None = None) -> Plot:
     """CPU used (in % of one CPU, over ``every`` sampling intervals) against the quota, and the
-    periods in which the group was throttled. ``quota``: CPUs, or [(time, CPUs)...] when it changed."""
+    periods in which the group was throttled. ``quota``: CPUs, or [(time, CPUs)...] when it changed.
+    ``window=(start, end)`` zooms on a few seconds (sample often to see single periods)."""
     name = mon.cgroup.name
     fig, ax = _figure(f"CPU of {name}")
     t, used = mon.rate("cpu_usage_usec", per=1e6 / 100, every=every)
@@ -99,9 +100,12 @@ def cpu(mon: Monitor, quota=None, every: int = 2) -> Plot:
         ax2.set_ylim(0, max(throttled) * 3)  # keep the bars low, under the usage line
         ax2.legend(loc="upper right", fontsize=8)
     _events(ax, mon)
+    if window:
+        ax.set_xlim(*window)
     ax.legend(loc="upper left", fontsize=8)
     label = "no quota" if quota is None else ("a changing quota" if isinstance(quota, list) else f"a {quota:g} CPU quota")
-    return Plot(fig, f"CPU of {name} against {label}, with throttled periods")
+    zoom = f", seconds {window[0]:g} to {window[1]:g}" if window else ""
+    return Plot(fig, f"CPU of {name} against {label}, with throttled periods{zoom}")
 
 
 def memory(mon: Monitor, limit: int | None = None, high: int | None = None) -> Plot:

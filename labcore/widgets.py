@@ -12,6 +12,7 @@ assert that their own quizzes and checkers work.
 
 from __future__ import annotations
 
+import base64
 import threading
 from dataclasses import dataclass
 from html import escape
@@ -173,11 +174,13 @@ class LiveLimit:
         return plots.pids(self.monitor, self.changes[-1][1])
 
     def refresh(self) -> None:
-        """Redraw now (safe from the background thread: Output.append_display_data needs no context)."""
+        """Redraw now. Safe from the background thread: it sets the Output widget's outputs directly,
+        as one display_data message would carry them (the PNG as base64 text, as Jupyter sends it)."""
         with self._draw:
             picture = self.plot()
-            self.output.outputs = ()
-            self.output.append_display_data(picture)
+            self.output.outputs = ({"output_type": "display_data", "metadata": {},
+                                    "data": {"image/png": base64.b64encode(picture.png()).decode(),
+                                             "text/plain": repr(picture)}},)
 
     def start(self) -> "LiveLimit":
         """Redraw every ``every`` seconds while the monitor runs (until ``stop()``)."""

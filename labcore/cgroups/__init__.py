@@ -90,4 +90,4 @@ def of(pid: int | str = "self", root: str | os.PathLike | None = None) -> Cgroup
 
 
 __all__ = ["Cgroup", "Stats", "Limits", "V1Cgroup", "V2Cgroup", "create", "of", "backend", "version", "mode",
-           "controllers", "disk_of", "human_bytes", "detect", "limits", "workloads", "BACKENDS"]
+           "controllers", "disk_of", "human_bytes", "parse_proc_cgroup", "detect", "limits", "workloads", "BACKENDS"]

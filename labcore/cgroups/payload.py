@@ -38,8 +38,9 @@ def hog(total_mib: int, step_mib: int = 4, pause: float = 0.05, hold: float = 0.
     """Take ``total_mib`` of memory, ``step_mib`` at a time, then hold it for ``hold`` seconds.
 
     ``b"x" * n`` writes every byte, so every page is really faulted in and
-    charged to the cgroup. (``bytearray(n)`` would not: untouched pages of
-    a fresh mapping cost nothing until written.)
+    charged to the cgroup. (``bytes(n)`` would not: it comes from calloc(),
+    whose fresh pages cost nothing until written. ``bytearray(n)`` does touch
+    them: it fills its buffer with zeros itself.)
     """
     chunks = []
     while len(chunks) * step_mib < total_mib:

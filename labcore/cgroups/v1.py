@@ -148,6 +148,16 @@ class V1Cgroup(Cgroup):
         return sorted(pids)
 
     # --- counters --------------------------------------------------------------
+    STAT_FILES = {"cpuacct": ["cpuacct.usage"], "cpu": ["cpu.stat"],
+                  "memory": ["memory.usage_in_bytes", "memory.max_usage_in_bytes", "memory.failcnt",
+                             "memory.memsw.failcnt", "memory.oom_control"],
+                  "pids": ["pids.current", "pids.peak", "pids.events"], "io": ["blkio.throttle.io_service_bytes"]}
+
+    def stat_files(self) -> list[Path]:
+        """The files ``stats()`` reads (the monitor's cost is reading these)."""
+        return [self._file(c, name) for c, names in self.STAT_FILES.items() if c in self.paths for name in names
+                if self._file(c, name).exists()]
+
     def stats(self) -> Stats:
         s = Stats()
         if "cpuacct" in self.paths:

@@ -126,6 +126,13 @@ class V2Cgroup(Cgroup):
         super().kill(timeout)
 
     # --- counters --------------------------------------------------------------
+    STAT_FILES = ["cpu.stat", "memory.current", "memory.peak", "memory.events", "pids.current", "pids.peak",
+                  "pids.events", "io.stat"]
+
+    def stat_files(self) -> list[Path]:
+        """The files ``stats()`` reads (the monitor's cost is reading these)."""
+        return [self._file(name) for name in self.STAT_FILES if self._file(name).exists()]
+
     def stats(self) -> Stats:
         s = Stats()
         cpu = read_keyed(self._file("cpu.stat"))

@@ -155,15 +155,15 @@ def test_io_bytes_per_second_are_throttled(version):
 
 
 def test_a_limit_changed_on_a_running_workload_applies_at_once(version):
-    with cgroups.create(name("live"), cpus=0.2) as cg, monitor.Monitor(cg, 0.1) as mon:
+    with cgroups.create(name("live"), cpus=0.1) as cg, monitor.Monitor(cg, 0.1) as mon:
         with lab.spawn(W.busy(5), cgroup=cg, capture=True) as proc:
             time.sleep(2.5)
-            changed = mon.mark("cpus 0.6")
-            cg.set(cpus=0.6)
+            changed = mon.mark("cpus 0.3")
+            cg.set(cpus=0.3)
             proc.wait(timeout=20)
     before, after = mon.share(0.7, changed), mon.share(changed + 0.3, changed + 2.2)
-    assert before == pytest.approx(0.2, abs=0.03)
-    assert 0.45 <= after <= 0.63
+    assert before == pytest.approx(0.1, abs=0.03)
+    assert 0.22 <= after <= 0.33  # a loaded machine may not give more than this
 
 
 def test_cleanup_removes_a_crashed_kernels_groups_and_processes(version, state_dir):
