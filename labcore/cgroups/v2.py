@@ -72,6 +72,20 @@ class V2Cgroup(Cgroup):
     def _file(self, name: str) -> Path:
         return self.directories()[0] / name
 
+    def remove(self) -> None:
+        """Remove the group; the last lab group to go also gives back the controllers the lab
+        enabled at the root (while other lab groups exist, the root cannot disable them: EBUSY)."""
+        # Our own controller records are not undone here: they stay on disk until the last group goes.
+        self._records = [r for r in self._records if r.kind != "cgroup-controller"]
+        super().remove()
+        if self.owned and not (self.root / LAB).exists():
+            track = tracker.default()
+            for rec in [r for r in track.records() if r.kind == "cgroup-controller"]:
+                try:
+                    track.undo(rec)
+                except CleanupError:
+                    pass  # a new lab group appeared meanwhile: its own removal will give them back
+
     # --- limits ----------------------------------------------------------------
     def _apply(self, changes: dict) -> None:
         if "cpus" in changes:
@@ -171,7 +185,7 @@ def _disable_controller(rec: tracker.Record) -> str:
                            "remove this record by hand if it is not the lab's")
     if controller not in (read(target) or "").split():
         return "already disabled"
-    for _ in range(100):
+    for _ in range(50):
         try:
             with open(target, "w") as f:
                 f.write(f"-{controller}")
@@ -179,8 +193,10 @@ def _disable_controller(rec: tracker.Record) -> str:
         except OSError as exc:
             if exc.errno != errno.EBUSY:
                 raise
-            time.sleep(0.01)  # a group that used it is still being torn down
-    return "kept: other groups use it"
+            time.sleep(0.01)  # a group that used it may still be being torn down
+    raise CleanupError(f"the {controller} controller is still delegated below the root (EBUSY)",
+                       "other lab groups still use it: this record stays, and the last lab group "
+                       "removed (or `labcore cleanup` after it) gives it back")
 
 
 __all__ = ["V2Cgroup", "CONTROLLERS"]

@@ -89,6 +89,7 @@ def test_the_memory_hard_limit_ends_in_an_oom_kill_exit_137(version):
     assert int(run.stdout.split()[-1]) < 64  # it never got its 64th MiB
 
 
+@pytest.mark.needs("cgroup_io")  # a file on a real disk: page cache of a tmpfs is not reclaimable
 def test_the_hard_limit_reclaims_page_cache_instead_of_killing(version):
     with W.DataFile("128M") as data, cgroups.create(name("cache"), memory="48M") as cg:
         run = monitor.run(cg, W.page_cache(data), timeout=60, interval=0.05)
@@ -138,7 +139,7 @@ def test_weights_share_one_cpu_in_proportion(version):
         light.remove()
         heavy.remove()
     assert 2.0 <= shares[1] / shares[0] <= 4.5, shares  # weight 300 vs 100: about three times the CPU
-    assert sum(shares) <= 1.05  # together, never more than the one CPU they share
+    assert sum(shares) <= 1.15  # together, one CPU (the margin: clock noise of an emulated test VM)
 
 
 @pytest.mark.needs("cgroup_io")
