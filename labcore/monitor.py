@@ -68,6 +68,10 @@ class Monitor:
         """Seconds since the monitor started, on its clock."""
         return time.monotonic() - self._start
 
+    def at(self, monotonic: float) -> float:
+        """A ``time.monotonic()`` value on the monitor's clock."""
+        return monotonic - self._start
+
     def sample(self) -> Sample:
         """Read the counters once, now, and keep the sample."""
         before = time.monotonic()

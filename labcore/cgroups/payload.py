@@ -23,10 +23,16 @@ import time
 MIB = 1 << 20
 
 
-def busy(seconds: float, cpu: int | None = None) -> None:
-    """Burn CPU for ``seconds`` of wall-clock time, optionally on one CPU only."""
-    if cpu is not None:
+def busy(seconds: float, cpu: int | None = None, start_at: float | None = None) -> None:
+    """Burn CPU for ``seconds`` of wall-clock time, optionally on one CPU only.
+
+    ``start_at`` (a CLOCK_MONOTONIC time, the same for every process) makes
+    several loops start together, however long each took to start up.
+    """
+    if cpu is not None and cpu >= 0:  # -1: any CPU
         os.sched_setaffinity(0, {cpu})  # sched_setaffinity(2): compete for that one CPU
+    if start_at is not None:
+        time.sleep(max(start_at - time.monotonic(), 0))
     end = time.monotonic() + seconds
     loops = 0
     while time.monotonic() < end:

@@ -22,6 +22,7 @@ import itertools
 import mmap
 import os
 import sys
+import time
 from pathlib import Path
 
 from .. import tracker
@@ -53,9 +54,14 @@ def safe_memory() -> int:
     return min(L.ram_bytes(field="MemAvailable") // 4, MAX_HOG)
 
 
-def busy(seconds: float = 5, cpu: int | None = None) -> list[str]:
-    """A busy loop for ``seconds``; ``cpu=0`` pins it to CPU 0 (to make groups compete for one CPU)."""
-    return _argv("busy", _seconds(seconds), *([] if cpu is None else [int(cpu)]))
+def busy(seconds: float = 5, cpu: int | None = None, start_at: float | None = None) -> list[str]:
+    """A busy loop for ``seconds``; ``cpu=0`` pins it to CPU 0 (to make groups compete for one CPU);
+    ``start_at`` (a ``time.monotonic()`` value) makes it wait until then, so several start together."""
+    if start_at is not None and not 0 <= start_at - time.monotonic() <= MAX_SECONDS:
+        raise InvalidInputError(f"start_at {start_at!r} is not within {MAX_SECONDS} s from now",
+                                "give time.monotonic() + a few seconds")
+    extra = [] if cpu is None and start_at is None else [-1 if cpu is None else int(cpu)]
+    return _argv("busy", _seconds(seconds), *extra, *([] if start_at is None else [float(start_at)]))
 
 
 def hog(total="256M", step="4M", pause: float = 0.05, hold: float = 0.5) -> list[str]:

@@ -128,13 +128,14 @@ def test_weights_share_one_cpu_in_proportion(version):
     heavy = cgroups.create(name("heavy"), cpu_weight=300)
     try:
         mons = [monitor.Monitor(g, 0.1).start() for g in (light, heavy)]
-        procs = [lab.spawn(W.busy(4, cpu=0), cgroup=g, capture=True) for g in (light, heavy)]
+        go = time.monotonic() + 1  # both start spinning together, however slowly Python starts
+        procs = [lab.spawn(W.busy(4, cpu=0, start_at=go), cgroup=g, capture=True) for g in (light, heavy)]
         for p in procs:
             p.wait(timeout=20)
             p.close()
         for m in mons:
             m.stop()
-        shares = [m.share(1.0, 3.5) for m in mons]
+        shares = [m.share(m.at(go) + 0.5, m.at(go) + 3.5) for m in mons]
     finally:
         light.remove()
         heavy.remove()
