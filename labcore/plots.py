@@ -13,13 +13,18 @@ bytes per second); gauges (memory in use, tasks) are drawn as they are.
 
 from __future__ import annotations
 
+import logging
 from io import BytesIO
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+# On a fresh machine matplotlib announces "building the font cache" on stderr, once: in a
+# notebook that line would become part of a cell's output. Let it build the cache quietly.
+logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
 
-from .cgroups.limits import human_bytes
-from .monitor import Monitor
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from .cgroups.limits import human_bytes  # noqa: E402
+from .monitor import Monitor  # noqa: E402
 
 MIB = 1 << 20
 LIMIT = dict(color="tab:red", linestyle="--", linewidth=1.5)
