@@ -114,6 +114,122 @@ def bench_monitor() -> None:
 BENCHES = {"spawn": bench_spawn, "throttle": bench_throttle, "monitor": bench_monitor}
 
 
+# --- chapter 04 and deep dive A: PID 1 inits, and clone(2) against unshare(2) ---
+
+def _pid1_rss_kb(argv: list[str]) -> int:
+    """VmRSS of PID 1 when it is ``argv`` in front of a sleep, in a new pid namespace."""
+    with lab.spawn(argv + ["sleep", "60"], ("pid",)) as box:
+        lab.pidns.census_when(box.pid, lambda c: len(c) == 2 and c.settled())
+        return int(lab.pidns.status(box.pid)["VmRSS"].split()[0])
+
+
+def bench_init() -> None:
+    if not lab.doctor.has("root") or not lab.doctor.has("tool:tini"):
+        print("init: skipped:", lab.doctor.why_not("root") or lab.doctor.why_not("tool:tini"))
+        return
+    rounds = ROUNDS // 3
+    bare = median_ms(lambda: lab.run(["/bin/true"], ("pid",)), rounds)
+    ours = median_ms(lambda: lab.run(lab.init.argv(["/bin/true"]), ("pid",)), rounds)
+    tini = median_ms(lambda: lab.run(["tini", "--", "/bin/true"], ("pid",)), rounds)
+    print(f"pid1_true_bare_ms: {bare:.2f}")
+    print(f"pid1_true_labcore_init_ms: {ours:.2f}")
+    print(f"pid1_true_tini_ms: {tini:.2f}")
+    print(f"pid1_true_init_ratio: {ours / tini:.1f}x tini "
+          "(no target: labcore.init is Python written to be read; tini is the C one to ship)")
+    ours_kb, tini_kb = _pid1_rss_kb(lab.init.argv([])), _pid1_rss_kb(["tini", "--"])
+    print(f"pid1_rss_labcore_init_kb: {ours_kb}")
+    print(f"pid1_rss_tini_kb: {tini_kb}")
+    print(f"pid1_rss_ratio: {ours_kb / tini_kb:.1f}x")
+
+
+def clone_true():
+    if lab.nscalls.clone_run(["/bin/true"], FIVE).returncode != 0:
+        raise SystemExit("labcore clone_run of /bin/true failed")
+
+
+def bench_clone() -> None:
+    if not lab.doctor.has("root"):
+        print("clone: skipped:", lab.doctor.why_not("root"))
+        return
+    ours, peer = [], []
+    for _ in range(3):
+        ours.append(median_ms(clone_true, ROUNDS // 3))
+        peer.append(median_ms(unshare_true, ROUNDS // 3))
+    ours_ms, peer_ms = statistics.median(ours), statistics.median(peer)
+    print(f"clone_true_5ns_labcore_ms: {ours_ms:.2f}")
+    print(f"clone_true_5ns_unshare_ms: {peer_ms:.2f}")
+    print(f"clone_true_5ns_ratio: {ours_ms / peer_ms:.2f}x (target: at most 2x; one more fork than spawn, for a single-threaded clone)")
+
+
+BENCHES.update(init=bench_init, clone=bench_clone)
+
+
+# --- chapter 06: layers and the build cache -------------------------------------------
+
+LAYER_MB = 200
+
+
+def _fill(directory, total_mb: int = LAYER_MB) -> None:
+    """A tree of incompressible files (4 MiB each, in 5 subdirectories), like a real layer's payload."""
+    import os
+    for i in range(total_mb // 4):
+        sub = directory / f"d{i % 5}"
+        sub.mkdir(exist_ok=True)
+        (sub / f"f{i}").write_bytes(os.urandom(4 << 20))
+
+
+def bench_layer() -> None:
+    """labcore's layer (tar + sha256, as make_layer writes it) against `tar -cf - DIR | sha256sum`."""
+    from labcore.fs import Scratch, make_layer
+    with Scratch("bench-layer", on_disk=True) as s:
+        src = s.dir("src")
+        _fill(src)
+        blobs = s.dir("blobs")
+
+        def ours():
+            make_layer(src, blobs, gzip_level=None)
+
+        def peer():
+            subprocess.run(f"tar -cf - -C {src} . | sha256sum", shell=True, check=True, capture_output=True)
+        times_ours, times_peer = [], []
+        for _ in range(3):  # interleaved, so a busy moment of the machine hits both
+            times_ours.append(median_ms(ours, 3))
+            times_peer.append(median_ms(peer, 3))
+    ours_ms, peer_ms = statistics.median(times_ours), statistics.median(times_peer)
+    print(f"layer_{LAYER_MB}mb_labcore_ms: {ours_ms:.0f}")
+    print(f"layer_{LAYER_MB}mb_tar_sha256sum_ms: {peer_ms:.0f}")
+    print(f"layer_{LAYER_MB}mb_speed_ratio: {peer_ms / ours_ms:.2f}x the speed of tar | sha256sum (target: at least 0.8x)")
+
+
+def bench_rebuild() -> None:
+    """A build (busybox rootfs, 200 MB of data, two RUN steps), then the same build fully cached."""
+    from labcore import images
+    from labcore.fs import Scratch
+    if not lab.doctor.has("root"):
+        print("rebuild: skipped:", lab.doctor.why_not("root"))
+        return
+    with Scratch("bench-build", on_disk=True) as s:
+        ctx = s.dir("ctx")
+        images.busybox_rootfs(ctx / "rootfs")
+        _fill(s.dir("ctx", "data"))
+        (ctx / "Dockerfile").write_text("FROM scratch\nCOPY rootfs/ /\nRUN echo one > /one\n"
+                                        "COPY data/ /data/\nRUN ls /data > /listing\nCMD [\"/bin/sh\"]\n")
+
+        def go():
+            return images.build(ctx / "Dockerfile", ctx, s.path / "out", "bench", cache=s.path / "cache", gzip_level=1)
+        first = go()
+        cached = [go() for _ in range(5)]
+        assert all(b.rebuilt() == [] for b in cached), "a rebuild with nothing changed must be fully cached"
+    print(f"build_first_ms: {first.seconds * 1000:.0f} (4 layers, {LAYER_MB} MB of data, gzip level 1)")
+    print(f"build_fully_cached_ms: {statistics.median(b.seconds for b in cached) * 1000:.0f} "
+          f"(hashes the {LAYER_MB} MB it would copy; runs no step)")
+    print(f"build_cached_ratio: {statistics.median(b.seconds for b in cached) / first.seconds:.3f} of the first build")
+
+
+BENCHES["layer"] = bench_layer
+BENCHES["rebuild"] = bench_rebuild
+
+
 def main(argv: list[str]) -> int:
     for name in argv or BENCHES:
         BENCHES[name]()

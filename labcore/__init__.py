@@ -5,6 +5,7 @@ notebooks import it as ``import labcore as lab``.
 """
 
 from . import doctor, kernel, namespaces, process, tracker, widgets
+from . import credentials, nscalls, pidns, procnet, propagation
 from . import cgroups, monitor
 from .errors import (CleanupError, CommandNotFoundError, InvalidInputError, LabError,
                      PrivilegeError, UnknownNamespaceError, UnsupportedError)
@@ -13,9 +14,22 @@ from .process import Process, Result, call, enter, run, spawn
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):
+    # fs and images (tar, gzip, json...) load on first use: a lighter process forks faster.
+    # labcore.init is a program (python -m labcore.init): importing it here eagerly would
+    # make runpy warn that it was imported twice. plots loads matplotlib: most of a second.
+    if name in ("fs", "images", "init", "plots"):
+        import importlib
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'labcore' has no attribute {name!r}")
+
+
 __all__ = [
     # modules
     "doctor", "kernel", "namespaces", "process", "tracker", "widgets",
+    "fs", "images",
+    "credentials", "init", "nscalls", "pidns", "procnet", "propagation",
     "cgroups", "monitor", "plots",
     # errors
     "LabError", "PrivilegeError", "UnsupportedError", "InvalidInputError",
@@ -23,11 +37,3 @@ __all__ = [
     # namespaces
     "CONTAINER", "Namespaces", "Process", "Result", "spawn", "run", "call", "enter", "nspid", "pin_netns",
 ]
-
-
-def __getattr__(name: str):
-    """``lab.plots`` is imported on first use: matplotlib takes most of a second to load."""
-    if name == "plots":
-        import importlib
-        return importlib.import_module(".plots", __name__)
-    raise AttributeError(f"module 'labcore' has no attribute {name!r}")

@@ -5,6 +5,7 @@
     labcore run --cpus 0.25 --memory 64M --pids 20 --stats -- CMD   ... in a cgroup with limits
     labcore cleanup                undo whatever a crashed notebook left behind
     labcore install-kernel         register the "Docker Internals Lab" Jupyter kernel
+    labcore image build|unpack|inspect   OCI images (see labcore/images/cli.py)
 
 A ``LabError`` is printed as a short notice (what, and the fix) and the
 command exits with 125, as ``docker run`` does for its own errors; a
@@ -96,6 +97,9 @@ def parser() -> argparse.ArgumentParser:
     kern.add_argument("--sudo", action="store_true",
                       help="start the kernel through sudo, so a non-root Jupyter gets a root kernel (the VM)")
     kern.set_defaults(fn=cmd_install_kernel)
+
+    from .images import cli as image_cli
+    image_cli.register(sub)
     return top
 
 

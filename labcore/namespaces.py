@@ -14,12 +14,13 @@ outlives its processes, and turns a request ("pid,net, hostname box") into a
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable
 
-from . import kernel, tracker
-from .errors import InvalidInputError, PrivilegeError, UnknownNamespaceError
+from . import doctor, kernel, tracker
+from .errors import InvalidInputError, PrivilegeError, UnknownNamespaceError, UnsupportedError
 from .kernel import flags as F
 
 
@@ -42,6 +43,14 @@ KINDS: dict[str, Kind] = {
 }
 
 CONTAINER = ("pid", "mnt", "uts", "ipc", "net")  # what `docker run` gives by default
+
+# What a new mount namespace does with the mount events it shares with its parent
+# (mount_namespaces(7)): labcore's default cuts every tie; runc's default is "slave".
+PROPAGATION = {
+    "private": F.MS_REC | F.MS_PRIVATE,  # no event goes in or out
+    "slave": F.MS_REC | F.MS_SLAVE,      # the host's new mounts come in, ours never go out
+    "shared": F.MS_REC | F.MS_SHARED,    # both ways, for mounts that were shared with the host
+}
 DEFAULT_USER_MAP = (0, 100000, 65536)  # inside uid 0.. -> outside 100000.., as /etc/subuid would
 
 
@@ -141,6 +150,95 @@ def pin_netns(pid: int, name: str) -> str:
     return rec
 
 
+# --- what a process sees from inside: cgroup, time, ipc --------------------
+
+def cgroup_paths(pid: int | str = "self") -> dict[str, str]:
+    """/proc/PID/cgroup as hierarchy -> path, *relative to the reader's cgroup namespace*.
+
+    On cgroup v1 each hierarchy is named by its controllers (``pids``,
+    ``cpu``...); the v2 line (``0::/path``) is returned as ``cgroup2``.
+    """
+    out = {}
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, hierarchy, path = line.split(":", 2)
+        out[hierarchy or "cgroup2"] = path
+    return out
+
+
+def cgroup_views(join: str | None = None) -> dict[str, dict[str, str]]:
+    """Unshare a cgroup namespace and compare what /proc/self/cgroup says before and after.
+
+    Run it in a throwaway child (``lab.call(cgroup_views, ns=())``), never in
+    the notebook's own process. With ``join`` (a cgroup directory), the child
+    first moves itself there: the namespace's root is wherever the process
+    is at unshare(2) time, which is why runc unshares CLONE_NEWCGROUP last,
+    after the container was put in its cgroup. Also returns how the parent's
+    cgroup looks from inside: outside the root, so as ``/..`` paths.
+    Used by notebook 04.
+    """
+    if join:
+        Path(join, "cgroup.procs").write_text("0")  # "0" means: the writing process
+    before = cgroup_paths()
+    kernel.unshare(F.CLONE_NEWCGROUP)
+    return {"before": before, "after": cgroup_paths(), "parent": cgroup_paths(os.getppid())}
+
+
+@contextmanager
+def scratch_cgroup(name: str):
+    """A lab cgroup to stand in, for the cgroup-namespace demo (root only); yields its directory.
+
+    ``/sys/fs/cgroup/labcore/NAME`` on cgroup v2; on v1 and hybrid machines, in
+    the pids hierarchy (``/sys/fs/cgroup/pids/labcore/NAME``). Created through
+    the tracker and removed at the end. Chapter 05 has the whole cgroup interface.
+    """
+    if not name.startswith(tracker.PREFIX) or "/" in name:
+        raise InvalidInputError(f"bad cgroup name {name!r}", f"use a name starting with {tracker.PREFIX!r}, without '/'")
+    if doctor.cgroup_mode() == "v2":
+        root = Path(tracker.CGROUP_ROOT)
+    elif "pids" in doctor.v1_controllers():
+        root = Path(doctor.v1_controllers()["pids"])
+    else:
+        raise UnsupportedError("no cgroup v2 and no v1 pids hierarchy mounted", "see `labcore doctor`")
+    trk = tracker.default()
+    records = []
+    try:
+        parent = root / tracker.CGROUP_NAME
+        # The shared parent is ours to remove only if we made it (others may be using it).
+        for path in ([] if parent.is_dir() else [parent]) + [parent / name]:
+            with trk.created("cgroup", str(path)) as rec:
+                path.mkdir()
+            records.append(rec)
+        yield str(root / tracker.CGROUP_NAME / name)
+    finally:
+        for rec in reversed(records):
+            trk.undo(rec)
+
+
+def time_offsets(pid: int | str = "self") -> dict[str, float]:
+    """/proc/PID/timens_offsets: clock -> offset in seconds of PID's time namespace (0 for the host's)."""
+    out = {}
+    for line in Path(f"/proc/{pid}/timens_offsets").read_text().splitlines():
+        clock, seconds, nanoseconds = line.split()
+        out[clock] = int(seconds) + int(nanoseconds) / 1e9
+    return out
+
+
+def sysv_ipc(kind: str = "msg", text: str | None = None) -> list[dict[str, str]]:
+    """The System V IPC objects of *our* ipc namespace, from /proc/sysvipc/KIND (msg, shm or sem).
+
+    The file lists the ipc namespace of the process that reads it. To list a
+    container's, read it inside (``lab.enter(pid, ["cat", "/proc/sysvipc/msg"])``)
+    and pass the output as ``text``.
+    """
+    if kind not in ("msg", "shm", "sem"):
+        raise InvalidInputError(f"unknown System V IPC kind {kind!r}", "choose msg, shm or sem")
+    lines = (text if text is not None else Path(f"/proc/sysvipc/{kind}").read_text()).splitlines()
+    if not lines:
+        return []
+    header = lines[0].split()
+    return [dict(zip(header, line.split())) for line in lines[1:] if line.strip()]
+
+
 # --- planning: from a request to the system calls --------------------------
 
 @dataclass
@@ -155,6 +253,9 @@ class Plan:
     hostname: str | None = None
     user_map: tuple[int, int, int] | None = None
     time_offsets: dict[str, int] = field(default_factory=dict)
+    propagation: int = F.MS_REC | F.MS_PRIVATE  # mount(2) flags applied to "/" in a new mount namespace
+    clone: int = 0                           # flags for a raw clone(2) instead of the second fork()
+    rootfs: object = None                    # a labcore.fs.rootfs.Rootfs to pivot_root into
 
 
 def check_privileges(kinds) -> None:
@@ -167,9 +268,17 @@ def check_privileges(kinds) -> None:
 
 def plan(kinds: str | Iterable[str] = CONTAINER, hostname: str | None = None,
          user_map: tuple[int, int, int] | None = None,
-         time_offsets: dict[str, int] | None = None) -> Plan:
+         time_offsets: dict[str, int] | None = None, propagation: str = "private") -> Plan:
     """Check the request and turn it into a Plan (pure: no system call)."""
     kinds = parse_kinds(kinds)
+    if propagation not in PROPAGATION:
+        raise InvalidInputError(f"unknown mount propagation {propagation!r}",
+                                f"choose among {', '.join(PROPAGATION)}")
+    if propagation == "shared" and "pid" in kinds:
+        raise InvalidInputError("a pid namespace mounts a fresh /proc, which shared propagation would "
+                                "carry back to the host", "use propagation 'slave', or leave out pid")
+    if propagation != "private" and "mnt" not in kinds and "pid" not in kinds:
+        raise InvalidInputError(f"propagation {propagation!r} needs a mount namespace", "add mnt to the namespaces")
     if hostname is not None:
         if "uts" not in kinds:
             raise InvalidInputError("a hostname needs its own uts namespace", "add uts to the namespaces")
@@ -197,8 +306,26 @@ def plan(kinds: str | Iterable[str] = CONTAINER, hostname: str | None = None,
                     "pid" in kinds or "time" in kinds),
                 mount_proc="pid" in kinds, hostname=hostname,
                 user_map=user_map if "user" in kinds else None,
-                time_offsets=dict(time_offsets or {}))
+                time_offsets=dict(time_offsets or {}), propagation=PROPAGATION[propagation])
 
 
-__all__ = ["KINDS", "CONTAINER", "DEFAULT_USER_MAP", "Kind", "Namespaces", "Plan", "usable", "parse_kinds",
-           "flags_for", "read", "nspid", "pin_netns", "plan", "check_privileges"]
+def plan_clone(kinds: str | Iterable[str], hostname: str | None = None) -> Plan:
+    """The same request carried out by one raw clone(2) rather than unshare(2) and fork().
+
+    The child forks once to get a single-threaded process, which then calls
+    clone(2) with the namespace flags: the new process is born inside them.
+    Used by ``labcore.nscalls.clone_run`` (deep dive A).
+    """
+    kinds = parse_kinds(kinds)
+    if "time" in kinds:
+        raise InvalidInputError("clone(2) cannot create a time namespace: CLONE_NEWTIME (0x80) lies in the "
+                                "byte that holds clone's exit signal", "use unshare(2) (labcore.spawn) or clone3(2)")
+    if "user" in kinds:
+        raise InvalidInputError("this clone demo does not write uid maps for a new user namespace",
+                                "leave out user (and run as root), or use labcore.spawn")
+    p = plan(kinds, hostname)
+    return replace(p, unshare_parent=0, unshare=0, clone=p.unshare | p.unshare_parent, second_fork=True)
+
+
+__all__ = ["KINDS", "CONTAINER", "DEFAULT_USER_MAP", "PROPAGATION", "plan_clone", "Kind", "Namespaces", "Plan", "usable", "parse_kinds",
+           "flags_for", "read", "nspid", "pin_netns", "cgroup_paths", "cgroup_views", "scratch_cgroup", "time_offsets", "sysv_ipc", "plan", "check_privileges"]

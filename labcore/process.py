@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from . import kernel, tracker
-from .errors import CommandNotFoundError, LabError, PrivilegeError, UnsupportedError
+from .errors import CommandNotFoundError, InvalidInputError, LabError, PrivilegeError, UnsupportedError
 from .kernel import flags as F
 from .namespaces import CONTAINER, KINDS, Namespaces, Plan, check_privileges, parse_kinds, plan, read
 
@@ -142,15 +142,28 @@ class Result:
 def spawn(argv: list[str], ns: str | Iterable[str] = CONTAINER, *,
           hostname: str | None = None, user_map: tuple[int, int, int] | None = None,
           time_offsets: dict[str, int] | None = None, capture: bool = False,
-          env: dict | None = None, cgroup=None) -> Process:
+          env: dict | None = None, rootfs=None, propagation: str = "private",
+          cgroup=None) -> Process:
     """Start ``argv`` as PID 1 of new namespaces (by default those of a container).
 
     ``capture=True`` gives ``proc.stdout`` and ``proc.stderr`` pipes;
-    otherwise the command shares our terminal. Used by notebooks 00 and 01.
+    otherwise the command shares our terminal. Used by notebooks 00, 01 and 04.
+    ``rootfs`` (a directory, or a ``labcore.fs.Rootfs``) becomes its ``/``
+    through pivot_root(2): see ``labcore/fs/rootfs.py`` (notebooks 06, 11).
+    ``propagation`` says what a new mount namespace shares with the host
+    (``namespaces.PROPAGATION``, notebook 04).
     ``cgroup`` (a ``lab.cgroups.Cgroup``) is joined before the command runs (notebook 05).
     """
     kinds = parse_kinds(ns)
-    p = plan(kinds, hostname, user_map, time_offsets)  # bad input is reported before privileges
+    p = plan(kinds, hostname, user_map, time_offsets, propagation)  # bad input is reported before privileges
+    if rootfs is not None:
+        if not (p.unshare | p.unshare_parent) & F.CLONE_NEWNS:
+            raise InvalidInputError("a root filesystem needs its own mount namespace", "add mnt to the namespaces")
+        if propagation == "shared":
+            raise InvalidInputError("pivot_root(2) refuses a root whose mounts are shared",
+                                    "use propagation 'private' or 'slave' with a rootfs")
+        from .fs.rootfs import Rootfs  # loaded on first use: labcore.fs is the filesystem chapters'
+        p.rootfs = Rootfs.of(rootfs)
     check_privileges(kinds)
     return _start(p, list(argv), kinds, capture, env, cgroup=cgroup)
 
@@ -346,7 +359,8 @@ def _child(p: Plan, payload, ctl_r, rep_w, res_w, out, err, env) -> None:
             stage = "time offsets"
             Path("/proc/self/timens_offsets").write_text(f"{clock} {seconds} 0\n")
         if p.second_fork:
-            grandchild = os.fork()
+            # clone(2) with namespace flags (deep dive A), or a plain fork(); we are single-threaded.
+            grandchild = kernel.clone(p.clone) if p.clone else os.fork()
             if grandchild:
                 kernel.set_name("labcore-shim")  # a fork keeps our name: rename it for ps
                 report(f"pid {grandchild}")
@@ -395,10 +409,13 @@ def _relay_exit(child: int) -> None:
 
 def _payload(p: Plan, payload, go, rep_w, res_w, out, err, env) -> None:
     """PID 1 of the new namespaces: finish the setup, wait until recorded, then exec (or call)."""
-    if (p.unshare | p.unshare_parent) & F.CLONE_NEWNS:
-        # Our mounts must not propagate back to the host: make every mount private.
-        kernel.mount(None, "/", None, F.MS_REC | F.MS_PRIVATE)
-    if p.mount_proc:
+    if (p.unshare | p.unshare_parent | p.clone) & F.CLONE_NEWNS:
+        # Our mounts must not propagate back to the host: make every mount private (or slave).
+        kernel.mount(None, "/", None, p.propagation)
+    if p.rootfs is not None:
+        from .fs.rootfs import enter  # already loaded by spawn()
+        enter(p.rootfs, p.mount_proc)  # pivot_root, then /proc inside the new root
+    elif p.mount_proc:
         kernel.mount("proc", "/proc", "proc", F.MS_NOSUID | F.MS_NODEV | F.MS_NOEXEC)
     if p.hostname:
         kernel.sethostname(p.hostname)

@@ -22,11 +22,15 @@ fi
 #   util-linux                        unshare, nsenter, setpriv, runuser (peers in benchmarks and tests)
 #   procps psmisc                     ps, pstree: find containers from the host
 #   git make                          the project's own commands
+#   skopeo umoci oci-image-tool       independent OCI image tools that check labcore's images (06, 13)
+#   strace tini                       namespace syscalls of real tools; docker run --init's init (chapter 04, deep dive A)
 PACKAGES=(
     python3 python3-venv python3-dev
     iproute2 iptables nftables iputils-ping
     busybox-static util-linux procps psmisc
     git make
+    skopeo umoci oci-image-tool
+    strace tini
 )
 
 missing=()

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 
 from . import flags
 from .fake import RecordingKernel
+from .inotify import Inotify
 from .libc import LibcKernel
 
 _active = LibcKernel()
@@ -47,6 +48,16 @@ def unshare(flags_: int) -> None:
 def setns(fd: int, nstype: int = 0, what: str = "") -> None:
     """setns(2): join the namespace that ``fd`` (a /proc/PID/ns file) refers to."""
     _active.setns(fd, nstype, what)
+
+
+def clone(flags_: int) -> int:
+    """clone(2) without a new stack: fork() with namespace flags (single-threaded callers only)."""
+    return _active.clone(flags_)
+
+
+def ns_ioctl(fd: int, request: int, what: str = "") -> int:
+    """ioctl_ns(2): ask a namespace file who owns it, its parent, its kind."""
+    return _active.ns_ioctl(fd, request, what)
 
 
 def mount(source, target, fstype=None, flags_: int = 0, data=None) -> None:
@@ -80,4 +91,5 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 
 
 
 __all__ = ["flags", "active", "recording", "RecordingKernel", "LibcKernel",
-           "unshare", "setns", "mount", "umount2", "pivot_root", "sethostname", "set_name", "prctl"]
+           "unshare", "setns", "clone", "ns_ioctl", "mount", "umount2", "pivot_root", "sethostname", "set_name",
+           "prctl", "Inotify"]

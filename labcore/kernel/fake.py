@@ -42,6 +42,14 @@ class RecordingKernel:
     def pivot_root(self, new_root, put_old):
         self._record("pivot_root", new_root, put_old)
 
+    def clone(self, flags):
+        self._record("clone", flags)
+        return 0
+
+    def ns_ioctl(self, fd, request, what=""):
+        self._record("ns_ioctl", fd, request)
+        return 0
+
     def sethostname(self, name):
         self._record("sethostname", name)
 

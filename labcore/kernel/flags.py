@@ -26,6 +26,17 @@ CLONE_NAMES = {
     CLONE_NEWNET: "CLONE_NEWNET",
 }
 
+# clone(2) only: the low byte of its flags is the signal the parent gets when the child
+# dies (CSIGNAL). CLONE_NEWTIME (0x80) falls inside that byte, so clone(2) cannot ask for
+# a time namespace: only unshare(2) and clone3(2) can.
+CSIGNAL = 0x000000FF
+
+# ioctl_ns(2): questions asked of a /proc/PID/ns file descriptor (_IO(0xb7, n)).
+NS_GET_USERNS = 0xB701     # a new fd: the user namespace that owns this namespace
+NS_GET_PARENT = 0xB702     # a new fd: the parent of this pid or user namespace
+NS_GET_NSTYPE = 0xB703     # the CLONE_NEW* flag of this namespace's kind
+NS_GET_OWNER_UID = 0xB704  # the uid (in our user namespace) that created this user namespace
+
 # mount(2) flags.
 MS_RDONLY = 1
 MS_NOSUID = 2
@@ -71,4 +82,4 @@ def describe(value: int, names: dict[int, str]) -> str:
     return "|".join(parts) or "0"
 
 
-__all__ = ["CLONE_NEWTIME", "CLONE_NEWNS", "CLONE_NEWCGROUP", "CLONE_NEWUTS", "CLONE_NEWIPC", "CLONE_NEWUSER", "CLONE_NEWPID", "CLONE_NEWNET", "CLONE_NAMES", "MS_RDONLY", "MS_NOSUID", "MS_NODEV", "MS_NOEXEC", "MS_REMOUNT", "MS_BIND", "MS_MOVE", "MS_REC", "MS_PRIVATE", "MS_SLAVE", "MS_SHARED", "MS_NAMES", "MNT_FORCE", "MNT_DETACH", "PR_SET_PDEATHSIG", "PR_GET_DUMPABLE", "PR_SET_NAME", "PR_GET_NAME", "PR_CAPBSET_READ", "PR_CAPBSET_DROP", "PR_SET_CHILD_SUBREAPER", "PR_SET_NO_NEW_PRIVS", "PR_GET_NO_NEW_PRIVS", "describe"]
+__all__ = ["CLONE_NEWTIME", "CLONE_NEWNS", "CLONE_NEWCGROUP", "CLONE_NEWUTS", "CLONE_NEWIPC", "CLONE_NEWUSER", "CLONE_NEWPID", "CLONE_NEWNET", "CLONE_NAMES", "CSIGNAL", "NS_GET_USERNS", "NS_GET_PARENT", "NS_GET_NSTYPE", "NS_GET_OWNER_UID", "MS_RDONLY", "MS_NOSUID", "MS_NODEV", "MS_NOEXEC", "MS_REMOUNT", "MS_BIND", "MS_MOVE", "MS_REC", "MS_PRIVATE", "MS_SLAVE", "MS_SHARED", "MS_NAMES", "MNT_FORCE", "MNT_DETACH", "PR_SET_PDEATHSIG", "PR_GET_DUMPABLE", "PR_SET_NAME", "PR_GET_NAME", "PR_CAPBSET_READ", "PR_CAPBSET_DROP", "PR_SET_CHILD_SUBREAPER", "PR_SET_NO_NEW_PRIVS", "PR_GET_NO_NEW_PRIVS", "describe"]

@@ -10,8 +10,11 @@ and its object: ``[Errno 1] mount proc on /proc: Operation not permitted``.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
 import platform
+import signal
+import struct
 
 from . import flags as F
 
@@ -19,6 +22,8 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 # pivot_root has no glibc wrapper: we go through syscall(2) with its number.
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
+# clone has a glibc wrapper, but it wants a function and a stack; the raw call forks instead.
+_SYS_CLONE = {"x86_64": 56, "aarch64": 220, "riscv64": 220, "ppc64le": 120, "s390x": 120}
 
 _libc.unshare.argtypes = [ctypes.c_int]
 _libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
@@ -69,6 +74,37 @@ class LibcKernel:
             raise OSError(38, f"pivot_root: no syscall number known for {platform.machine()}")
         result = _libc.syscall(ctypes.c_long(number), _b(new_root), _b(put_old))
         _check(result, f"pivot_root({new_root}, {put_old})")
+
+    def clone(self, flags: int) -> int:
+        """Raw clone(2) without a new stack: a fork() that can also create namespaces.
+
+        Returns the child's PID in the parent and 0 in the child, like fork().
+        Only call it in a single-threaded process: unlike glibc's fork() it runs
+        no atfork handlers, and in the child libc still believes it has the
+        parent's thread ID, so the child should just set up and exec.
+        """
+        number = _SYS_CLONE.get(platform.machine())
+        if number is None:
+            raise OSError(38, f"clone: no syscall number known for {platform.machine()}")
+        word = flags | signal.SIGCHLD  # the low byte: the signal we get when the child dies
+        # NULL stack: the child goes on from here on a copy-on-write copy of ours.
+        args = (0, word) if platform.machine() == "s390x" else (word, 0)  # s390 swaps the two
+        result = _libc.syscall(ctypes.c_long(number), ctypes.c_ulong(args[0]), ctypes.c_ulong(args[1]),
+                               ctypes.c_void_p(0), ctypes.c_void_p(0), ctypes.c_ulong(0))
+        return _check(result, f"clone({F.describe(flags, F.CLONE_NAMES)}|SIGCHLD)")
+
+    def ns_ioctl(self, fd: int, request: int, what: str = "") -> int:
+        """ioctl_ns(2) on a /proc/PID/ns file: a new fd, a CLONE_NEW* flag, or a uid."""
+        name = {F.NS_GET_USERNS: "NS_GET_USERNS", F.NS_GET_PARENT: "NS_GET_PARENT",
+                F.NS_GET_NSTYPE: "NS_GET_NSTYPE", F.NS_GET_OWNER_UID: "NS_GET_OWNER_UID"}.get(request, hex(request))
+        try:
+            if request == F.NS_GET_OWNER_UID:  # the answer is written into a uid_t we pass
+                buf = bytearray(4)
+                fcntl.ioctl(fd, request, buf, True)
+                return struct.unpack("I", buf)[0]
+            return fcntl.ioctl(fd, request)
+        except OSError as exc:
+            raise OSError(exc.errno, f"ioctl({what or fd}, {name}): {os.strerror(exc.errno)}") from None
 
     def sethostname(self, name: str) -> None:
         raw = name.encode()

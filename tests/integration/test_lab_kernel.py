@@ -62,3 +62,18 @@ def test_kernelspec_is_readable_by_every_user():
     spec_dir = get_kernel_spec("labcore").resource_dir
     assert os.stat(spec_dir).st_mode & stat.S_IROTH and os.stat(spec_dir).st_mode & stat.S_IXOTH
     assert os.stat(os.path.join(spec_dir, "kernel.json")).st_mode & stat.S_IROTH
+
+
+@pytest.mark.needs("root")
+def test_shutting_the_kernel_down_undoes_what_it_left(state_dir):
+    from labcore import tracker
+    manager, kc = start_new_kernel(kernel_name="labcore")
+    try:
+        outputs = run(kc, "import labcore as lab\nbox = lab.spawn(['sleep', '600'])\nprint(box.pid)")
+        pid = int(next(m["content"]["text"] for m in outputs if m["msg_type"] == "stream"))
+        assert tracker.is_running(pid)
+    finally:
+        kc.stop_channels()
+        manager.shutdown_kernel(now=False)  # a graceful shutdown, as JupyterLab's "Shut Down Kernel"
+    assert not tracker.is_running(pid)
+    assert tracker.Tracker().records() == []

@@ -1,0 +1,99 @@
+"""A container's root filesystem: pivot_root(2) into a directory.
+
+``chroot`` only changes how one process resolves ``/``; the old root stays
+mounted and reachable (a root process escapes with a second chroot and
+``..``). A container runtime instead, inside its new mount namespace:
+
+1. bind-mounts the rootfs onto itself, because pivot_root wants a mount
+   point, and mounts ``/dev`` (a tmpfs with the few device files a program
+   expects, bound from the host's) and, after the switch, a fresh ``/proc``;
+2. ``pivot_root(".", ".")``: the rootfs becomes ``/`` and the old root is
+   stacked on top of it, still mounted;
+3. ``umount2(".", MNT_DETACH)``: the old root, the host's whole tree, is
+   gone from this mount namespace. Nothing outside the rootfs can be named
+   any more.
+
+This is what runc does too (``libcontainer/rootfs_linux.go``). See
+pivot_root(2), mount_namespaces(7). ``labcore.process.spawn(...,
+rootfs=...)`` calls ``enter()`` in the child, after it made its mounts private.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import kernel
+from ..errors import InvalidInputError
+from ..kernel import flags as F
+
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+
+
+@dataclass(frozen=True)
+class Rootfs:
+    """Where a process's ``/`` will be, and the directory it starts in there."""
+
+    path: str
+    cwd: str = "/"
+    readonly: bool = False
+
+    @classmethod
+    def of(cls, value) -> "Rootfs":
+        """A Rootfs from a path or a Rootfs, checked before anything is forked (pure read)."""
+        rootfs = value if isinstance(value, Rootfs) else Rootfs(os.fspath(value))
+        path = Path(rootfs.path)
+        if not path.is_absolute():
+            rootfs = Rootfs(str(path.resolve()), rootfs.cwd, rootfs.readonly)
+        if not Path(rootfs.path).is_dir():
+            raise InvalidInputError(f"rootfs {rootfs.path} is not a directory",
+                                    "unpack an image there first (labcore image unpack)")
+        if not rootfs.cwd.startswith("/"):
+            raise InvalidInputError(f"working directory {rootfs.cwd!r} is not absolute", "start it with /")
+        return rootfs
+
+
+def _plain_dir(path: Path) -> bool:
+    """A real directory, not a symlink: an image could point /dev at a host path otherwise."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def _mount_dev(root: Path) -> None:
+    dev = root / "dev"
+    if not _plain_dir(dev):
+        return
+    kernel.mount("tmpfs", str(dev), "tmpfs", F.MS_NOSUID | F.MS_NOEXEC, "mode=755,size=64k")
+    for name in DEVICES:
+        host = Path("/dev") / name
+        if not host.exists():
+            continue
+        (dev / name).touch()  # a bind mount needs something to cover
+        kernel.mount(str(host), str(dev / name), None, F.MS_BIND)
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, dev / name)
+
+
+def enter(rootfs: Rootfs, mount_proc: bool) -> None:
+    """In the child, in its own mount namespace with private mounts: make ``rootfs`` its ``/``."""
+    root = Path(rootfs.path)
+    kernel.mount(str(root), str(root), None, F.MS_BIND | F.MS_REC)
+    _mount_dev(root)
+    os.chdir(root)
+    kernel.pivot_root(".", ".")
+    kernel.umount2(".", F.MNT_DETACH)  # the old root: the host's tree leaves this namespace
+    os.chdir("/")
+    if mount_proc and _plain_dir(Path("/proc")):
+        kernel.mount("proc", "/proc", "proc", F.MS_NOSUID | F.MS_NODEV | F.MS_NOEXEC)
+    if rootfs.readonly:
+        kernel.mount(None, "/", None, F.MS_REMOUNT | F.MS_BIND | F.MS_RDONLY)
+    os.makedirs(rootfs.cwd, exist_ok=True)  # WORKDIR makes its directory, as docker does
+    os.chdir(rootfs.cwd)
+
+
+__all__ = ["Rootfs", "enter", "DEVICES"]

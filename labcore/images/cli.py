@@ -1,0 +1,78 @@
+"""``labcore image build | unpack | inspect``: the image commands of the CLI.
+
+    labcore image build -f Dockerfile CONTEXT --output LAYOUT --tag TAG
+    labcore image unpack LAYOUT[:TAG] DEST
+    labcore image inspect LAYOUT[:TAG]
+
+``labcore.cli`` registers them with ``register(subparsers)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from . import builder, store
+
+
+def cmd_build(args) -> int:
+    dockerfile = args.file or os.path.join(args.context, "Dockerfile")
+    result = builder.build(dockerfile, args.context, args.output, args.tag, cache=args.cache,
+                           gzip_level=None if args.no_compress else 6)
+    for step in result.steps:
+        if step.output and not args.quiet:
+            print(step.output.rstrip())
+    print(result)
+    print(f"wrote {args.output}:{args.tag} in {result.seconds:.2f} s")
+    return 0
+
+
+def cmd_unpack(args) -> int:
+    done = store.unpack(args.image, args.dest)
+    for i, applied in enumerate(done.layers, 1):
+        print(f"layer {i}: {applied.entries} entries, {len(applied.deleted)} whiteout(s)"
+              + (f", setuid/setgid removed from {', '.join(applied.stripped)}" if applied.stripped else ""))
+    print(f"unpacked {args.image} into {args.dest} (every blob verified against its digest)")
+    return 0
+
+
+def cmd_inspect(args) -> int:
+    print(store.open_image(args.image).summary())
+    return 0
+
+
+def register(sub) -> None:
+    """Add ``image`` and its subcommands to the top-level parser's subparsers."""
+    image = sub.add_parser("image", help="build, unpack and inspect OCI images (chapter 06)")
+    isub = image.add_subparsers(dest="image_cmd", required=True, metavar="SUBCOMMAND")
+
+    b = isub.add_parser("build", help="build a Dockerfile (FROM, COPY, RUN, ENV, WORKDIR, CMD) into an OCI layout",
+                        description="Build with a layer cache keyed by the hash chain of the steps.")
+    b.add_argument("-f", "--file", help="the Dockerfile (default: CONTEXT/Dockerfile)")
+    b.add_argument("context", help="the directory COPY reads from")
+    b.add_argument("--output", "-o", required=True, help="the OCI image layout to write (made if missing)")
+    b.add_argument("--tag", "-t", default="latest", help="the tag in the layout (default: %(default)s)")
+    b.add_argument("--cache", help="the layer cache directory (default: ~/.cache/labcore/build-cache)")
+    b.add_argument("--no-compress", action="store_true", help="store layers as plain tar (digest = diff_id)")
+    b.add_argument("--quiet", "-q", action="store_true", help="do not print what RUN steps print")
+    b.set_defaults(fn=cmd_build)
+
+    u = isub.add_parser("unpack", help="apply an image's layers in order into a new directory",
+                        description="Verifies every blob's digest first; whiteouts delete; unsafe entries are refused.")
+    u.add_argument("image", metavar="LAYOUT[:TAG]")
+    u.add_argument("dest", metavar="DEST", help="a new or empty directory")
+    u.set_defaults(fn=cmd_unpack)
+
+    i = isub.add_parser("inspect", help="show an image's manifest, config and layers")
+    i.add_argument("image", metavar="LAYOUT[:TAG]")
+    i.set_defaults(fn=cmd_inspect)
+
+
+__all__ = ["register", "cmd_build", "cmd_unpack", "cmd_inspect"]
+
+
+if __name__ == "__main__":  # pragma: no cover
+    parser = argparse.ArgumentParser(prog="labcore")
+    register(parser.add_subparsers(dest="cmd", required=True))
+    ns = parser.parse_args()
+    raise SystemExit(ns.fn(ns))

@@ -1,0 +1,119 @@
+"""A minimal init: the two jobs of PID 1 that an ordinary program forgets.
+
+The first process of a pid namespace is its *init*, and the kernel treats it
+apart (pid_namespaces(7)):
+
+* **Signals.** A signal whose action is the default one is *dropped* when it
+  is sent to init, from inside the namespace or from the host; only SIGKILL
+  and SIGSTOP from an ancestor namespace get through. A program that never
+  installed a SIGTERM handler (most programs) therefore survives
+  ``docker stop``'s SIGTERM, and Docker kills it with SIGKILL 10 s later.
+* **Orphans.** When a process dies, its children are re-parented to init
+  (or to the nearest *subreaper*, prctl(2) ``PR_SET_CHILD_SUBREAPER``). A
+  dead child stays a zombie, holding its PID, until its parent calls wait(2).
+  An init that never waits fills the table with zombies until fork() fails.
+
+This program does both jobs, as tini does (``docker run --init`` starts
+tini as PID 1, under the name docker-init):
+
+1. install a handler for SIGTERM, SIGINT... that passes the signal on to
+   the command: a caught signal is never dropped (its bit shows in the
+   ``SigCgt`` line of /proc/1/status);
+2. fork and exec the command (exec resets the handlers to the defaults);
+3. loop on wait(2) for *any* child, reaping adopted orphans as they die,
+   until the command itself has exited;
+4. exit with the command's status (128+N if signal N killed it); the
+   kernel then kills whatever is left in the namespace.
+
+tini blocks the signals and takes them with sigtimedwait(2) instead of
+handlers: blocked signals are never dropped either (``sig_ignored()`` in
+kernel/signal.c), but while init waits in sigtimedwait they show in no
+/proc mask, so handlers make the better lesson.
+
+Run it as ``python -m labcore.init [-s] -- CMD [ARG...]``; ``-s`` makes it a
+subreaper, for when it is not PID 1. ``argv(cmd)`` builds that command line.
+Used by notebook 04.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+# Signals passed on to the command. SIGKILL and SIGSTOP cannot be caught, by design.
+FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT,
+             signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH, signal.SIGCONT)
+NAME = "labcore-init"
+
+
+def argv(command: list[str], subreaper: bool = False) -> list[str]:
+    """The command line that runs ``command`` under this init."""
+    return [sys.executable, "-m", "labcore.init", *(["-s"] if subreaper else []), "--", *command]
+
+
+def exit_code(wstatus: int) -> int:
+    """The shell's convention: the exit status, or 128+N for a death by signal N."""
+    return os.waitstatus_to_exitcode(wstatus) if os.WIFEXITED(wstatus) else 128 + os.WTERMSIG(wstatus)
+
+
+def main(args: list[str]) -> int:
+    subreaper = False
+    while args and args[0] != "--":
+        if args[0] == "-s":
+            subreaper = True
+        else:
+            print(f"{NAME}: unknown option {args[0]!r} (usage: python -m labcore.init [-s] -- CMD...)",
+                  file=sys.stderr)
+            return 2
+        args = args[1:]
+    command = args[1:]
+    if not command:
+        print(f"{NAME}: no command (usage: python -m labcore.init [-s] -- CMD...)", file=sys.stderr)
+        return 2
+
+    from . import kernel  # only now: the module is also read as documentation
+    kernel.set_name(NAME)  # what ps shows instead of "python3"
+    if subreaper:
+        kernel.prctl(kernel.flags.PR_SET_CHILD_SUBREAPER, 1)
+    elif os.getpid() != 1:
+        print(f"{NAME}: not PID 1 and not a subreaper (-s): orphans will go to someone else", file=sys.stderr)
+
+    child = 0
+
+    def forward(signum, frame):
+        if child:
+            try:
+                os.kill(child, signum)
+            except ProcessLookupError:
+                pass  # it is exiting already; wait() will tell
+
+    # Block while we set up, so that a signal arriving now waits for the handler
+    # instead of hitting a half-started child.
+    signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
+    for sig in FORWARDED:
+        signal.signal(sig, forward)
+    child = os.fork()
+    if child == 0:
+        for sig in (*FORWARDED, signal.SIGPIPE):
+            signal.signal(sig, signal.SIG_DFL)  # exec would reset caught ones; ignored ones it keeps
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        try:
+            os.execvp(command[0], command)
+        except OSError as exc:
+            print(f"{NAME}: cannot run {command[0]!r}: {exc.strerror}", file=sys.stderr)
+            os._exit(127)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
+
+    while True:
+        # Any child: ours, or an orphan the kernel gave us. Python retries wait()
+        # after running forward() when a signal interrupts it (PEP 475).
+        pid, wstatus = os.waitpid(-1, 0)
+        if pid == child:
+            return exit_code(wstatus)
+
+
+__all__ = ["argv", "exit_code", "main", "FORWARDED", "NAME"]
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

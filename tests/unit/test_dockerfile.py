@@ -1,0 +1,47 @@
+"""The Dockerfile subset: what parses, and each refusal naming its line."""
+
+import pytest
+
+from labcore import InvalidInputError
+from labcore.images.dockerfile import parse
+
+
+def test_the_supported_instructions_parse():
+    ins = parse("""
+# a comment
+FROM scratch
+COPY rootfs/ /
+ENV A=1 B="two words"
+ENV OLD the old form
+RUN echo a && \\
+    echo b
+RUN ["/bin/echo", "exec form"]
+WORKDIR /app
+CMD ["/app/run"]
+CMD echo shell form
+""")
+    assert [i.keyword for i in ins] == ["FROM", "COPY", "ENV", "ENV", "RUN", "RUN", "WORKDIR", "CMD", "CMD"]
+    assert ins[1].args == ("rootfs/", "/")
+    assert ins[2].args == (("A", "1"), ("B", "two words"))
+    assert ins[3].args == (("OLD", "the old form"),)
+    assert ins[4].args == ("/bin/sh", "-c", "echo a && echo b") and ins[4].line == 7
+    assert ins[5].args == ("/bin/echo", "exec form")
+    assert ins[7].args == ("/app/run",) and ins[8].args == ("/bin/sh", "-c", "echo shell form")
+    assert [i.makes_layer for i in ins][:2] == [False, True]
+
+
+@pytest.mark.parametrize("text,match", [
+    ("COPY a /", "starts with FROM"),
+    ("FROM scratch\nFROM scratch", "line 2: a second FROM"),
+    ("FROM scratch\nADD a /", "line 2: ADD is not supported"),
+    ("FROM scratch\nFLY away", "line 2: unknown instruction 'FLY'"),
+    ("FROM scratch\nCOPY onlyone", "line 2: COPY needs a source and a destination"),
+    ("FROM scratch\nCOPY --chown=1 a /", "COPY options"),
+    ("FROM scratch\nENV 1BAD=x", "bad variable name"),
+    ("FROM scratch\nRUN", "RUN needs arguments"),
+    ("FROM a AS b", "FROM takes one image"),
+    ("FROM scratch\nCMD []", "non-empty JSON array"),
+])
+def test_refusals_name_the_line(text, match):
+    with pytest.raises(InvalidInputError, match=match):
+        parse(text)
