@@ -7,6 +7,7 @@ Targets are printed next to the ratio they concern.
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
@@ -53,6 +54,66 @@ def bench_spawn() -> None:
     print(f"spawn_true_5ns_ratio: {ours_ms / peer_ms:.2f}x (target: at most 1.5x)")
 
 
+def _cgroup_bench_ready(name: str) -> bool:
+    if not lab.doctor.has("cgroup_limits"):
+        print(f"{name}: skipped:", lab.doctor.why_not("cgroup_limits"))
+        return False
+    return True
+
+
+def bench_throttle() -> None:
+    """Throttling fidelity: the CPU share a busy loop gets under a quota, over 5 s, against the quota.
+
+    The peer is the same loop without a quota, measured in the same run: the
+    most this machine gives one loop right now (less than 100 % when it is busy).
+    """
+    if not _cgroup_bench_ready("throttle"):
+        return
+    from labcore.cgroups import workloads
+
+    def measured(limits: dict) -> float:
+        with lab.cgroups.create(f"lab-bench-{os.getpid()}", **limits) as cg:
+            run = lab.monitor.run(cg, workloads.busy(5.6), timeout=30, interval=0.1)
+        return run.monitor.share(run.started + 0.5, run.started + 5.5)  # 5 s, after start-up
+
+    for quota in (0.10, 0.25, 0.50, 1.00):
+        ceiling = measured({})  # measured next to each quota: the machine's load changes
+        share = measured({"cpus": quota})
+        reachable = min(quota, ceiling)
+        print(f"throttle_{quota * 100:.0f}pct_share_pct: {share * 100:.1f} (quota {quota * 100:.0f}, "
+              f"error {100 * (share - quota):+.1f} points; unlimited peer just before: {ceiling * 100:.1f}; "
+              f"share/min(quota, peer) {share / reachable:.3f}; target: within 3 points of the quota)")
+
+
+def bench_monitor() -> None:
+    """The monitor's own cost per sample, against reading the same files with cat, and with a bare loop."""
+    if not _cgroup_bench_ready("monitor"):
+        return
+    with lab.cgroups.create(f"lab-bench-{os.getpid()}") as cg:
+        files = [str(f) for f in cg.stat_files()]
+        mon = lab.monitor.Monitor(cg)
+        rounds = 400
+
+        def bare():
+            for path in files:
+                fd = os.open(path, os.O_RDONLY)
+                os.read(fd, 65536)
+                os.close(fd)
+
+        ours = median_ms(mon.sample, rounds) * 1000
+        floor = median_ms(bare, rounds) * 1000
+        cat = median_ms(lambda: subprocess.run(["cat", *files], capture_output=True, check=True), 60) * 1000
+    print(f"monitor_files_per_sample: {len(files)} ({cg.version})")
+    print(f"monitor_sample_us: {ours:.0f}")
+    print(f"monitor_bare_read_us: {floor:.0f} (peer: os.read of the same files, no parsing)")
+    print(f"monitor_cat_us: {cat:.0f} (peer: one cat of the same files per sample)")
+    print(f"monitor_vs_bare_ratio: {ours / floor:.2f}x; monitor_vs_cat_ratio: {ours / cat:.3f}x (target: below 1)")
+    print(f"monitor_cpu_at_10hz_pct: {ours * 10 / 1e6 * 100:.2f} (% of one CPU spent sampling 10 times a second)")
+
+
+BENCHES = {"spawn": bench_spawn, "throttle": bench_throttle, "monitor": bench_monitor}
+
+
 def qemu_ready_seconds() -> float:
     """The peer: the same QEMU command line run bare (initramfs in a file), timed to the ready line."""
     import tempfile
@@ -94,7 +155,7 @@ def bench_vm() -> None:
         print(f"vm_vs_container_start_ratio: {ours_s / container_s:.0f}x (chapter 02's point: orders of magnitude)")
 
 
-BENCHES = {"spawn": bench_spawn, "vm": bench_vm}
+BENCHES["vm"] = bench_vm
 
 
 # --- chapter 04 and deep dive A: PID 1 inits, and clone(2) against unshare(2) ---

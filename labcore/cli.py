@@ -2,6 +2,7 @@
 
     labcore doctor                 what this machine can do, and why not
     labcore run [--ns ...] -- CMD  run CMD as PID 1 of new namespaces
+    labcore run --cpus 0.25 --memory 64M --pids 20 --stats -- CMD   ... in a cgroup with limits
     labcore cleanup                undo whatever a crashed notebook left behind
     labcore install-kernel         register the "Docker Internals Lab" Jupyter kernel
     labcore image build|unpack|inspect   OCI images (see labcore/images/cli.py)
@@ -18,6 +19,7 @@ import signal
 import sys
 
 from . import doctor, namespaces, process, tracker
+from .cgroups import command as cgroup_command
 from .errors import CommandNotFoundError, LabError
 
 
@@ -32,7 +34,12 @@ def cmd_run(args) -> int:
         argv = argv[1:]
     if not argv:
         raise LabError("no command given", "put it after --, for example: labcore run -- sh -c 'echo $$'")
-    proc = process.spawn(argv, args.ns, hostname=args.hostname)
+    with cgroup_command.group(args) as cgroup:  # limits checked first: a bad one creates nothing
+        return _run(args, argv, cgroup)
+
+
+def _run(args, argv, cgroup) -> int:
+    proc = process.spawn(argv, args.ns, hostname=args.hostname, cgroup=cgroup)
     interrupts = 0
 
     def forward(signum, frame):
@@ -76,6 +83,7 @@ def parser() -> argparse.ArgumentParser:
                      help="namespace kinds, comma-separated, among " + ",".join(namespaces.KINDS) +
                           " (default: %(default)s, as docker run); pid brings mnt with it for /proc")
     run.add_argument("--hostname", help="hostname inside (needs uts)")
+    cgroup_command.add_arguments(run)
     run.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARG...]")
     run.set_defaults(fn=cmd_run)
 

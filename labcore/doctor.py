@@ -385,9 +385,12 @@ def _feature(name: str) -> Check:
         root = check_root()
         return Check(name, root.ok and bool(shutil.which("ip")), root.detail if not root.ok else "root and ip",
                      root.fix or "apt-get install iproute2")
+    if name in ("cgroup_limits", "cgroup_io"):  # checked by labcore.cgroups (chapter 05)
+        from .cgroups.detect import FEATURES
+        return FEATURES[name]()
     if name not in CHECKS:
         raise InvalidInputError(f"unknown feature {name!r}",
-                                f"features are {', '.join(CHECKS)}, netns, or tool:NAME")
+                                f"features are {', '.join(CHECKS)}, netns, cgroup_limits, cgroup_io, or tool:NAME")
     return CHECKS[name]()
 
 

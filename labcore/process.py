@@ -142,7 +142,8 @@ class Result:
 def spawn(argv: list[str], ns: str | Iterable[str] = CONTAINER, *,
           hostname: str | None = None, user_map: tuple[int, int, int] | None = None,
           time_offsets: dict[str, int] | None = None, capture: bool = False,
-          env: dict | None = None, rootfs=None, propagation: str = "private") -> Process:
+          env: dict | None = None, rootfs=None, propagation: str = "private",
+          cgroup=None) -> Process:
     """Start ``argv`` as PID 1 of new namespaces (by default those of a container).
 
     ``capture=True`` gives ``proc.stdout`` and ``proc.stderr`` pipes;
@@ -151,6 +152,7 @@ def spawn(argv: list[str], ns: str | Iterable[str] = CONTAINER, *,
     through pivot_root(2): see ``labcore/fs/rootfs.py`` (notebooks 06, 11).
     ``propagation`` says what a new mount namespace shares with the host
     (``namespaces.PROPAGATION``, notebook 04).
+    ``cgroup`` (a ``lab.cgroups.Cgroup``) is joined before the command runs (notebook 05).
     """
     kinds = parse_kinds(ns)
     p = plan(kinds, hostname, user_map, time_offsets, propagation)  # bad input is reported before privileges
@@ -163,7 +165,7 @@ def spawn(argv: list[str], ns: str | Iterable[str] = CONTAINER, *,
         from .fs.rootfs import Rootfs  # loaded on first use: labcore.fs is the filesystem chapters'
         p.rootfs = Rootfs.of(rootfs)
     check_privileges(kinds)
-    return _start(p, list(argv), kinds, capture, env)
+    return _start(p, list(argv), kinds, capture, env, cgroup=cgroup)
 
 
 def run(argv: list[str], ns: str | Iterable[str] = CONTAINER, *, timeout: float = 60, **kwargs) -> Result:
@@ -238,7 +240,7 @@ def _fork_into_new_pid_namespace(p: Plan) -> int:
             os.close(own)
 
 
-def _start(p: Plan, payload, kinds, capture: bool, env) -> Process:
+def _start(p: Plan, payload, kinds, capture: bool, env, cgroup=None) -> Process:
     """Fork, record the child (and PID 1 behind a shim), let it run the plan."""
     is_function = isinstance(payload, tuple)       # (fn, args) rather than an argv
     ctl_r, ctl_w = os.pipe()                       # parent -> child: one byte "go" per step
@@ -268,6 +270,8 @@ def _start(p: Plan, payload, kinds, capture: bool, env) -> Process:
         proc.stdout, proc.stderr = os.fdopen(out[0], "rb"), os.fdopen(err[0], "rb")
     proc._result_fd = res_r
     try:
+        if cgroup is not None:
+            cgroup.attach(child)  # before "go": the command never runs outside its limits
         os.write(ctl_w, b"g")
         with os.fdopen(rep_r, "rb") as reports:
             for line in reports:

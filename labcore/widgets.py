@@ -12,6 +12,8 @@ assert that their own quizzes and checkers work.
 
 from __future__ import annotations
 
+import base64
+import threading
 from dataclasses import dataclass
 from html import escape
 from typing import Callable
@@ -115,4 +117,98 @@ class Exercise:
         return True
 
 
-__all__ = ["Question", "Quiz", "Exercise"]
+class LiveLimit:
+    """A slider that changes one limit of a running cgroup, and a plot redrawn live (chapter 05).
+
+    Moving the slider calls ``cgroup.set(limit=value)``: the kernel applies
+    the new limit to the processes already inside, at once. The change is
+    marked on the monitor's clock and the plot is redrawn; ``start()``
+    also redraws every ``every`` seconds while the monitor samples.
+    ``set(value)`` does exactly what moving the slider does (the notebook's
+    stored run uses it, so the tests replay the same path).
+    """
+
+    PLOTS = {"cpus": "cpu", "memory": "memory", "memory_high": "memory", "pids": "pids"}
+
+    def __init__(self, cgroup, monitor, limit: str = "cpus", values: tuple = (0.05, 1.0, 0.05),
+                 every: float = 1.0):
+        import ipywidgets as w
+
+        if limit not in self.PLOTS:
+            raise ValueError(f"no live control for {limit!r}: choose among {', '.join(self.PLOTS)}")
+        self.cgroup, self.monitor, self.limit, self.every = cgroup, monitor, limit, every
+        current = getattr(cgroup.limits, limit)
+        low, high, step = values
+        self.changes = [(0.0, current)]  # (monitor time, value): the limit's history, for the plot
+        self.slider = w.FloatSlider(value=current if current is not None else high, min=low, max=high, step=step,
+                                    description=limit, continuous_update=False, readout_format=".2f")
+        self.slider.observe(self._changed, names="value")
+        self.output = w.Output()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._draw = threading.Lock()
+
+    def __repr__(self) -> str:
+        low, high = self.slider.min, self.slider.max
+        return (f"Live control: {self.limit} of {self.cgroup.name} (slider {low:g} to {high:g}); "
+                f"moving it calls cgroup.set({self.limit}=...) and redraws the plot")
+
+    def _changed(self, change) -> None:
+        value = change["new"]
+        self.cgroup.set(**{self.limit: value})
+        self.changes.append((self.monitor.mark(f"{self.limit} = {value:g}"), value))
+        self.refresh()
+
+    def set(self, value) -> None:
+        """Move the slider to ``value``, as a learner's hand would."""
+        self.slider.value = value
+
+    def plot(self):
+        """The plot of the samples so far, with the limit as it changed."""
+        from . import plots
+        kind = self.PLOTS[self.limit]
+        if kind == "cpu":
+            return plots.cpu(self.monitor, quota=list(self.changes))
+        if kind == "memory":
+            return plots.memory(self.monitor, **{"limit" if self.limit == "memory" else "high": self.changes[-1][1]})
+        return plots.pids(self.monitor, self.changes[-1][1])
+
+    def refresh(self) -> None:
+        """Redraw now. Safe from the background thread: it sets the Output widget's outputs directly,
+        as one display_data message would carry them (the PNG as base64 text, as Jupyter sends it)."""
+        with self._draw:
+            picture = self.plot()
+            self.output.outputs = ({"output_type": "display_data", "metadata": {},
+                                    "data": {"image/png": base64.b64encode(picture.png()).decode(),
+                                             "text/plain": repr(picture)}},)
+
+    def start(self) -> "LiveLimit":
+        """Redraw every ``every`` seconds while the monitor runs (until ``stop()``)."""
+        def loop():
+            while not self._stop.wait(self.every) and self.monitor.running:
+                self.refresh()
+        self.refresh()
+        self._stop.clear()
+        self._thread = threading.Thread(target=loop, name=f"live-{self.cgroup.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.refresh()
+
+    def widget(self):
+        import ipywidgets as w
+        title = w.HTML(f"<b>{escape(self.limit)}</b> of cgroup <code>{escape(self.cgroup.name)}</code>: "
+                       "move the slider while the workload runs")
+        return w.VBox([title, self.slider, self.output])
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        bundle = self.widget()._repr_mimebundle_(include=include, exclude=exclude) or {}
+        bundle["text/plain"] = repr(self)
+        return bundle
+
+
+__all__ = ["Question", "Quiz", "Exercise", "LiveLimit"]

@@ -1,0 +1,351 @@
+"""One cgroup, whatever the cgroup version: the interface both backends share.
+
+A cgroup is a directory in a cgroup filesystem. ``mkdir`` makes the group
+and the kernel fills the directory with control files at once; writing a
+PID into its ``cgroup.procs`` moves that process (and its future children)
+into the group; writing a number into a limit file sets the limit; reading
+a stat file gives the kernel's counters. ``rmdir`` removes a group with no
+processes left. That is the whole API: see cgroups(7) and the kernel's
+Documentation/admin-guide/cgroup-v2.rst (and cgroup-v1/ for v1).
+
+The two versions lay these files out differently (one tree per controller
+on v1, one tree for all on v2) and name them differently (``cpu.max`` vs
+``cpu.cfs_quota_us``). ``V1Cgroup`` and ``V2Cgroup`` hide that; this module
+holds what they share: creating the directories through the tracker,
+writing and reading files with errors that name the file, and ``Stats``,
+the counters in one vocabulary.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from html import escape
+from pathlib import Path
+
+from .. import tracker
+from ..errors import InvalidInputError, LabError, PrivilegeError, UnsupportedError
+from . import limits as L
+
+LAB = tracker.CGROUP_NAME  # every group the lab makes lives under a "labcore" directory
+
+
+@dataclass
+class Stats:
+    """A cgroup's counters, named the same on v1 and v2 (``None``: this kernel has no such counter).
+
+    CPU times are in microseconds, sizes in bytes, counts are counts.
+    """
+
+    cpu_usage_usec: int | None = None         # CPU time used by every task of the group
+    cpu_periods: int | None = None            # CFS bandwidth periods that have elapsed while runnable
+    cpu_throttled_periods: int | None = None  # ... in which the group ran out of quota
+    cpu_throttled_usec: int | None = None     # total time spent throttled
+    memory_current: int | None = None         # memory charged now
+    memory_peak: int | None = None            # the most ever charged
+    memory_failcnt: int | None = None         # times the hard limit was hit (v1 failcnt, v2 events "max")
+    memory_high_events: int | None = None     # times usage went over memory.high (v2 only)
+    oom_events: int | None = None             # times the OOM killer was invoked for the group (v2 only)
+    oom_kills: int | None = None              # processes killed by the OOM killer
+    pids_current: int | None = None           # tasks (processes and threads) now
+    pids_peak: int | None = None              # the most tasks ever (newer kernels)
+    pids_max_events: int | None = None        # fork()s and clone()s refused at pids.max
+    io_read_bytes: int | None = None          # read from block devices (all disks)
+    io_write_bytes: int | None = None         # written to block devices
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def lines(self) -> list[str]:
+        """The counters that exist, one readable line each."""
+        def sec(us):
+            return f"{us / 1e6:.2f} s"
+        rows = [("cpu usage", self.cpu_usage_usec, sec),
+                ("cpu periods", self.cpu_periods, str),
+                ("cpu throttled periods", self.cpu_throttled_periods, str),
+                ("cpu throttled time", self.cpu_throttled_usec, sec),
+                ("memory current", self.memory_current, L.human_bytes),
+                ("memory peak", self.memory_peak, L.human_bytes),
+                ("memory limit hits", self.memory_failcnt, str),
+                ("memory high events", self.memory_high_events, str),
+                ("oom events", self.oom_events, str),
+                ("oom kills", self.oom_kills, str),
+                ("pids current", self.pids_current, str),
+                ("pids peak", self.pids_peak, str),
+                ("forks refused at pids.max", self.pids_max_events, str),
+                ("io read", self.io_read_bytes, L.human_bytes),
+                ("io written", self.io_write_bytes, L.human_bytes)]
+        return [f"{label:<26} {fmt(value)}" for label, value, fmt in rows if value is not None]
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><td>{escape(line[:26].strip())}</td><td>{escape(line[26:].strip())}</td></tr>"
+                       for line in self.lines())
+        return f"<table>{rows}</table>"
+
+
+STAT_FIELDS = tuple(f.name for f in fields(Stats))
+
+
+# --- files ---------------------------------------------------------------------------
+
+def make_directory(path: Path) -> None:
+    """mkdir(2) in a cgroup filesystem: the kernel creates the control files with it."""
+    path.mkdir()
+
+
+def read(path: Path, default: str | None = None) -> str | None:
+    """A control file's content, stripped; ``default`` if the file does not exist."""
+    try:
+        # os.open/os.read, not Path.read_text: three times faster, and the monitor reads a dozen files per sample.
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            chunks = []
+            while chunk := os.read(fd, 65536):
+                chunks.append(chunk)
+        finally:
+            os.close(fd)
+        return b"".join(chunks).decode().strip()
+    except FileNotFoundError:
+        return default
+    except OSError as exc:
+        if exc.errno == errno.ENODEV:  # a controller file whose controller went away
+            return default
+        raise
+
+
+def read_int(path: Path) -> int | None:
+    text = read(path)
+    return int(text) if text not in (None, "", "max") else None
+
+
+def read_keyed(path: Path) -> dict[str, int]:
+    """Files of ``key value`` lines (cpu.stat, memory.events, pids.events) as a dict."""
+    out = {}
+    for line in (read(path) or "").splitlines():
+        key, _, value = line.partition(" ")
+        if value.strip().lstrip("-").isdigit():
+            out[key] = int(value)
+    return out
+
+
+def write(path: Path, value: str) -> None:
+    """Write one value into a control file, as ``echo VALUE > FILE`` does.
+
+    The file must exist: on a cgroup filesystem a missing file means its
+    controller is not enabled here, which is worth saying plainly.
+    """
+    if not path.exists():
+        raise UnsupportedError(f"cannot write {value!r} to {path}: no such control file",
+                               f"the {path.name.split('.')[0]} controller is not enabled for this group "
+                               "(see `labcore doctor`)")
+    try:
+        with open(path, "w") as f:  # one write(2): the kernel parses the whole value at once
+            f.write(value)
+    except PermissionError:
+        raise PrivilegeError(f"cannot write {value!r} to {path}: Permission denied",
+                             "run the lab kernel as root (see notebooks/00)") from None
+    except OSError as exc:
+        raise LabError(f"cannot write {value!r} to {path}: {os.strerror(exc.errno or errno.EIO)}",
+                       "the kernel refused this value; see the controller's documentation "
+                       "(Documentation/admin-guide/cgroup-v2.rst)") from None
+
+
+def parse_proc_cgroup(text: str) -> dict[str, str]:
+    """/proc/PID/cgroup -> {controller: path}; the v2 line ``0::/path`` becomes key ``""``."""
+    out = {}
+    for line in text.splitlines():
+        _, controllers, path = line.split(":", 2)
+        for controller in controllers.split(",") if controllers else [""]:
+            out[controller] = path
+    return out
+
+
+# --- the interface ---------------------------------------------------------------
+
+class Cgroup:
+    """A control group. Made by ``lab.cgroups.create(name, cpus=..., memory=...)``.
+
+    ``attach(pid)`` moves a process in (``lab.spawn(..., cgroup=cg)`` does it
+    before the process runs), ``set(cpus=0.5)`` changes a limit while it
+    runs, ``stats()`` reads the counters, ``remove()`` (or leaving the
+    ``with`` block) kills what is left inside and removes the directories.
+    """
+
+    version = "?"
+    # The controllers a lab group uses, with the limit fields each one enforces.
+    CONTROLLERS = {"cpu": ("cpus", "cpu_weight"), "memory": ("memory", "memory_high"),
+                   "pids": ("pids",), "io": ("io_read_bps", "io_write_bps")}
+
+    def __init__(self, name: str, root: Path, paths: dict[str, Path], owned: bool,
+                 limits: L.Limits | None = None):
+        self.name = name
+        self.root = Path(root)
+        self.paths = paths        # controller -> directory (on v2 the same directory for all)
+        self.owned = owned        # made by us (removable), or someone else's group we only look at
+        self.limits = limits or L.Limits()
+        self._records: list[tracker.Record] = []
+
+    # --- creating --------------------------------------------------------------
+    @classmethod
+    def create(cls, name: str, limits: L.Limits, root: Path) -> "Cgroup":
+        """Make the group's directories (recorded first), then write its limits."""
+        group = cls(L.check_name(name), Path(root), cls.plan_paths(name, Path(root)), owned=True, limits=limits)
+        group._check_supported(limits.given())
+        existing = [str(p) for p in group.directories() if p.exists()]
+        if existing:
+            raise InvalidInputError(f"cgroup {name!r} already exists ({existing[0]})",
+                                    "pick another name, or run `labcore cleanup` if a crashed notebook left it")
+        try:
+            group._make()
+            group._apply(limits.given())
+        except BaseException:
+            group.remove()
+            raise
+        return group
+
+    def directories(self) -> list[Path]:
+        """Each distinct directory of the group (v1: one per hierarchy)."""
+        return list(dict.fromkeys(self.paths.values()))
+
+    def _mkdir_tracked(self, path: Path, shared: bool = False) -> None:
+        """mkdir, recorded first. ``shared``: the labcore parent, which other groups may be using too."""
+        with tracker.default().created("cgroup", path) as rec:
+            try:
+                make_directory(path)
+            except FileExistsError:
+                if not shared:
+                    raise InvalidInputError(f"cgroup {path} already exists",
+                                            "pick another name, or run `labcore cleanup`") from None
+            except PermissionError:
+                raise PrivilegeError(f"cannot create the cgroup {path}: Permission denied",
+                                     "creating cgroups needs root: run the lab kernel as root (see notebooks/00)") \
+                    from None
+        self._records.append(rec)
+
+    def _make_leaf(self, parent: Path, leaf: Path, prepare_parent=None) -> None:
+        """The labcore parent, then the group. Another notebook may remove an empty parent at
+        the same moment (it cannot know we are about to use it): then make it again."""
+        for attempt in range(5):
+            self._mkdir_tracked(parent, shared=True)
+            try:
+                if prepare_parent:
+                    prepare_parent(parent)  # v2: delegate the controllers to the children
+                self._mkdir_tracked(leaf)
+                return
+            except FileNotFoundError:
+                if attempt == 4:
+                    raise
+
+    # --- using ------------------------------------------------------------------
+    def set(self, **human) -> L.Limits:
+        """Change limits now, on whatever runs inside: ``cg.set(cpus=0.5, memory="128M")``.
+
+        ``"max"`` lifts a limit. Used by chapter 05's live control.
+        """
+        self._require_owned("change its limits")
+        changes = L.parse_changes(**human)
+        self._check_supported(changes)
+        self._apply(changes)
+        for key in ("io_read_bps", "io_write_bps"):
+            if key in changes:  # merge per device; None lifts that device's limit
+                merged = dict(getattr(self.limits, key))
+                merged.update(dict(changes[key]))
+                changes[key] = tuple((d, r) for d, r in merged.items() if r is not None)
+        self.limits = replace(self.limits, **changes)
+        return self.limits
+
+    def _check_supported(self, changes: dict) -> None:
+        for controller, keys in self.CONTROLLERS.items():
+            wanted = [k for k in keys if changes.get(k) not in (None, ())]
+            if wanted and controller not in self.paths:
+                raise UnsupportedError(f"limit {wanted[0]!r} needs the {controller} controller, "
+                                       f"which this machine's cgroup {self.version} does not offer",
+                                       "see `labcore doctor`; the course VM has every controller")
+
+    def wait_empty(self, timeout: float = 5.0) -> bool:
+        """Wait until no process is left in the group."""
+        deadline = time.monotonic() + timeout
+        while self.procs():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def kill(self, timeout: float = 5.0) -> None:
+        """SIGKILL every process in the group, until none is left (new ones may fork meanwhile)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            pids = self.procs()
+            if not pids:
+                return
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            if time.monotonic() > deadline:
+                raise LabError(f"processes {pids[:5]} of cgroup {self.name} survive SIGKILL",
+                               "look at them with ps -o pid,stat,wchan")
+            time.sleep(0.005)
+
+    def remove(self) -> None:
+        """Kill what is left inside, rmdir every directory made (deepest first), drop the records."""
+        if not self.owned:
+            return
+        for rec in sorted(self._records, key=lambda r: (-len(Path(r.target).parts), -r.seq)):
+            tracker.default().undo(rec)
+        self._records = []
+
+    def _require_owned(self, what: str) -> None:
+        if not self.owned:
+            raise LabError(f"cgroup {self.name} was not made by the lab: it will not {what}",
+                           "create one with lab.cgroups.create(...)")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+    def __repr__(self) -> str:
+        return f"<Cgroup {self.name} ({self.version}): {self.limits}>"
+
+    # --- what each backend provides -------------------------------------------------
+    @classmethod
+    def plan_paths(cls, name: str, root: Path) -> dict[str, Path]:
+        raise NotImplementedError
+
+    def _make(self) -> None:
+        raise NotImplementedError
+
+    def _apply(self, changes: dict) -> None:
+        raise NotImplementedError
+
+    def attach(self, pid: int) -> None:
+        """Move process ``pid`` (all its threads) into the group."""
+        raise NotImplementedError
+
+    def procs(self) -> list[int]:
+        """PIDs of the processes in the group."""
+        raise NotImplementedError
+
+    def stats(self) -> Stats:
+        raise NotImplementedError
+
+    def files(self) -> dict[str, str]:
+        """The limit files and what they hold now, as the kernel shows them."""
+        raise NotImplementedError
+
+    def read_limits(self) -> L.Limits:
+        """The limits the kernel enforces now, read back from the files."""
+        raise NotImplementedError
+
+
+__all__ = ["Cgroup", "Stats", "STAT_FIELDS", "make_directory", "read", "read_int", "read_keyed", "write",
+           "parse_proc_cgroup", "LAB"]

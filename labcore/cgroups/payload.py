@@ -1,0 +1,123 @@
+"""The programs chapter 05 runs inside cgroups: plain Python, standard library only.
+
+Run as a script, never imported by the workload itself, so a process in a
+32 MiB group starts small::
+
+    python3 -I payload.py busy 5          # spin on one CPU for 5 s
+    python3 -I payload.py hog 256 4       # take 256 MiB, 4 MiB at a time, really touching it
+    python3 -I payload.py bomb 3          # fork without end for 3 s (only ever in a pids-limited group)
+    python3 -I payload.py read FILE 4     # read FILE with O_DIRECT (straight from the disk) for 4 s
+    python3 -I payload.py cache FILE      # read FILE through the page cache
+
+``labcore.cgroups.workloads`` builds these command lines, with the safety
+checks; each program also stops on its own at its deadline.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import sys
+import time
+
+MIB = 1 << 20
+
+
+def busy(seconds: float, cpu: int | None = None, start_at: float | None = None) -> None:
+    """Burn CPU for ``seconds`` of wall-clock time, optionally on one CPU only.
+
+    ``start_at`` (a CLOCK_MONOTONIC time, the same for every process) makes
+    several loops start together, however long each took to start up.
+    """
+    if cpu is not None and cpu >= 0:  # -1: any CPU
+        os.sched_setaffinity(0, {cpu})  # sched_setaffinity(2): compete for that one CPU
+    if start_at is not None:
+        time.sleep(max(start_at - time.monotonic(), 0))
+    end = time.monotonic() + seconds
+    loops = 0
+    while time.monotonic() < end:
+        loops += 1
+    print(loops)
+
+
+def hog(total_mib: int, step_mib: int = 4, pause: float = 0.05, hold: float = 0.5) -> None:
+    """Take ``total_mib`` of memory, ``step_mib`` at a time, then hold it for ``hold`` seconds.
+
+    ``b"x" * n`` writes every byte, so every page is really faulted in and
+    charged to the cgroup. (``bytes(n)`` would not: it comes from calloc(),
+    whose fresh pages cost nothing until written. ``bytearray(n)`` does touch
+    them: it fills its buffer with zeros itself.)
+    """
+    chunks = []
+    while len(chunks) * step_mib < total_mib:
+        chunks.append(b"x" * (step_mib * MIB))
+        print(len(chunks) * step_mib, flush=True)  # how far we got, should we be killed
+        time.sleep(pause)
+    time.sleep(hold)
+
+
+def bomb(seconds: float) -> None:
+    """A fork bomb with a deadline: every process forks again and again until ``seconds`` pass.
+
+    Both parent and child carry on in the same loop, so the number of
+    processes doubles at each round until fork(2) fails with EAGAIN (the
+    pids controller said no). Nobody reaps: dead children stay zombies,
+    and zombies still count against pids.max.
+    """
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            os.fork()
+        except OSError:
+            pass  # EAGAIN: the group is full; try again later
+        time.sleep(0.05)
+    os._exit(0)
+
+
+def read(path: str, seconds: float, block_kib: int = 256) -> None:
+    """Read the file ``path`` over and over with O_DIRECT for ``seconds``.
+
+    O_DIRECT skips the page cache, so every read is a real request to the
+    disk, which is where the io controller's throttle sits.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+    size = os.fstat(fd).st_size
+    buf = mmap.mmap(-1, block_kib * 1024)  # O_DIRECT wants aligned memory: mmap gives whole pages
+    offset, total = 0, 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        got = os.preadv(fd, [buf], offset)
+        total += got
+        offset = offset + got if got and offset + got < size else 0
+    print(total)
+
+
+def cache(path: str, hold: float = 0.5) -> None:
+    """Read the whole file ``path`` through the page cache, which is charged to our cgroup.
+
+    The file is dropped from the cache first (posix_fadvise DONTNEED), so
+    its pages are charged to us, not to whoever read them before.
+    """
+    fd = os.open(path, os.O_RDONLY)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    done = 0
+    while chunk := os.read(fd, MIB):
+        done += len(chunk)
+    print(done // MIB, flush=True)
+    time.sleep(hold)
+
+
+PROGRAMS = {"busy": busy, "hog": hog, "bomb": bomb, "read": read, "cache": cache}
+
+
+def main(argv: list[str]) -> None:
+    program, *args = argv
+    fn = PROGRAMS[program]
+    converted = [a if a.startswith("/") else (float(a) if "." in a else int(a)) for a in args]
+    fn(*converted)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
+
+__all__ = ["busy", "hog", "bomb", "read", "cache", "PROGRAMS"]
