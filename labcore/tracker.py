@@ -202,6 +202,27 @@ def default() -> Tracker:
     return _default
 
 
+class Held:
+    """Base of an object that holds one tracked kernel object (a mount, a file).
+
+    It keeps the tracker's record in ``_record``; ``release()`` undoes it once
+    (later calls do nothing), and ``with`` releases it on the way out, errors
+    included. Subclasses name the verb the kernel uses (unmount, remove).
+    """
+    _record: Record | None = None
+
+    def release(self) -> None:
+        if self._record is not None:
+            default().undo(self._record)
+            self._record = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+
 # --- how each kind is undone -----------------------------------------------
 
 @dataclass

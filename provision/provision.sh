@@ -4,14 +4,8 @@
 # time. Used by the Makefile (and so by CI) and, later, by the Vagrantfile.
 set -euo pipefail
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "provision: run as root (sudo make ...): it installs system packages" >&2
-    exit 1
-fi
-if ! command -v apt-get >/dev/null 2>&1; then
-    echo "provision: apt-get not found: this script supports Debian and Ubuntu only" >&2
-    exit 1
-fi
+source "$(dirname "$0")/lib.sh"
+require_root
 
 # What each package is for:
 #   python3 python3-venv python3-dev  the lab's virtualenv (system Python, readable by every user)
@@ -38,19 +32,4 @@ PACKAGES=(
 # The tiny VM's guest kernel, unpacked into /var/cache/labcore/vm (not installed).
 bash "$(dirname "$0")/guest-kernel.sh"
 
-missing=()
-for pkg in "${PACKAGES[@]}"; do
-    status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
-    [ "$status" = "install ok installed" ] || missing+=("$pkg")
-done
-
-if [ ${#missing[@]} -eq 0 ]; then
-    echo "provision: all ${#PACKAGES[@]} system packages present"
-    exit 0
-fi
-
-echo "provision: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get -o DPkg::Lock::Timeout=600 update -qq
-apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-echo "provision: done"
+install_missing "system packages" "${PACKAGES[@]}"

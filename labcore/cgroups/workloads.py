@@ -86,7 +86,7 @@ def fork_bomb(cgroup, seconds: float = 3) -> list[str]:
     return _argv("bomb", _seconds(seconds))
 
 
-class DataFile:
+class DataFile(tracker.Held):
     """A file of ``size`` random bytes on a real disk, for the io demos; removed by ``remove()``.
 
     Written with O_DIRECT, so it does not sit in the page cache afterwards:
@@ -128,15 +128,8 @@ class DataFile:
         self.size = os.stat(self.path).st_size
 
     def remove(self) -> None:
-        if self._record is not None:
-            tracker.default().undo(self._record)
-            self._record = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.remove()
+        """Delete the file (idempotent)."""
+        self.release()
 
     def __repr__(self) -> str:
         return f"<DataFile {L.human_bytes(self.size)} on {self.device.name}>"

@@ -103,7 +103,7 @@ def backing(path: str | os.PathLike, pid: int | str = "self") -> tuple[MountInfo
     return best, os.path.normpath(os.path.join(best.root, rel)) if rel != "." else best.root
 
 
-class BindMount:
+class BindMount(tracker.Held):
     """A bind mount made by the lab; ``unmount()`` (or the end of a ``with``) undoes it."""
 
     def __init__(self, source: Path, target: Path, record, readonly: bool):
@@ -113,15 +113,8 @@ class BindMount:
         return f"<BindMount {self.source} on {self.target}{' (read-only)' if self.readonly else ''}>"
 
     def unmount(self) -> None:
-        if self._record is not None:
-            tracker.default().undo(self._record)
-            self._record = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.unmount()
+        """umount2(2) it (idempotent)."""
+        self.release()
 
 
 def bind(source: str | os.PathLike, target: str | os.PathLike, readonly: bool = False) -> BindMount:

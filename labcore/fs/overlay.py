@@ -82,7 +82,7 @@ class Change:
 
 
 @dataclass
-class Overlay:
+class Overlay(tracker.Held):
     """A mounted overlay. ``merged`` is what a container would see as its root."""
 
     lower: list[Path]
@@ -124,17 +124,12 @@ class Overlay:
         ``keep_dirs=True`` leaves upper and work dirs on disk, to look at them
         unmounted (deep dive B); a later ``unmount()`` deletes them.
         """
-        if self._record is not None:
-            tracker.default().undo(self._record)
-            self._record = None
+        super().release()
         if not keep_dirs:
             for scratch in self._scratch:
                 scratch.remove()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
+    def release(self) -> None:
         self.unmount()
 
 
