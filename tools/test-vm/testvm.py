@@ -18,7 +18,9 @@ KVM), and their own cgroups are hybrid. This script stands in for it:
    streams here, prefixed with "vm|";
 6. the results come back on a second virtual disk, written as a tar archive;
 7. the disk images and QEMU are recorded by labcore's tracker and removed at
-   the end (or by `labcore cleanup` after a crash).
+   the end (or by `labcore cleanup` after a crash); the suite's leak check
+   then compares the host with a snapshot taken first, and the cache may
+   hold nothing new but the root filesystem: any difference fails the run.
 
 Every mount the build needs (proc, sys, dev in the chroot; debootstrap's
 own) is made inside a private mount namespace that dies with the build, so
@@ -42,6 +44,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+import leakcheck  # noqa: E402
 from labcore import process, tracker, vm  # noqa: E402
 from labcore.errors import LabError  # noqa: E402
 
@@ -236,6 +240,17 @@ def read_results(results: Path) -> int:
     return int(files.get("status", "1").strip() or 1)
 
 
+def cache_files() -> set[str]:
+    return {p.name for p in CACHE.iterdir()} - {ROOTFS.name} if CACHE.is_dir() else set()
+
+
+def host_changes(before: dict, cached: set[str]) -> list[str]:
+    """What this run left on the host: kernel objects (the suite's leak check), new files in the cache."""
+    changes = leakcheck.compare(before, leakcheck.snapshot())
+    changes += [f"left in {CACHE}: {name}" for name in sorted(cache_files() - cached)]
+    return changes
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rebuild", action="store_true", help="debootstrap the cached root filesystem again")
@@ -249,9 +264,10 @@ def main(argv=None) -> int:
         return 1
     for tool in ("debootstrap", "mkfs.ext4", "chroot"):
         if not shutil.which(tool):
-            print(f"test-vm: {tool} is missing: run provision/test-vm.sh (make test-vm does)", file=sys.stderr)
+            print(f"test-vm: {tool} is missing: run provision/maintainer.sh (make test-vm does)", file=sys.stderr)
             return 1
     start = time.monotonic()
+    before, cached = leakcheck.snapshot(), cache_files()
     bootstrap(args.rebuild)
     copy_checkout()
     configure_image()
@@ -271,6 +287,12 @@ def main(argv=None) -> int:
         with open(results, "wb") as f:
             f.truncate(RESULTS_MB * 2**20)  # zeros: an empty tar archive until the VM writes one
         status = boot_and_test(disk, results, args.timeout)
+    changes = host_changes(before, cached)
+    if changes:
+        log("the host differs from before the run:\n  " + "\n  ".join(changes))
+        status = status or 1
+    else:
+        log("host unchanged: no mounts, loop devices, processes, records or new files outside the root filesystem's cache")
     log(f"{'PASS' if status == 0 else 'FAIL'} in {time.monotonic() - start:.0f} s (the cache stays in {CACHE})")
     return status
 
