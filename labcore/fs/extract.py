@@ -45,7 +45,7 @@ from pathlib import Path
 
 from ..errors import InvalidInputError, PrivilegeError
 from .layers import CHUNK, OPAQUE, WHITEOUT
-from .overlay import OPAQUE_XATTRS
+from .overlay import make_whiteout, mark_opaque
 
 MAX_SYMLINKS = 40  # as the kernel's own path walk (ELOOP after 40)
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -253,6 +253,14 @@ def _apply(tar, member: tarfile.TarInfo, root: _Root, mode: str, limits: Limits,
             finally:
                 os.close(parent)
         return
+    if member.ischr() or member.isblk():
+        raise UnsafeArchiveError(f"entry {member.name!r} is a device node "
+                                 f"({member.devmajor}:{member.devminor})",
+                                 "device nodes in a layer are refused: a container gets its devices "
+                                 "from the runtime, never from the image")
+    if not (member.isreg() or member.isdir() or member.issym() or member.islnk() or member.isfifo()):
+        raise UnsafeArchiveError(f"entry {member.name!r} has an unknown type {member.type!r}",
+                                 "the archive is malformed")
     parent = root.parent(parts[:-1], True, member.name, applied)
     try:
         created.add(rel)
@@ -293,19 +301,10 @@ def _apply(tar, member: tarfile.TarInfo, root: _Root, mode: str, limits: Limits,
                 os.chown(name, member.uid, member.gid, dir_fd=parent, follow_symlinks=False)
         elif member.islnk():
             _hardlink(root, parent, name, member, applied)
-        elif member.isfifo():
+        else:  # a FIFO: the only type left after the checks above
             os.mkfifo(name, perm, dir_fd=parent)
             if keep_owner:
                 os.chown(name, member.uid, member.gid, dir_fd=parent, follow_symlinks=False)
-        elif member.ischr() or member.isblk():
-            created.discard(rel)
-            raise UnsafeArchiveError(f"entry {member.name!r} is a device node "
-                                     f"({member.devmajor}:{member.devminor})",
-                                     "device nodes in a layer are refused: a container gets its devices "
-                                     "from the runtime, never from the image")
-        else:
-            raise UnsafeArchiveError(f"entry {member.name!r} has an unknown type {member.type!r}",
-                                     "the archive is malformed")
         if not member.isdir() and not member.issym():
             os.utime(name, ns=(member.mtime * 10**9, member.mtime * 10**9), dir_fd=parent, follow_symlinks=False)
     finally:
@@ -353,7 +352,7 @@ def _whiteout(parent: int, parts: list[str], entry: str, mode: str, applied: App
     if name == OPAQUE:
         applied.opaque.append(dir_rel or "/")
         if mode == "overlay":
-            os.setxattr(parent, OPAQUE_XATTRS[0], b"y")
+            mark_opaque(parent)
             return
         for child in os.listdir(parent):  # hide what the layers below put here; keep this layer's own
             if f"{dir_rel}/{child}".lstrip("/") not in created:
@@ -367,11 +366,9 @@ def _whiteout(parent: int, parts: list[str], entry: str, mode: str, applied: App
     if rel in created:
         return  # a whiteout hides the layers below, never this layer's own entries
     applied.deleted.append(rel)
+    _remove(parent, hidden)
     if mode == "overlay":
-        _remove(parent, hidden)
-        os.mknod(hidden, stat.S_IFCHR, os.makedev(0, 0), dir_fd=parent)
-    else:
-        _remove(parent, hidden)
+        make_whiteout(hidden, dir_fd=parent)
 
 
 __all__ = ["apply_layer", "Applied", "Limits", "UnsafeArchiveError", "clean_name", "MAX_SYMLINKS"]

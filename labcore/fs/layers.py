@@ -212,7 +212,7 @@ def tree_digest(src: str | os.PathLike) -> str:
 
 
 def _same(a: os.stat_result, b: os.stat_result) -> bool:
-    return (stat.S_IFMT(a.st_mode) == stat.S_IFMT(b.st_mode) and a.st_mode == b.st_mode
+    return (a.st_mode == b.st_mode
             and (a.st_uid, a.st_gid) == (b.st_uid, b.st_gid)
             and (stat.S_ISDIR(a.st_mode) or (a.st_size, a.st_mtime_ns) == (b.st_size, b.st_mtime_ns)))
 

@@ -60,14 +60,14 @@ def is_opaque(path: str | os.PathLike) -> bool:
     return False
 
 
-def mark_opaque(path: str | os.PathLike) -> None:
-    """Set trusted.overlay.opaque on a directory (root only: trusted.* xattrs need CAP_SYS_ADMIN)."""
-    os.setxattr(path, OPAQUE_XATTRS[0], b"y", follow_symlinks=False)
+def mark_opaque(path: str | os.PathLike | int) -> None:
+    """Set trusted.overlay.opaque on a directory, given by path or open fd (root only: trusted.* needs CAP_SYS_ADMIN)."""
+    os.setxattr(path, OPAQUE_XATTRS[0], b"y", follow_symlinks=isinstance(path, int))
 
 
-def make_whiteout(path: str | os.PathLike) -> None:
+def make_whiteout(path: str | os.PathLike, dir_fd: int | None = None) -> None:
     """mknod(2) a 0/0 character device: overlay's mark for "deleted" (needs CAP_MKNOD)."""
-    os.mknod(path, stat.S_IFCHR | 0o000, os.makedev(0, 0))
+    os.mknod(path, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=dir_fd)
 
 
 @dataclass
