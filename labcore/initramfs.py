@@ -97,6 +97,8 @@ def busybox_initramfs(init: str, busybox: str = BUSYBOX, applets=APPLETS) -> byt
     ``init`` is the text of the /init shell script. Used by ``labcore.vm``
     (the tiny VM of notebook 02).
     """
+    if not init.startswith("#!"):
+        raise InvalidInputError("the init script has no #! line", "start it with #!/bin/sh")
     path = Path(busybox)
     try:
         binary = path.read_bytes()
@@ -111,8 +113,6 @@ def busybox_initramfs(init: str, busybox: str = BUSYBOX, applets=APPLETS) -> byt
     out.append(Member("dev/console", stat.S_IFCHR | 0o600, rdev=(5, 1)))
     out.append(Member("bin/busybox", stat.S_IFREG | 0o755, binary))
     out += [Member(f"bin/{a}", stat.S_IFLNK | 0o777, b"busybox") for a in applets]
-    if not init.startswith("#!"):
-        raise InvalidInputError("the init script has no #! line", "start it with #!/bin/sh")
     out.append(Member("init", stat.S_IFREG | 0o755, init.encode()))
     return newc(out)
 

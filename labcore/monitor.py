@@ -199,7 +199,9 @@ class Run:
 
     def __repr__(self) -> str:
         how = "killed at the deadline" if self.deadline_hit else f"exit {self.returncode}"
-        return f"<Run of {os.path.basename(self.argv[2]) if len(self.argv) > 2 else self.argv[0]} " \
+        # A workload's argv is [python, -I, payload.py, NAME, ...]: name it by NAME.
+        what = self.argv[3] if len(self.argv) > 3 and self.argv[2].endswith("payload.py") else self.argv[0]
+        return f"<Run of {os.path.basename(what)} " \
                f"in {self.monitor.cgroup.name}: {how}>"
 
 

@@ -193,10 +193,11 @@ def scratch_cgroup(name: str):
     """
     if not name.startswith(tracker.PREFIX) or "/" in name:
         raise InvalidInputError(f"bad cgroup name {name!r}", f"use a name starting with {tracker.PREFIX!r}, without '/'")
+    v1 = doctor.v1_controllers()
     if doctor.cgroup_mode() == "v2":
         root = Path(tracker.CGROUP_ROOT)
-    elif "pids" in doctor.v1_controllers():
-        root = Path(doctor.v1_controllers()["pids"])
+    elif "pids" in v1:
+        root = Path(v1["pids"])
     else:
         raise UnsupportedError("no cgroup v2 and no v1 pids hierarchy mounted", "see `labcore doctor`")
     trk = tracker.default()

@@ -9,7 +9,6 @@ be skipped because this machine truly lacks something.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -21,10 +20,6 @@ sys.path.insert(0, str(ROOT / "tests"))
 from labcore import doctor  # noqa: E402
 
 NEEDS_PREFIX = "needs "
-
-
-def pytest_configure(config):
-    config._lab_unjustified = []
 
 
 def pytest_runtest_setup(item):
@@ -50,8 +45,6 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         reason = _skip_reason(report)
         justified = reason.startswith(NEEDS_PREFIX)
         terminalreporter.write_line(f"{'' if justified else 'UNJUSTIFIED '}{report.nodeid}: {reason}")
-        if not justified:
-            config._lab_unjustified.append(report.nodeid)
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -69,13 +62,3 @@ def state_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("LABCORE_STATE_DIR", str(path))
     return path
 
-
-@pytest.fixture
-def venv_python():
-    return sys.executable
-
-
-def run_as_nobody_env(tmp_path) -> dict:
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL")}
-    env.update(HOME=str(tmp_path), LABCORE_STATE_DIR=str(tmp_path / "labcore"))
-    return env

@@ -156,12 +156,13 @@ def main(argv: list[str]) -> int:
     if argv[0] == "snapshot":
         path.write_text(json.dumps(snapshot(), indent=1))
         return 0
-    diff = compare(json.loads(path.read_text()), snapshot())
+    after = snapshot()
+    diff = compare(json.loads(path.read_text()), after)
     if diff:
         print("leak check FAILED: the host differs from before the tests")
         print("\n".join("  " + d for d in diff))
         return 1
-    counts = ", ".join(f"{len(v)} {k}" for k, v in snapshot().items())
+    counts = ", ".join(f"{len(v)} {k}" for k, v in after.items())
     print(f"leak check: host unchanged ({counts})")
     return 0
 

@@ -35,3 +35,15 @@ def test_cgroup_limits_read_the_files_of_our_own_cgroup():
         with open(limit.file) as f:
             assert f.read().strip() == limit.value
         assert limit.controller in ("memory", "cpu", "pids")
+
+
+@pytest.mark.needs("root", "cgroup_limits")
+def test_cgroup_limits_name_the_limits_of_a_lab_cgroup(state_dir):
+    # Seen from the host, as notebook 00 reads a container's: the limits set, in the files that hold them.
+    with lab.cgroups.create("lab-confined", memory="64M", pids=20) as cg:
+        with lab.spawn(["sleep", "30"], "pid", cgroup=cg) as box:
+            path, limits = lab.confinement.cgroup_limits(box.pid)
+            box.kill()
+    found = {(limit.controller, limit.value) for limit in limits if limit.limited}
+    assert path.endswith("/lab-confined")
+    assert ("memory", str(64 << 20)) in found and ("pids", "20") in found, limits

@@ -320,8 +320,14 @@ def test_a_view_of_a_group_we_did_not_make_cannot_be_changed(v2):
     view = cgroups.V2Cgroup("/", v2.root, {"cpu": v2.root}, owned=False)
     with pytest.raises(LabError, match="not made by the lab"):
         view.set(cpus=0.5)
-    view.remove()  # a no-op on someone else's group
-    assert v2.root.is_dir()
+    # Even holding the records of a real group, a view removes nothing: removal is the owner's.
+    cg = cgroups.create("lab-viewed", root=v2.root, pids=5)
+    other = cgroups.V2Cgroup(cg.name, v2.root, dict(cg.paths), owned=False)
+    other._records = list(cg._records)
+    other.remove()
+    assert all(p.is_dir() for p in cg.paths.values()) and v2.root.is_dir()
+    cg.remove()
+    assert not any(p.exists() for p in cg.paths.values())
 
 
 # --- the doctor's cgroup features -------------------------------------------------------------

@@ -53,7 +53,7 @@ def test_busybox_initramfs_refuses_a_dynamic_or_missing_busybox(tmp_path):
     with pytest.raises(UnsupportedError, match="busybox-static"):
         initramfs.busybox_initramfs("#!/bin/sh\n", str(tmp_path / "missing"))
     with pytest.raises(InvalidInputError, match="#!"):
-        initramfs.busybox_initramfs("echo no shebang\n", "/bin/busybox")
+        initramfs.busybox_initramfs("echo no shebang\n", str(tmp_path / "missing"))  # checked first
 
 
 def test_qemu_argv_boots_the_kernel_on_a_serial_console_without_reboot():

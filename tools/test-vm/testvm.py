@@ -39,6 +39,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 from pathlib import Path
 
@@ -211,14 +212,15 @@ def boot_and_test(disk: Path, results: Path, timeout: float) -> int:
     log(shlex.join(argv))
     start = time.monotonic()
     proc, record = vm.start_qemu(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # The deadline holds even if the guest hangs without a word: a timer kills QEMU, which ends the read.
+    watchdog = threading.Timer(timeout, lambda: (log(f"timeout after {timeout:.0f} s: stopping the VM"),
+                                                 proc.kill()))
+    watchdog.start()
     try:
-        deadline = start + timeout
         for raw in proc.stdout:  # one line of the guest's serial console at a time
             print("vm| " + raw.decode(errors="replace").rstrip("\r\n"), flush=True)
-            if time.monotonic() > deadline:
-                log(f"timeout after {timeout:.0f} s: stopping the VM")
-                break
     finally:
+        watchdog.cancel()
         if proc.poll() is None:
             proc.kill()
         proc.wait()
