@@ -74,7 +74,9 @@ def measure_container(ns=None) -> Footprint:
 
 def measure_vm(vm: VM | None = None) -> Footprint:
     """Boot a tiny VM (or take one just booted), measure it and leave it running. Used by notebook 02."""
-    vm = vm if vm is not None and vm.boot_seconds is not None else (vm or VM()).boot()
+    vm = vm or VM()
+    if vm.boot_seconds is None:
+        vm.boot()
     release, boot_id, mem = vm.run(PROBE.removeprefix("echo ready; ")).splitlines()
     return Footprint("VM", vm.boot_seconds, process_memory(vm.pid)[1], release, boot_id,
                      meminfo(mem)["MemTotal"])

@@ -79,14 +79,20 @@ class Record:
         return f"process pid {self.target}" if self.kind == "process" else f"{self.kind} {self.target}"
 
 
-def process_start_time(pid: int) -> int | None:
-    """Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot."""
+def _stat_after_name(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat from field 3 (state) on, or None if the process is gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     # The command name (field 2) may contain spaces and parentheses: split after the last ')'.
-    return int(stat.rsplit(")", 1)[1].split()[19])
+    return stat.rsplit(")", 1)[1].split()
+
+
+def process_start_time(pid: int) -> int | None:
+    """Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot."""
+    fields = _stat_after_name(pid)
+    return None if fields is None else int(fields[19])
 
 
 class Tracker:
@@ -270,9 +276,10 @@ def mounts_under(path: str | os.PathLike) -> list[str]:
 @undoes("process", order=10)
 def _kill_process(rec: Record) -> str:
     pid, start = int(rec.target), rec.extra.get("start_time")
-    if process_start_time(pid) is None:
+    now = process_start_time(pid)
+    if now is None:
         return "already gone"
-    if start is not None and process_start_time(pid) != start:
+    if start is not None and now != start:
         return "already gone (PID reused by another process)"
     try:
         os.kill(pid, signal.SIGKILL)
@@ -285,7 +292,8 @@ def _kill_process(rec: Record) -> str:
             if os.waitpid(pid, os.WNOHANG)[0] == pid:
                 return "killed"
         except ChildProcessError:
-            if process_start_time(pid) != start or _is_zombie(pid):
+            fields = _stat_after_name(pid)
+            if fields is None or (start is not None and int(fields[19]) != start) or fields[0] == "Z":
                 return "killed"
         time.sleep(0.005)
     raise CleanupError(f"process {pid} did not die after SIGKILL", "look at it with ps -o pid,stat,wchan")
@@ -293,15 +301,8 @@ def _kill_process(rec: Record) -> str:
 
 def is_running(pid: int, start_time: int | None = None) -> bool:
     """Is ``pid`` alive (not gone, not a zombie), and the same process if ``start_time`` is given?"""
-    now = process_start_time(pid)
-    return now is not None and (start_time is None or now == start_time) and not _is_zombie(pid)
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
+    fields = _stat_after_name(pid)
+    return fields is not None and (start_time is None or int(fields[19]) == start_time) and fields[0] != "Z"
 
 
 @undoes("mount", order=20)

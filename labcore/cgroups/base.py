@@ -22,7 +22,7 @@ import errno
 import os
 import signal
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, replace
 from html import escape
 from pathlib import Path
 
@@ -56,9 +56,6 @@ class Stats:
     io_read_bytes: int | None = None          # read from block devices (all disks)
     io_write_bytes: int | None = None         # written to block devices
 
-    def as_dict(self) -> dict:
-        return asdict(self)
-
     def lines(self) -> list[str]:
         """The counters that exist, one readable line each."""
         def sec(us):
@@ -87,9 +84,6 @@ class Stats:
         rows = "".join(f"<tr><td>{escape(line[:26].strip())}</td><td>{escape(line[26:].strip())}</td></tr>"
                        for line in self.lines())
         return f"<table>{rows}</table>"
-
-
-STAT_FIELDS = tuple(f.name for f in fields(Stats))
 
 
 # --- files ---------------------------------------------------------------------------
@@ -347,5 +341,5 @@ class Cgroup:
         raise NotImplementedError
 
 
-__all__ = ["Cgroup", "Stats", "STAT_FIELDS", "make_directory", "read", "read_int", "read_keyed", "write",
+__all__ = ["Cgroup", "Stats", "make_directory", "read", "read_int", "read_keyed", "write",
            "parse_proc_cgroup", "LAB"]

@@ -71,7 +71,7 @@ def test_mount_inside_is_invisible_outside_and_propagation_decides_later_mounts(
     assert lab.tracker.default().records() == []
 
 
-def test_a_mount_in_a_private_namespace_stays_there(tmp_path):
+def test_a_mount_in_a_private_namespace_stays_there(state_dir):
     with lab.spawn(["sleep", "600"], "mnt") as box:
         target = lab.tracker.state_dir() / "lab-ns-test-private"
         target.mkdir(parents=True)

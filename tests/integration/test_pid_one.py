@@ -42,8 +42,7 @@ def test_pid1_without_handler_survives_sigterm_while_pid2_dies_of_it():
 
 def test_orphans_pile_up_as_zombies_under_a_pid1_that_never_waits():
     with lab.spawn(["sh", "-c", ORPHANS], "pid") as box:
-        census = pidns.wait_until(lambda: (lambda c: len(c.zombies()) == 5 and c)(pidns.census(box.pid)),
-                                  what="5 zombies")
+        census = pidns.census_when(box.pid, lambda c: len(c.zombies()) == 5, "5 zombies")
         assert all(z.ppid == 1 and z.args == [] for z in census.zombies())  # re-parented to PID 1
         assert census.by_pid(1).state == "S"
 
