@@ -87,8 +87,12 @@ class Census(list):
         return [m for m in self if m.zombie]
 
     def settled(self) -> bool:
-        """True when nobody is running right now: each member sleeps in the kernel or is a zombie."""
-        return all(m.state in "SZ" for m in self)
+        """True when nobody is running: each member is a zombie, or asleep and parked in a kernel function.
+
+        State and wchan are two reads of /proc, not one: a process woken in
+        between shows S with no wchan, and the census is not settled yet.
+        """
+        return all(m.zombie or (m.state == "S" and m.wchan) for m in self)
 
     def by_pid(self, pid: int) -> Member:
         return next(m for m in self if m.pid == pid)

@@ -15,9 +15,14 @@ pytestmark = pytest.mark.needs("root")
 ORPHANS = "for i in 1 2 3 4 5; do (sleep 0.5 &); done; exec sleep 600"
 
 
-def settled(box, size):
-    """Wait until the namespace holds exactly ``size`` processes, none running, and return its census."""
-    return pidns.census_when(box.pid, lambda c: len(c) == size and c.settled(), f"{size} processes")
+def settled(box, size, second=None):
+    """Wait until the namespace holds exactly ``size`` processes, none running, and return its census.
+
+    With ``second``, PID 2 must also run that argv: before the orphans are
+    even born, the init and a starting shell are two processes too.
+    """
+    return pidns.census_when(box.pid, lambda c: len(c) == size and c.settled()
+                             and (second is None or c.by_pid(2).args == second), f"{size} processes")
 
 
 def test_pid1_without_handler_survives_sigterm_while_pid2_dies_of_it():
@@ -49,7 +54,7 @@ def test_orphans_pile_up_as_zombies_under_a_pid1_that_never_waits():
 
 def test_the_lab_init_reaps_orphans_forwards_sigterm_and_passes_the_status_on():
     with lab.spawn(init.argv(["sh", "-c", ORPHANS]), "pid") as box:
-        census = settled(box, 2)  # init and the command: the orphans came, died and were reaped
+        census = settled(box, 2, ["sleep", "600"])  # init and the command: the orphans came, died and were reaped
         first = census.by_pid(1)
         assert first.name == init.NAME and "SIGTERM" in first.caught and census.zombies() == []
         assert first.wchan == "do_wait"
@@ -84,7 +89,7 @@ def test_without_subreaper_and_not_pid1_the_init_warns():
 @pytest.mark.needs("tool:tini")
 def test_tini_reaps_as_well():
     with lab.spawn(["tini", "--", "sh", "-c", ORPHANS], "pid") as box:
-        census = settled(box, 2)
+        census = settled(box, 2, ["sleep", "600"])
         assert census.by_pid(1).name == "tini" and census.zombies() == []
         assert census.by_pid(1).wchan == "do_sigtimedwait"  # its signals are blocked, not caught
         box.send_signal(signal.SIGTERM)
