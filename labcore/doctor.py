@@ -349,6 +349,15 @@ def check_vm() -> Check:
     return Check("tiny VM", False, what, fix.removesuffix(")") or "sudo make provision")
 
 
+def check_nsexec() -> Check:
+    """Is labcore's C spawn helper built (labcore/helpers/nsexec.c)? Without it, spawns fork Python."""
+    from .process import NSEXEC
+    if os.access(NSEXEC, os.X_OK):
+        return Check("spawn helper", True, f"{NSEXEC.name} is built: simple spawns do not fork Python")
+    return Check("spawn helper", False, f"{NSEXEC} is not built: every spawn forks Python (about twice as slow)",
+                 "sudo make setup (it installs gcc and builds the helper)")
+
+
 CHECKS = {
     "root": check_root,
     "kernel": check_kernel,
@@ -367,6 +376,7 @@ CHECKS = {
     "container": check_container,
     "tools": check_tools,
     "vm": check_vm,
+    "nsexec": check_nsexec,
 }
 
 

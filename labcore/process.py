@@ -17,11 +17,19 @@ child stays as a *shim* that waits for PID 1, as containerd's shim does.
 
 Before a child may go on, the parent records it with the tracker, so no
 process escapes ``labcore cleanup``, even if the parent is killed at once.
+
+Forking this interpreter costs more than the namespaces do, so in the common
+case (no user or time namespace, no rootfs, a command rather than a function)
+the same three moves are made by a small C program, ``helpers/nsexec.c``,
+started with posix_spawn(3), as runc starts its own nsexec. It keeps the same
+gate and reports; without it (not built: ``make setup`` builds it), labcore
+forks Python as described above.
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import io
 import os
 import pickle
@@ -39,6 +47,8 @@ from . import kernel, tracker
 from .errors import CommandNotFoundError, InvalidInputError, LabError, PrivilegeError, UnsupportedError
 from .kernel import flags as F
 from .namespaces import CONTAINER, KINDS, Namespaces, Plan, check_privileges, parse_kinds, plan, read
+
+NSEXEC = Path(__file__).parent / "helpers" / "nsexec"  # built from nsexec.c by make setup
 
 
 class Process:
@@ -243,6 +253,8 @@ def _fork_into_new_pid_namespace(p: Plan) -> int:
 def _start(p: Plan, payload, kinds, capture: bool, env, cgroup=None) -> Process:
     """Fork, record the child (and PID 1 behind a shim), let it run the plan."""
     is_function = isinstance(payload, tuple)       # (fn, args) rather than an argv
+    if not is_function and helper_can_start(p):
+        return _start_with_helper(p, payload, kinds, capture, env, cgroup)
     ctl_r, ctl_w = os.pipe()                       # parent -> child: one byte "go" per step
     rep_r, rep_w = os.pipe()                       # child -> parent: report lines; EOF = exec done
     res_r, res_w = os.pipe() if is_function else (-1, -1)  # the function's pickled result
@@ -295,6 +307,83 @@ def _start(p: Plan, payload, kinds, capture: bool, env, cgroup=None) -> Process:
     finally:
         os.close(ctl_w)
     return proc
+
+
+def helper_can_start(p: Plan) -> bool:
+    """Whether nsexec is built and the plan is one it carries out (see helpers/nsexec.c)."""
+    simple = not (p.join or p.second_fork or p.user_map or p.time_offsets or p.clone or p.rootfs is not None)
+    return simple and os.access(NSEXEC, os.X_OK)
+
+
+def _start_with_helper(p: Plan, argv: list[str], kinds, capture: bool, env, cgroup=None) -> Process:
+    """_start without forking Python: nsexec makes PID 1 our child, we record it and open its gate."""
+    gate_r, gate_w = os.pipe()
+    rep_r, rep_w = os.pipe()
+    # posix_spawn's dup2(fd, fd) clears close-on-exec: only these reach the helper, at fixed numbers.
+    inherit, readers = [(gate_r, 3), (rep_w, 4)], []
+    if capture:
+        out, err = os.pipe(), os.pipe()
+        inherit += [(out[1], 1), (err[1], 2)]
+        readers = [out[0], err[0]]
+    if min(fd for fd, _ in inherit) < 5:  # 0-2 closed in this process: move ours out of the way
+        inherit = [(fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 5), target) for fd, target in inherit]
+    flags = p.unshare | p.unshare_parent
+    try:
+        helper = os.posix_spawn(
+            NSEXEC, ["nsexec", str(flags), str(p.propagation), str(int(p.mount_proc)), p.hostname or "", *argv],
+            env if env is not None else os.environ,
+            file_actions=[(os.POSIX_SPAWN_DUP2, fd, target) for fd, target in inherit],
+            setsigdef=(signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT), setsigmask=())  # a program expects defaults
+    finally:
+        for fd in {gate_r, rep_w, *(fd for fd, _ in inherit), *((out[1], err[1]) if capture else ())}:
+            os.close(fd)  # the helper has its copies
+    reports = os.fdopen(rep_r, "rb")
+    try:
+        first = reports.readline().decode()
+        _, status = os.waitpid(helper, 0)  # it exits right after its one report
+        word, _, rest = first.rstrip("\n").partition(" ")
+        if word != "pid":
+            raise _helper_error(rest, p, argv) if word == "error" else LabError(
+                f"the spawn helper {NSEXEC} failed (wait status {status}) without a report",
+                "rebuild it with make setup, or remove it: labcore then forks Python instead")
+        child = int(rest)
+        track = tracker.default()
+        proc = Process(argv, kinds, child, [track.add("process", child, start_time=tracker.process_start_time(child))])
+        if capture:
+            proc.stdout, proc.stderr = os.fdopen(readers[0], "rb"), os.fdopen(readers[1], "rb")
+            readers = []  # proc.close() closes them from now on
+        try:
+            if cgroup is not None:
+                cgroup.attach(child)  # before "go": the command never runs outside its limits
+            os.write(gate_w, b"g")
+            for line in reports:  # EOF: execve(2) succeeded and closed the report pipe
+                word, _, rest = line.decode().rstrip("\n").partition(" ")
+                proc.wait()
+                raise _helper_error(rest, p, argv) if word == "error" else LabError(
+                    f"unexpected report from the child: {line!r}")
+        except BaseException:
+            proc.close()
+            raise
+        return proc
+    finally:
+        os.close(gate_w)
+        reports.close()
+        for fd in readers:
+            os.close(fd)
+
+
+def _helper_error(report: str, p: Plan, argv) -> LabError:
+    """nsexec reports "ERRNO STAGE"; name the call it made, as the Python path's OSError would."""
+    code, _, stage = report.partition(" ")
+    calls = {
+        "unshare": f"unshare unshare({F.describe(p.unshare | p.unshare_parent, F.CLONE_NAMES)})",
+        "clone": "clone clone(CLONE_PARENT)",
+        "propagation": f"payload mount none on / [{F.describe(p.propagation, F.MS_NAMES)}]",
+        "proc": "payload mount proc on /proc (type proc)",
+        "hostname": f"payload sethostname({p.hostname!r})",
+        "exec": f"exec {argv[0]}",
+    }
+    return _explain(int(code), calls.get(stage, f"{stage} the spawn helper's {stage}"), argv)
 
 
 def _write_maps(pid: int, user_map) -> None:

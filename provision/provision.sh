@@ -16,6 +16,7 @@ require_root
 #   util-linux                        unshare, nsenter, setpriv, runuser (peers in benchmarks and tests)
 #   procps psmisc                     ps, pstree: find containers from the host
 #   git make                          the project's own commands
+#   gcc libc6-dev                     builds labcore's spawn helper (labcore/helpers/nsexec.c)
 #   skopeo umoci oci-image-tool       independent OCI image tools that check labcore's images (06, 13)
 #   strace tini                       namespace syscalls of real tools; docker run --init's init (chapter 04, deep dive A)
 #   qemu-system-x86                   notebook 02's tiny VM (software emulation, no KVM needed)
@@ -23,7 +24,7 @@ PACKAGES=(
     python3 python3-venv python3-dev
     iproute2 iptables nftables iputils-ping
     busybox-static util-linux procps psmisc
-    git make
+    git make gcc libc6-dev
     skopeo umoci oci-image-tool
     strace tini
     qemu-system-x86

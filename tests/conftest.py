@@ -62,3 +62,12 @@ def state_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("LABCORE_STATE_DIR", str(path))
     return path
 
+
+
+@pytest.fixture(params=["nsexec", "fork"])
+def spawn_path(request, monkeypatch):
+    """Run a test both ways: through the C helper, and through the Python fork it stands in for."""
+    if request.param == "fork":
+        from labcore import process
+        monkeypatch.setattr(process, "NSEXEC", Path("/nonexistent/nsexec"))
+    return request.param

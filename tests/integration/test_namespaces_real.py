@@ -11,7 +11,7 @@ import pytest
 import labcore as lab
 from labcore import namespaces as ns
 
-pytestmark = pytest.mark.needs("root")
+pytestmark = [pytest.mark.needs("root"), pytest.mark.usefixtures("spawn_path")]  # each test both ways
 
 
 @pytest.mark.parametrize("kind", list(ns.KINDS))

@@ -1,0 +1,141 @@
+"""The C spawn helper (labcore/helpers/nsexec.c): same container as the Python path, without forking Python."""
+
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import labcore as lab
+import leakcheck
+from labcore import pidns, process
+from labcore.kernel import flags as F
+
+pytestmark = pytest.mark.needs("root")
+
+FIVE = ("pid", "mnt", "uts", "ipc", "net")
+
+
+def test_make_setup_built_the_helper_and_spawns_do_not_fork_python(monkeypatch):
+    assert lab.doctor.has("nsexec"), lab.doctor.why_not("nsexec")
+
+    def no_fork():
+        raise AssertionError("os.fork called")
+    monkeypatch.setattr(os, "fork", no_fork)
+    done = lab.run(["sh", "-c", 'echo $$; hostname; ls /proc | grep -c "^[0-9]"'], FIVE, hostname="box")
+    assert done.stdout.split() == ["1", "box", "3"]  # PID 1, its hostname, its own /proc: sh, ls and grep
+    # The same guard does catch the Python path, so the run above really went through the helper.
+    monkeypatch.setattr(process, "NSEXEC", Path("/nonexistent/nsexec"))
+    with pytest.raises(AssertionError, match="os.fork"):
+        lab.run(["true"], FIVE)
+
+
+def test_plans_it_cannot_carry_out_go_the_python_way():
+    simple = lab.namespaces.plan(FIVE, hostname="box")
+    assert process.helper_can_start(simple)
+    for p in (lab.namespaces.plan(("user", "pid")), lab.namespaces.plan(("time",), time_offsets={"boottime": 5}),
+              lab.namespaces.plan_clone(FIVE)):
+        assert not process.helper_can_start(p)
+    assert lab.run(["cat", "/proc/self/uid_map"], ("user", "pid")).stdout.split() == ["0", "100000", "65536"]
+
+
+def test_pid1_is_our_own_child_and_the_helper_is_reaped(spawn_path):
+    with lab.spawn(["sleep", "600"], FIVE) as box:
+        assert pidns.status(box.pid)["PPid"] == str(os.getpid())  # CLONE_PARENT: ours, not the helper's
+        assert box.shim_pid is None
+        assert pidns.census_when(box.pid, lambda c: len(c) == 1 and c.settled()).by_pid(1).name == "sleep"
+        mine = Path(f"/proc/self/task/{os.getpid()}/children").read_text().split()
+        assert mine == [str(box.pid)]  # no helper left behind, not even as a zombie
+        box.send_signal(signal.SIGKILL)
+        assert box.wait(timeout=5) == 137
+
+
+def test_the_command_starts_with_default_signals_and_only_stdio(spawn_path):
+    # Python ignores SIGPIPE and SIGXFSZ, posix_spawn ignores glibc's signals 32 and 33: none may leak.
+    status = lab.run(["grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"], FIVE).stdout.split()
+    assert status == ["SigBlk:", "0" * 16, "SigIgn:", "0" * 16]
+    leaked = os.open("/dev/null", os.O_RDONLY)  # inheritable: a careless spawn would pass it on
+    os.set_inheritable(leaked, True)
+    try:
+        fds = lab.run(["ls", "/proc/self/fd"], FIVE).stdout.split()
+    finally:
+        os.close(leaked)
+    assert fds == ["0", "1", "2", "3"]  # 3 is ls's own directory handle
+
+
+def test_environment_exit_status_and_errors(spawn_path, tmp_path):
+    assert lab.run(["sh", "-c", "echo $LAB_X"], FIVE, env={"PATH": "/usr/bin:/bin", "LAB_X": "42"}).stdout == "42\n"
+    assert lab.run(["sh", "-c", "exit 7"], ("pid",)).returncode == 7
+    with pytest.raises(lab.CommandNotFoundError, match="command not found: 'no-such-command-lab'"):
+        lab.run(["no-such-command-lab"], FIVE)
+    script = tmp_path / "not-executable"
+    script.write_text("#!/bin/sh\n")
+    with pytest.raises(lab.CommandNotFoundError, match="Permission denied"):
+        lab.run([str(script)], FIVE)
+    assert lab.tracker.default().records() == []
+
+
+def test_a_refused_unshare_is_explained_and_leaves_nothing():
+    bad = lab.namespaces.Plan(unshare=0x1)  # a bit of clone's exit-signal byte: unshare(2) says EINVAL
+    with pytest.raises(lab.UnsupportedError, match="this kernel refuses it"):
+        process._start(bad, ["true"], ("pid",), True, None)
+    assert lab.tracker.default().records() == []
+    assert Path(f"/proc/self/task/{os.getpid()}/children").read_text().split() == []
+
+
+def helper(args: list[str], prefix: list[str] = (), gate: bool = False):
+    """Start nsexec by hand, as process.py does: reports on descriptor 4, the gate (if any) on 3.
+
+    Returns the helper's PID, the report pipe, and the gate's write end (or None).
+    """
+    rep_r, rep_w = os.pipe()
+    gate_r, gate_w = os.pipe() if gate else (None, None)
+    inherit = [(fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10), target) for fd, target in ((rep_w, 4), (gate_r, 3))
+               if fd is not None]  # above the targets, so that no dup2 overwrites a later source
+    argv = [*prefix, str(process.NSEXEC), *args]
+    pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=[(os.POSIX_SPAWN_DUP2, fd, t) for fd, t in inherit])
+    for fd in (rep_w, gate_r, *(fd for fd, _ in inherit)):
+        if fd is not None:
+            os.close(fd)
+    return pid, os.fdopen(rep_r), gate_w
+
+
+def test_the_helper_reports_by_errno_and_stage():
+    # Not root: unshare(CLONE_NEWPID) is refused (EPERM), and the report says so.
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    pid, reports, _ = helper([str(F.CLONE_NEWPID), "0", "0", "", "true"], nobody)
+    assert reports.read() == "error 1 unshare\n" and os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 126
+    pid, reports, _ = helper(["12x", "0", "0", "", "true"])
+    assert reports.read() == "error 22 arguments\n" and os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 2
+
+
+def test_without_the_gate_pid1_exits_and_runs_nothing(tmp_path):
+    """What happens when the parent dies between the helper's report and the gate: EOF, exit 1."""
+    marker = tmp_path / "ran"
+    pid, reports, gate = helper([str(F.CLONE_NEWPID | F.CLONE_NEWNS), str(F.MS_REC | F.MS_PRIVATE), "1", "",
+                                 "touch", str(marker)], gate=True)
+    with reports:
+        word, first = reports.readline().split()
+        assert word == "pid" and os.waitpid(pid, 0)[1] == 0  # the helper itself is done
+        os.close(gate)  # as if we had been killed before recording PID 1
+        _, status = os.waitpid(int(first), 0)  # CLONE_PARENT made PID 1 our child
+        assert os.waitstatus_to_exitcode(status) == 1 and reports.read() == ""
+    assert not marker.exists()
+
+
+def test_killed_before_the_gate_leaves_nothing_behind(state_dir):
+    """The whole Python side killed right after the helper's report: PID 1 must not outlive it."""
+    before = leakcheck.snapshot()
+    holder = textwrap.dedent("""
+        import os, signal
+        import labcore as lab
+        lab.tracker.Tracker.add = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+        lab.spawn(["sleep", "600"])
+    """)
+    done = subprocess.run([sys.executable, "-c", holder], capture_output=True, text=True, timeout=30)
+    assert done.returncode == -signal.SIGKILL
+    pidns.wait_until(lambda: leakcheck.compare(before, leakcheck.snapshot()) == [], what="PID 1 to exit at the gate")
