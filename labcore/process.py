@@ -519,6 +519,8 @@ def _payload(p: Plan, payload, go, rep_w, res_w, out, err, env) -> None:
         _call_in_child(payload, rep_w, res_w)
     for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT):
         signal.signal(sig, signal.SIG_DFL)  # Python ignores some; a program expects the defaults
+    for sig in range(32, signal.SIGRTMIN):
+        kernel.default_signal(sig)  # glibc's own two, left ignored by whatever posix_spawn started us
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
     # The command must not inherit our other descriptors (a Jupyter kernel has many).
     os.closerange(3, rep_w)

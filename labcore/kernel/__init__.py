@@ -80,6 +80,11 @@ def sethostname(name: str) -> None:
     _active.sethostname(name)
 
 
+def default_signal(sig: int) -> None:
+    """rt_sigaction(2): back to SIG_DFL, glibc's internal signals included."""
+    _active.default_signal(sig)
+
+
 def set_name(name: str) -> None:
     """prctl(PR_SET_NAME): rename the calling thread, as ps shows it."""
     _active.set_name(name)
@@ -91,5 +96,5 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 
 
 
 __all__ = ["flags", "active", "recording", "RecordingKernel", "LibcKernel",
-           "unshare", "setns", "clone", "ns_ioctl", "mount", "umount2", "pivot_root", "sethostname", "set_name",
+           "unshare", "setns", "clone", "ns_ioctl", "mount", "umount2", "pivot_root", "sethostname", "default_signal", "set_name",
            "prctl", "Inotify"]

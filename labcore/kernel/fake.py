@@ -50,6 +50,9 @@ class RecordingKernel:
         self._record("ns_ioctl", fd, request)
         return 0
 
+    def default_signal(self, sig):
+        self._record("default_signal", sig)
+
     def sethostname(self, name):
         self._record("sethostname", name)
 

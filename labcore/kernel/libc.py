@@ -24,6 +24,8 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
 # clone has a glibc wrapper, but it wants a function and a stack; the raw call forks instead.
 _SYS_CLONE = {"x86_64": 56, "aarch64": 220, "riscv64": 220, "ppc64le": 120, "s390x": 120}
+# glibc's sigaction() refuses its own internal signals (32 and 33): we ask the kernel directly.
+_SYS_RT_SIGACTION = {"x86_64": 13, "aarch64": 134, "riscv64": 134, "ppc64le": 173, "s390x": 174}
 
 _libc.unshare.argtypes = [ctypes.c_int]
 _libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
@@ -105,6 +107,21 @@ class LibcKernel:
             return fcntl.ioctl(fd, request)
         except OSError as exc:
             raise OSError(exc.errno, f"ioctl({what or fd}, {name}): {os.strerror(exc.errno)}") from None
+
+    def default_signal(self, sig: int) -> None:
+        """rt_sigaction(2) to SIG_DFL, for any signal, glibc's internal ones included.
+
+        An ignored signal stays ignored across execve(2), and glibc's
+        posix_spawn(3) leaves 32 and 33 ignored in what it starts (make, for
+        one): a container's command must not inherit that. All zeros is
+        SIG_DFL with no flags and an empty mask, in the kernel's layout too.
+        """
+        number = _SYS_RT_SIGACTION.get(platform.machine())
+        if number is None:
+            raise OSError(38, f"rt_sigaction: no syscall number known for {platform.machine()}")
+        default = (ctypes.c_ulong * 4)()
+        _check(_libc.syscall(ctypes.c_long(number), ctypes.c_long(sig), default, ctypes.c_void_p(0),
+                             ctypes.c_size_t(8)), f"rt_sigaction({sig}, SIG_DFL)")
 
     def sethostname(self, name: str) -> None:
         raw = name.encode()
