@@ -5,7 +5,7 @@ notebooks import it as ``import labcore as lab``.
 """
 
 from . import doctor, kernel, namespaces, process, tracker, widgets
-from . import credentials, nscalls, pidns, procnet, propagation
+from . import credentials, mountinfo, nscalls, pidns, procnet, propagation
 from . import cgroups, monitor
 from . import compare, confinement, initramfs, vm
 from .errors import (CleanupError, CommandNotFoundError, InvalidInputError, LabError,
@@ -30,7 +30,7 @@ __all__ = [
     # modules
     "doctor", "kernel", "namespaces", "process", "tracker", "widgets",
     "fs", "images",
-    "credentials", "init", "nscalls", "pidns", "procnet", "propagation",
+    "credentials", "init", "mountinfo", "nscalls", "pidns", "procnet", "propagation",
     "cgroups", "monitor", "plots",
     "compare", "confinement", "initramfs", "vm",
     # errors

@@ -30,6 +30,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import mountinfo
+
 # The initial namespaces' inode numbers (include/linux/proc_ns.h).
 INITIAL_INODES = {"ipc": 0xEFFFFFFF, "uts": 0xEFFFFFFE, "user": 0xEFFFFFFD,
                   "pid": 0xEFFFFFFC, "cgroup": 0xEFFFFFFB, "time": 0xEFFFFFFA}
@@ -97,25 +99,15 @@ def namespace_states(pid: int | str = "self") -> dict[str, str]:
     return out
 
 
-def _mounts(pid) -> list[tuple[str, str, str, str, str]]:
-    """(mount point, fstype, source, mount options, superblock options) of each line of mountinfo."""
-    out = []
-    for line in Path(f"/proc/{pid}/mountinfo").read_text().splitlines():
-        left, _, right = line.partition(" - ")
-        fields, rest = left.split(), right.split()
-        out.append((fields[4], rest[0], rest[1], fields[5], rest[2] if len(rest) > 2 else ""))
-    return out
-
-
 def root_mount(pid: int | str = "self") -> dict[str, str]:
     """The mount at / (the last one: a mount on top hides those below)."""
-    found = {}
-    for point, fstype, source, _, options in _mounts(pid):
-        if point == "/":
-            found = {"fstype": fstype, "source": source}
-            for opt in options.split(","):
-                key, _, value = opt.partition("=")
-                found[key] = value
+    root = mountinfo.find("/", pid)
+    if root is None:
+        return {}
+    found = {"fstype": root.fstype, "source": root.source}
+    for opt in root.super_options.split(","):
+        key, _, value = opt.partition("=")
+        found[key] = value
     return found
 
 
@@ -128,8 +120,7 @@ def _read(path: Path) -> str | None:
 
 def cgroup_limits(pid: int | str = "self") -> tuple[str, list[Limit]]:
     """Its cgroup path, and the memory, CPU and pids limits that apply there (v2 or v1)."""
-    mounts = {(fstype, options): point for point, fstype, _, _, options in _mounts(pid)
-              if fstype in ("cgroup", "cgroup2")}
+    mounts = {(m.fstype, m.super_options): m.point for m in mountinfo.read(pid) if m.fstype in ("cgroup", "cgroup2")}
     lines = (_read(Path(f"/proc/{pid}/cgroup")) or "").splitlines()
     limits, path_shown = [], ""
     for line in lines:

@@ -342,11 +342,10 @@ def check_tools() -> Check:
 def check_vm() -> Check:
     """Can this machine boot notebook 02's tiny VM (QEMU, the guest kernel, a static busybox)?"""
     from . import vm
-    ok, detail = vm.available()
+    ok, detail, fix = vm.available()
     if ok:
         return Check("tiny VM", True, detail + " (software emulation: works without KVM or root)")
-    what, _, fix = detail.partition(" (fix: ")
-    return Check("tiny VM", False, what, fix.removesuffix(")") or "sudo make provision")
+    return Check("tiny VM", False, detail, fix)
 
 
 def check_nsexec() -> Check:

@@ -22,6 +22,7 @@ from typing import Iterable
 from . import doctor, kernel, tracker
 from .errors import InvalidInputError, PrivilegeError, UnknownNamespaceError, UnsupportedError
 from .kernel import flags as F
+from .pidns import status
 
 
 @dataclass(frozen=True)
@@ -122,10 +123,7 @@ def read(pid: int | str = "self") -> Namespaces:
 
 def nspid(pid: int) -> list[int]:
     """The PID of ``pid`` in each pid namespace it belongs to, outermost first (NSpid)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("NSpid:"):
-            return [int(x) for x in line.split()[1:]]
-    return [pid]
+    return [int(x) for x in status(pid).get("NSpid", str(pid)).split()]  # no NSpid line before Linux 4.1
 
 
 def pin_netns(pid: int, name: str) -> str:

@@ -38,6 +38,7 @@ from . import kernel
 from .errors import InvalidInputError, LabError
 from .kernel import flags as F
 from .namespaces import KINDS, Plan, check_privileges, parse_kinds, plan_clone
+from .pidns import status
 from .process import Result, _communicate, _start
 
 CHILDREN_LINKS = ("pid_for_children", "time_for_children")
@@ -229,8 +230,7 @@ def setns_story(pid: int, argv: list[str]) -> tuple[list[Observation], str]:
 
 def threads(pid: int | str = "self") -> int:
     """How many threads a process has (the Threads: line of /proc/PID/status)."""
-    with open(f"/proc/{pid}/status") as f:
-        return int(next(line for line in f if line.startswith("Threads:")).split()[1])
+    return int(status(pid)["Threads"])
 
 
 def setns_refused_here(pid: int) -> str:

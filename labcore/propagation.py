@@ -24,55 +24,20 @@ recorded by the tracker first. Used by notebook 04.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from . import kernel, tracker
 from .errors import InvalidInputError, LabError
 from .kernel import flags as F
+from .mountinfo import Mount, find as find_mount, parse, read
 
 
-@dataclass
-class MountEntry:
-    """One line of /proc/PID/mountinfo: where, what, and its propagation."""
-
-    mount_id: int
-    point: str
-    fstype: str
-    source: str
-    peer_group: int | None   # shared:N
-    master: int | None       # master:N (a slave of peer group N)
-
-    @property
-    def propagation(self) -> str:
-        if self.peer_group and self.master:
-            return "shared and slave"
-        return "shared" if self.peer_group else "slave" if self.master else "private"
+MountEntry, mountinfo, parse_mountinfo = Mount, read, parse  # one parser: labcore/mountinfo.py
 
 
-def mountinfo(pid: int | str = "self") -> list[MountEntry]:
-    """/proc/PID/mountinfo: the mount table of ``pid``'s mount namespace."""
-    return parse_mountinfo(Path(f"/proc/{pid}/mountinfo").read_text())
-
-
-def parse_mountinfo(text: str) -> list[MountEntry]:
-    """Parse mountinfo lines (proc(5)): ``ID PARENT MAJ:MIN ROOT POINT OPTS [OPTIONAL...] - TYPE SOURCE ...``."""
-    entries = []
-    for line in text.splitlines():
-        left, right = line.split(" - ", 1)
-        fields = left.split()
-        optional = dict(f.split(":", 1) for f in fields[6:] if ":" in f)
-        fstype, source = right.split()[:2]
-        entries.append(MountEntry(int(fields[0]), fields[4].replace("\\040", " "), fstype, source,
-                                  int(optional["shared"]) if "shared" in optional else None,
-                                  int(optional["master"]) if "master" in optional else None))
-    return entries
-
-
-def find(path: str | os.PathLike, pid: int | str = "self") -> MountEntry | None:
+def find(path: str | os.PathLike, pid: int | str = "self") -> Mount | None:
     """The mount at exactly ``path`` in ``pid``'s namespace (the topmost one), or None."""
-    found = [m for m in mountinfo(pid) if m.point == os.path.abspath(path)]
-    return found[-1] if found else None
+    return find_mount(os.path.abspath(path), pid)
 
 
 def _check_lab_path(path: Path) -> None:

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import kernel
+from . import kernel, mountinfo
 from .errors import CleanupError
 
 PREFIX = "lab-"          # links, network namespaces
@@ -265,12 +265,7 @@ def _refuse(rec: Record, why: str):
 def mounts_under(path: str | os.PathLike) -> list[str]:
     """Mount points at or below ``path``, from /proc/self/mountinfo."""
     base = os.path.abspath(path)
-    found = []
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        point = line.split()[4].replace("\\040", " ")
-        if point == base or point.startswith(base.rstrip("/") + "/"):
-            found.append(point)
-    return found
+    return [m.point for m in mountinfo.read() if m.point == base or m.point.startswith(base.rstrip("/") + "/")]
 
 
 @undoes("process", order=10)

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import initramfs, tracker
+from .pidns import status
 from .errors import InvalidInputError, LabError, UnsupportedError
 
 QEMU = "qemu-system-x86_64"
@@ -185,10 +186,8 @@ class Memory:
 
 def process_memory(pid: int) -> tuple[int, int]:
     """(RSS, PSS) of a process in bytes, from /proc/PID/status and smaps_rollup."""
-    rss = pss = 0
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            rss = int(line.split()[1]) * 1024
+    rss = int(status(pid).get("VmRSS", "0 kB").split()[0]) * 1024  # no VmRSS: a zombie holds no memory
+    pss = 0
     try:
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
             if line.startswith("Pss:"):
@@ -390,17 +389,17 @@ def command_line(vm: VM) -> str:
     return shlex.join(qemu_argv(kernel.path, "INITRAMFS", vm.memory_mb, vm.cpus, vm.accel))
 
 
-def available() -> tuple[bool, str]:
-    """Can this machine boot the tiny VM? (yes or no, and what it has or lacks). The doctor asks this."""
+def available() -> tuple[bool, str, str]:
+    """Can this machine boot the tiny VM? (yes or no, what it has or lacks, the fix). The doctor asks this."""
     try:
         binary = qemu_binary()
         kernel = guest_kernel()
         initramfs.busybox_initramfs("#!/bin/sh\n")
     except LabError as exc:
-        return False, exc.what + (f" (fix: {exc.fix})" if exc.fix else "")
+        return False, exc.what, exc.fix or "sudo make provision"
     version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.split("\n")[0]
     match = re.search(r"version (\S+)", version)
-    return True, f"QEMU {match.group(1) if match else '?'}, guest kernel {kernel.release}"
+    return True, f"QEMU {match.group(1) if match else '?'}, guest kernel {kernel.release}", ""
 
 
 __all__ = ["VM", "Memory", "GuestKernel", "boot", "start_qemu", "guest_kernel", "qemu_binary", "qemu_argv", "command_line",

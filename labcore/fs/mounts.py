@@ -12,79 +12,25 @@ the source directory, not in what the kernel does (unless a volume driver
 mounts another filesystem, NFS or tmpfs, as the source). Either way the
 writes skip overlayfs entirely: no copy-up, no whiteouts.
 
-``/proc/PID/mountinfo`` (proc(5)) shows each mount of a process's mount
-namespace on one line::
-
-    36 35 254:0 /run/lab/vol/_data /data rw,relatime - ext4 /dev/vda rw
-    id parent dev  root             point options  - type source super-options
-
-``root`` is the directory of the source filesystem that is mounted: ``/``
-for a whole filesystem, a sub-path for a bind mount. Used by chapter 11.
+``/proc/PID/mountinfo`` (read by ``labcore.mountinfo``) shows each mount
+of a process's mount namespace on one line; its ``root`` field is the
+directory of the source filesystem that is mounted: ``/`` for a whole
+filesystem, a sub-path for a bind mount. Used by chapter 11.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from .. import kernel, tracker
 from ..errors import InvalidInputError, PrivilegeError
 from ..kernel import flags as F
+from ..mountinfo import Mount, find as find_mount, parse, read
 
 
-@dataclass
-class MountInfo:
-    """One line of /proc/PID/mountinfo."""
-
-    mount_id: int
-    parent_id: int
-    device: str          # major:minor of the filesystem
-    root: str            # which directory of that filesystem is mounted here
-    point: str           # where it is mounted
-    options: str         # per-mount options (rw, nosuid...)
-    fstype: str
-    source: str
-    super_options: str   # the filesystem's own options (overlay's lowerdir=... are here)
-
-    def option(self, name: str) -> str | None:
-        """The value of ``name=...`` in the super options (e.g. ``lowerdir``)."""
-        for part in self.super_options.split(","):
-            key, _, value = part.partition("=")
-            if key == name:
-                return value
-        return None
-
-
-def _unescape(text: str) -> str:
-    return text.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
-
-
-def parse_mountinfo(text: str) -> list[MountInfo]:
-    """Parse the text of a mountinfo file (pure)."""
-    out = []
-    for line in text.splitlines():
-        left, _, right = line.partition(" - ")
-        fields, rest = left.split(), right.split()
-        if len(fields) < 6 or len(rest) < 3:
-            continue
-        out.append(MountInfo(int(fields[0]), int(fields[1]), fields[2], _unescape(fields[3]),
-                             _unescape(fields[4]), fields[5], rest[0], _unescape(rest[1]), rest[2]))
-    return out
-
-
-def mountinfo(pid: int | str = "self") -> list[MountInfo]:
-    """The mounts that process ``pid`` sees (its mount namespace), from the kernel."""
-    try:
-        return parse_mountinfo(Path(f"/proc/{pid}/mountinfo").read_text())
-    except FileNotFoundError:
-        raise InvalidInputError(f"no process {pid}", "check the PID") from None
-
-
-def find(point: str, pid: int | str = "self") -> MountInfo | None:
-    """The (topmost) mount at ``point`` in process ``pid``'s view."""
-    found = [m for m in mountinfo(pid) if m.point == point]
-    return found[-1] if found else None
+# The parser is the core's (labcore/mountinfo.py); chapter 11 knows it by these names.
+MountInfo, parse_mountinfo, mountinfo, find = Mount, parse, read, find_mount
 
 
 def backing(path: str | os.PathLike, pid: int | str = "self") -> tuple[MountInfo, str]:

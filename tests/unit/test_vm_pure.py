@@ -4,7 +4,7 @@ import stat
 
 import pytest
 
-from labcore import initramfs, vm
+from labcore import doctor, initramfs, vm
 from labcore.errors import InvalidInputError, UnsupportedError
 
 
@@ -94,5 +94,7 @@ def test_missing_qemu_says_what_to_install(monkeypatch):
     with pytest.raises(UnsupportedError) as info:
         vm.qemu_binary()
     assert "apt-get install qemu-system-x86" in info.value.fix
-    ok, detail = vm.available()
-    assert not ok and "qemu-system-x86" in detail
+    ok, detail, fix = vm.available()
+    assert not ok and "qemu-system-x86" in detail and "apt-get install qemu-system-x86" in fix
+    check = doctor.check_vm()
+    assert not check.ok and "apt-get install qemu-system-x86" in check.fix and "(fix:" not in check.detail
