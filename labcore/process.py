@@ -334,6 +334,11 @@ def _start_with_helper(p: Plan, argv: list[str], kinds, capture: bool, env, cgro
             env if env is not None else os.environ,
             file_actions=[(os.POSIX_SPAWN_DUP2, fd, target) for fd, target in inherit],
             setsigdef=(signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT), setsigmask=())  # a program expects defaults
+    except OSError as exc:
+        for fd in (gate_w, rep_r, *readers):
+            os.close(fd)
+        raise LabError(f"cannot start the spawn helper {NSEXEC}: {exc.strerror}",
+                       "rebuild it with sudo make setup, or delete it: labcore then forks Python instead") from None
     finally:
         for fd in {gate_r, rep_w, *(fd for fd, _ in inherit), *((out[1], err[1]) if capture else ())}:
             os.close(fd)  # the helper has its copies
@@ -347,8 +352,13 @@ def _start_with_helper(p: Plan, argv: list[str], kinds, capture: bool, env, cgro
                 f"the spawn helper {NSEXEC} failed (wait status {status}) without a report",
                 "rebuild it with make setup, or remove it: labcore then forks Python instead")
         child = int(rest)
-        track = tracker.default()
-        proc = Process(argv, kinds, child, [track.add("process", child, start_time=tracker.process_start_time(child))])
+        try:
+            record = tracker.default().add("process", child, start_time=tracker.process_start_time(child))
+        except BaseException:  # not recorded: PID 1 must not run, nor stay a zombie of ours
+            os.kill(child, signal.SIGKILL)
+            os.waitpid(child, 0)
+            raise
+        proc = Process(argv, kinds, child, [record])
         if capture:
             proc.stdout, proc.stderr = os.fdopen(readers[0], "rb"), os.fdopen(readers[1], "rb")
             readers = []  # proc.close() closes them from now on

@@ -99,6 +99,17 @@ def test_environment_exit_status_and_errors(spawn_path, tmp_path):
     assert lab.tracker.default().records() == []
 
 
+def test_a_broken_helper_is_explained_and_leaks_no_descriptor(monkeypatch, tmp_path):
+    broken = tmp_path / "nsexec"
+    broken.write_bytes(b"\x7fELF not really")
+    broken.chmod(0o755)
+    monkeypatch.setattr(process, "NSEXEC", broken)
+    fds = os.listdir("/proc/self/fd")
+    with pytest.raises(lab.LabError, match="cannot start the spawn helper") as info:
+        lab.run(["true"], FIVE)
+    assert "make setup" in info.value.fix and os.listdir("/proc/self/fd") == fds
+
+
 def test_a_refused_unshare_is_explained_and_leaves_nothing():
     bad = lab.namespaces.Plan(unshare=0x1)  # a bit of clone's exit-signal byte: unshare(2) says EINVAL
     with pytest.raises(lab.UnsupportedError, match="this kernel refuses it"):
