@@ -37,11 +37,8 @@ def labcore_true():
 
 def labcore_true_forking_python():
     """The same spawn with the C helper out of the way: what labcore does where nsexec is not built."""
-    built, lab.process.NSEXEC = lab.process.NSEXEC, lab.process.NSEXEC.with_name("nsexec-not-built")
-    try:
+    with lab.process.python_road():
         labcore_true()
-    finally:
-        lab.process.NSEXEC = built
 
 
 def unshare_true():

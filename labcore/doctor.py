@@ -350,8 +350,8 @@ def check_vm() -> Check:
 
 def check_nsexec() -> Check:
     """Is labcore's C spawn helper built (labcore/helpers/nsexec.c)? Without it, spawns fork Python."""
-    from .process import NSEXEC
-    if os.access(NSEXEC, os.X_OK):
+    from .process import NSEXEC, helper_built
+    if helper_built():
         return Check("spawn helper", True, f"{NSEXEC.name} is built: simple spawns do not fork Python")
     return Check("spawn helper", False, f"{NSEXEC} is not built: every spawn forks Python (about twice as slow)",
                  "sudo make setup (it installs gcc and builds the helper)")

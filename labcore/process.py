@@ -39,6 +39,7 @@ import shlex
 import signal
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -49,6 +50,9 @@ from .kernel import flags as F
 from .namespaces import CONTAINER, KINDS, Namespaces, Plan, check_privileges, parse_kinds, plan, read
 
 NSEXEC = Path(__file__).parent / "helpers" / "nsexec"  # built from nsexec.c by make setup
+NSEXEC_FIX = "rebuild it with sudo make setup, or delete it: labcore then forks Python instead"
+# Python ignores these (or handles SIGINT); a program expects their defaults.
+PYTHON_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT)
 
 
 class Process:
@@ -275,8 +279,7 @@ def _start(p: Plan, payload, kinds, capture: bool, env, cgroup=None) -> Process:
     if capture:
         os.close(out[1])
         os.close(err[1])
-    track = tracker.default()
-    records = [track.add("process", child, start_time=tracker.process_start_time(child))]
+    records = [_record(child)]
     proc = Process(argv, kinds, child, records)
     if capture:
         proc.stdout, proc.stderr = os.fdopen(out[0], "rb"), os.fdopen(err[0], "rb")
@@ -292,8 +295,7 @@ def _start(p: Plan, payload, kinds, capture: bool, env, cgroup=None) -> Process:
                     _write_maps(child, p.user_map)
                 elif word == "pid":  # PID 1 behind a shim
                     proc.pid = int(rest)
-                    records.append(track.add("process", proc.pid,
-                                             start_time=tracker.process_start_time(proc.pid)))
+                    records.append(_record(proc.pid))
                 elif word == "error":
                     code, _, text = rest.partition(" ")
                     proc.wait()
@@ -309,10 +311,29 @@ def _start(p: Plan, payload, kinds, capture: bool, env, cgroup=None) -> Process:
     return proc
 
 
+def helper_built() -> bool:
+    """Whether make setup compiled nsexec here (the doctor's "spawn helper")."""
+    return os.access(NSEXEC, os.X_OK)
+
+
 def helper_can_start(p: Plan) -> bool:
     """Whether nsexec is built and the plan is one it carries out (see helpers/nsexec.c)."""
     simple = not (p.join or p.second_fork or p.user_map or p.time_offsets or p.clone or p.rootfs is not None)
-    return simple and os.access(NSEXEC, os.X_OK)
+    return simple and helper_built()
+
+
+@contextmanager
+def python_road():
+    """Within the block, spawn as labcore does where nsexec is not built: by forking Python.
+
+    For comparing the two roads (make bench, deep dive A, the tests that run both).
+    """
+    global NSEXEC
+    built, NSEXEC = NSEXEC, NSEXEC.with_name("nsexec-not-built")
+    try:
+        yield
+    finally:
+        NSEXEC = built
 
 
 def _start_with_helper(p: Plan, argv: list[str], kinds, capture: bool, env, cgroup=None) -> Process:
@@ -333,12 +354,11 @@ def _start_with_helper(p: Plan, argv: list[str], kinds, capture: bool, env, cgro
             NSEXEC, ["nsexec", str(flags), str(p.propagation), str(int(p.mount_proc)), p.hostname or "", *argv],
             env if env is not None else os.environ,
             file_actions=[(os.POSIX_SPAWN_DUP2, fd, target) for fd, target in inherit],
-            setsigdef=(signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT), setsigmask=())  # a program expects defaults
+            setsigdef=PYTHON_SIGNALS, setsigmask=())
     except OSError as exc:
         for fd in (gate_w, rep_r, *readers):
             os.close(fd)
-        raise LabError(f"cannot start the spawn helper {NSEXEC}: {exc.strerror}",
-                       "rebuild it with sudo make setup, or delete it: labcore then forks Python instead") from None
+        raise LabError(f"cannot start the spawn helper {NSEXEC}: {exc.strerror}", NSEXEC_FIX) from None
     finally:
         for fd in {gate_r, rep_w, *(fd for fd, _ in inherit), *((out[1], err[1]) if capture else ())}:
             os.close(fd)  # the helper has its copies
@@ -349,11 +369,10 @@ def _start_with_helper(p: Plan, argv: list[str], kinds, capture: bool, env, cgro
         word, _, rest = first.rstrip("\n").partition(" ")
         if word != "pid":
             raise _helper_error(rest, p, argv) if word == "error" else LabError(
-                f"the spawn helper {NSEXEC} failed (wait status {status}) without a report",
-                "rebuild it with make setup, or remove it: labcore then forks Python instead")
+                f"the spawn helper {NSEXEC} failed (wait status {status}) without a report", NSEXEC_FIX)
         child = int(rest)
         try:
-            record = tracker.default().add("process", child, start_time=tracker.process_start_time(child))
+            record = _record(child)
         except BaseException:  # not recorded: PID 1 must not run, nor stay a zombie of ours
             os.kill(child, signal.SIGKILL)
             os.waitpid(child, 0)
@@ -394,6 +413,11 @@ def _helper_error(report: str, p: Plan, argv) -> LabError:
         "exec": f"exec {argv[0]}",
     }
     return _explain(int(code), calls.get(stage, f"{stage} the spawn helper's {stage}"), argv)
+
+
+def _record(pid: int):
+    """Record a process we started, with its start time, so cleanup never kills a reused PID."""
+    return tracker.default().add("process", pid, start_time=tracker.process_start_time(pid))
 
 
 def _write_maps(pid: int, user_map) -> None:
@@ -527,8 +551,8 @@ def _payload(p: Plan, payload, go, rep_w, res_w, out, err, env) -> None:
     go()  # the parent recorded this process (it did so while we were setting up)
     if isinstance(payload, tuple):
         _call_in_child(payload, rep_w, res_w)
-    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT):
-        signal.signal(sig, signal.SIG_DFL)  # Python ignores some; a program expects the defaults
+    for sig in PYTHON_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
     for sig in range(32, signal.SIGRTMIN):
         kernel.default_signal(sig)  # glibc's own two, left ignored by whatever posix_spawn started us
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
@@ -586,4 +610,4 @@ def _communicate(proc: Process, timeout: float, result: bool = False) -> tuple[s
             b"".join(streams[proc.stderr.fileno()]).decode(errors="replace"))
 
 
-__all__ = ["Process", "Result", "spawn", "run", "call", "enter"]
+__all__ = ["Process", "Result", "spawn", "run", "call", "enter", "helper_built", "python_road"]

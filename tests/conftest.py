@@ -65,9 +65,11 @@ def state_dir(tmp_path, monkeypatch):
 
 
 @pytest.fixture(params=["nsexec", "fork"])
-def spawn_path(request, monkeypatch):
+def spawn_path(request):
     """Run a test both ways: through the C helper, and through the Python fork it stands in for."""
+    from labcore import process
     if request.param == "fork":
-        from labcore import process
-        monkeypatch.setattr(process, "NSEXEC", Path("/nonexistent/nsexec"))
-    return request.param
+        with process.python_road():
+            yield request.param
+    else:
+        yield request.param

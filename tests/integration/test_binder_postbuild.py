@@ -10,7 +10,6 @@ import json
 import pwd
 import shutil
 import subprocess
-import sys
 import sysconfig
 import tempfile
 from pathlib import Path

@@ -29,8 +29,7 @@ def test_make_setup_built_the_helper_and_spawns_do_not_fork_python(monkeypatch):
     done = lab.run(["sh", "-c", 'echo $$; hostname; ls /proc | grep -c "^[0-9]"'], FIVE, hostname="box")
     assert done.stdout.split() == ["1", "box", "3"]  # PID 1, its hostname, its own /proc: sh, ls and grep
     # The same guard does catch the Python path, so the run above really went through the helper.
-    monkeypatch.setattr(process, "NSEXEC", Path("/nonexistent/nsexec"))
-    with pytest.raises(AssertionError, match="os.fork"):
+    with process.python_road(), pytest.raises(AssertionError, match="os.fork"):
         lab.run(["true"], FIVE)
 
 
@@ -56,14 +55,12 @@ def test_pid1_is_our_own_child_and_the_helper_is_reaped(spawn_path):
 
 # Started by posix_spawn(3), as make starts commands: glibc leaves its signals 32 and 33 ignored in it.
 SIGNALS = textwrap.dedent("""
-    import sys
+    import contextlib, sys
     from pathlib import Path
     import labcore as lab
-    from labcore import process
-    if sys.argv[1] == "fork":
-        process.NSEXEC = Path("/nonexistent/nsexec")
     mine = Path("/proc/self/status").read_text().split("SigIgn:")[1].split()[0]
-    theirs = lab.run(["grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"], ("pid", "mnt", "uts", "ipc", "net"))
+    with lab.process.python_road() if sys.argv[1] == "fork" else contextlib.nullcontext():
+        theirs = lab.run(["grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"], ("pid", "mnt", "uts", "ipc", "net"))
     print(mine, *theirs.stdout.split())
 """)
 
@@ -110,7 +107,7 @@ def test_a_broken_helper_is_explained_and_leaks_no_descriptor(monkeypatch, tmp_p
     assert "make setup" in info.value.fix and os.listdir("/proc/self/fd") == fds
 
 
-def test_a_refused_unshare_is_explained_and_leaves_nothing():
+def test_a_refused_unshare_is_explained_and_leaves_nothing(spawn_path):
     bad = lab.namespaces.Plan(unshare=0x1)  # a bit of clone's exit-signal byte: unshare(2) says EINVAL
     with pytest.raises(lab.UnsupportedError, match="this kernel refuses it"):
         process._start(bad, ["true"], ("pid",), True, None)
