@@ -287,7 +287,7 @@ def _start(p: Plan, payload, kinds, capture: bool, env, cgroup=None) -> Process:
     try:
         if cgroup is not None:
             cgroup.attach(child)  # before "go": the command never runs outside its limits
-        os.write(ctl_w, b"g")
+        _open_gate(ctl_w)
         with os.fdopen(rep_r, "rb") as reports:
             for line in reports:
                 word, _, rest = line.decode().rstrip("\n").partition(" ")
@@ -302,7 +302,7 @@ def _start(p: Plan, payload, kinds, capture: bool, env, cgroup=None) -> Process:
                     raise _explain(int(code), text, argv)
                 else:
                     raise LabError(f"unexpected report from the child: {line!r}")
-                os.write(ctl_w, b"g")
+                _open_gate(ctl_w)
     except BaseException:
         proc.close()
         raise
@@ -384,7 +384,7 @@ def _start_with_helper(p: Plan, argv: list[str], kinds, capture: bool, env, cgro
         try:
             if cgroup is not None:
                 cgroup.attach(child)  # before "go": the command never runs outside its limits
-            os.write(gate_w, b"g")
+            _open_gate(gate_w)
             for line in reports:  # EOF: execve(2) succeeded and closed the report pipe
                 word, _, rest = line.decode().rstrip("\n").partition(" ")
                 proc.wait()
@@ -413,6 +413,14 @@ def _helper_error(report: str, p: Plan, argv) -> LabError:
         "exec": f"exec {argv[0]}",
     }
     return _explain(int(code), calls.get(stage, f"{stage} the spawn helper's {stage}"), argv)
+
+
+def _open_gate(fd: int) -> None:
+    """Let the child go on. If it already died (a failed setup call), its report says why."""
+    try:
+        os.write(fd, b"g")
+    except BrokenPipeError:
+        pass
 
 
 def _record(pid: int):
