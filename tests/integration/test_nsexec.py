@@ -84,7 +84,7 @@ def test_the_command_starts_with_default_signals_and_only_stdio(spawn_path):
     assert fds == ["0", "1", "2", "3"]  # 3 is ls's own directory handle
 
 
-def test_environment_exit_status_and_errors(spawn_path, tmp_path):
+def test_environment_exit_status_and_errors(spawn_path, tmp_path, state_dir):
     assert lab.run(["sh", "-c", "echo $LAB_X"], FIVE, env={"PATH": "/usr/bin:/bin", "LAB_X": "42"}).stdout == "42\n"
     assert lab.run(["sh", "-c", "exit 7"], ("pid",)).returncode == 7
     with pytest.raises(lab.CommandNotFoundError, match="command not found: 'no-such-command-lab'"):
@@ -107,7 +107,7 @@ def test_a_broken_helper_is_explained_and_leaks_no_descriptor(monkeypatch, tmp_p
     assert "make setup" in info.value.fix and os.listdir("/proc/self/fd") == fds
 
 
-def test_a_refused_unshare_is_explained_and_leaves_nothing(spawn_path):
+def test_a_refused_unshare_is_explained_and_leaves_nothing(spawn_path, state_dir):
     bad = lab.namespaces.Plan(unshare=0x1)  # a bit of clone's exit-signal byte: unshare(2) says EINVAL
     with pytest.raises(lab.UnsupportedError, match="this kernel refuses it"):
         process._start(bad, ["true"], ("pid",), True, None)
