@@ -77,7 +77,7 @@ def bench_spawn() -> None:
     # Why labcore has a C helper: fork(2) copies this interpreter's page tables,
     # which costs more than the namespaces on a machine with slow page faults.
     print(f"spawn_true_5ns_python_fork_path_ms: {forking_ms:.2f} ({forking_ms / peer_ms:.2f}x unshare(1): "
-          "labcore without helpers/nsexec, forking Python)")
+          "labcore without kernel/nsexec, forking Python)")
     print(f"spawn_floor_python_fork_exec_ms: {floor_ms:.2f} (fork+execve of /bin/true from this "
           f"{rss_mb:.0f} MiB interpreter, no namespaces; {floor_ms / peer_ms:.2f}x unshare(1) already)")
 
@@ -207,7 +207,7 @@ def bench_init() -> None:
     print(f"pid1_true_labcore_init_ms: {ours:.2f}")
     print(f"pid1_true_tini_ms: {tini:.2f}")
     print(f"pid1_true_init_ratio: {ours / tini:.1f}x tini "
-          "(no target: labcore.init is Python written to be read; tini is the C one to ship)")
+          "(no target: labcore.ns.init is Python written to be read; tini is the C one to ship)")
     ours_kb, tini_kb = _pid1_rss_kb(lab.init.argv([])), _pid1_rss_kb(["tini", "--"])
     print(f"pid1_rss_labcore_init_kb: {ours_kb}")
     print(f"pid1_rss_tini_kb: {tini_kb}")

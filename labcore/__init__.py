@@ -2,40 +2,98 @@
 
 Everything here makes real kernel objects on the machine it runs on. The
 notebooks import it as ``import labcore as lab``.
+
+The packages, from the kernel up::
+
+    kernel/    the only door to libc (ctypes), its recording fake, lab.trace(),
+               and nsexec.c with the spawn protocol it shares with Python
+    proc/      parsers of /proc and /sys: each kernel fact read in one place
+    tracker/   every object the lab creates is recorded, then undone
+    ns/        namespaces: plans, starting processes in them, joining them
+    cgroups/   control groups, v1 and v2 behind one interface
+    fs/        mounts, overlayfs, layers, root filesystems
+    images/    OCI images: build, layout, store
+    teach/     what teaches rather than builds: monitor, plots, widgets, the tiny VM
+    doctor/    what this machine can do, and the fix for what it cannot
+
+Names load on first use, so ``import labcore`` costs almost nothing and the
+``labcore`` command starts fast: ``lab.spawn`` imports ``labcore.ns`` only
+when a notebook first touches it.
 """
 
-from . import doctor, kernel, namespaces, process, tracker, widgets
-from . import credentials, mountinfo, nscalls, pidns, procnet, propagation
-from . import cgroups, monitor
-from . import compare, confinement, initramfs, vm
-from .errors import (CleanupError, CommandNotFoundError, InvalidInputError, LabError,
-                     PrivilegeError, UnknownNamespaceError, UnsupportedError)
-from .namespaces import CONTAINER, Namespaces, nspid, pin_netns
-from .process import Process, Result, call, enter, run, spawn
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-
-def __getattr__(name):
-    # fs and images (tar, gzip, json...) load on first use: a lighter process forks faster.
-    # labcore.init is a program (python -m labcore.init): importing it here eagerly would
-    # make runpy warn that it was imported twice. plots loads matplotlib: most of a second.
-    if name in ("fs", "images", "init", "plots"):
-        import importlib
-        return importlib.import_module(f".{name}", __name__)
-    raise AttributeError(f"module 'labcore' has no attribute {name!r}")
-
-
-__all__ = [
-    # modules
-    "doctor", "kernel", "namespaces", "process", "tracker", "widgets",
-    "fs", "images",
-    "credentials", "init", "mountinfo", "nscalls", "pidns", "procnet", "propagation",
-    "cgroups", "monitor", "plots",
-    "compare", "confinement", "initramfs", "vm",
+# The learner's short names: lab.NAME -> (module, attribute or None for the module itself).
+_NAMES = {
+    # packages
+    "kernel": ("labcore.kernel", None),
+    "proc": ("labcore.proc", None),
+    "tracker": ("labcore.tracker", None),
+    "ns": ("labcore.ns", None),
+    "cgroups": ("labcore.cgroups", None),
+    "fs": ("labcore.fs", None),
+    "images": ("labcore.images", None),
+    "teach": ("labcore.teach", None),
+    "doctor": ("labcore.doctor", None),
+    "errors": ("labcore.errors", None),
+    # modules, by the names the chapters use
+    "namespaces": ("labcore.ns.namespaces", None),
+    "process": ("labcore.ns.process", None),
+    "credentials": ("labcore.ns.credentials", None),
+    "init": ("labcore.ns.init", None),
+    "nscalls": ("labcore.ns.calls", None),
+    "pidns": ("labcore.ns.pidns", None),
+    "propagation": ("labcore.ns.propagation", None),
+    "mountinfo": ("labcore.proc.mountinfo", None),
+    "procnet": ("labcore.proc.net", None),
+    "monitor": ("labcore.teach.monitor", None),
+    "plots": ("labcore.teach.plots", None),
+    "widgets": ("labcore.teach.widgets", None),
+    "compare": ("labcore.teach.compare", None),
+    "confinement": ("labcore.teach.confinement", None),
+    "initramfs": ("labcore.teach.initramfs", None),
+    "vm": ("labcore.teach.vm", None),
+    "workloads": ("labcore.teach.workloads", None),
     # errors
-    "LabError", "PrivilegeError", "UnsupportedError", "InvalidInputError",
-    "UnknownNamespaceError", "CommandNotFoundError", "CleanupError",
-    # namespaces
-    "CONTAINER", "Namespaces", "Process", "Result", "spawn", "run", "call", "enter", "nspid", "pin_netns",
-]
+    "LabError": ("labcore.errors", "LabError"),
+    "PrivilegeError": ("labcore.errors", "PrivilegeError"),
+    "UnsupportedError": ("labcore.errors", "UnsupportedError"),
+    "InvalidInputError": ("labcore.errors", "InvalidInputError"),
+    "UnknownNamespaceError": ("labcore.errors", "UnknownNamespaceError"),
+    "CommandNotFoundError": ("labcore.errors", "CommandNotFoundError"),
+    "CleanupError": ("labcore.errors", "CleanupError"),
+    # starting processes in namespaces
+    "CONTAINER": ("labcore.ns.namespaces", "CONTAINER"),
+    "Namespaces": ("labcore.ns.namespaces", "Namespaces"),
+    "nspid": ("labcore.ns.namespaces", "nspid"),
+    "pin_netns": ("labcore.ns.namespaces", "pin_netns"),
+    "Process": ("labcore.ns.process", "Process"),
+    "Result": ("labcore.ns.process", "Result"),
+    "spawn": ("labcore.ns.process", "spawn"),
+    "run": ("labcore.ns.process", "run"),
+    "call": ("labcore.ns.process", "call"),
+    "enter": ("labcore.ns.process", "enter"),
+}
+
+
+def __getattr__(name: str):
+    try:
+        module, attr = _NAMES[name]
+    except KeyError:
+        raise AttributeError(f"module 'labcore' has no attribute {name!r}") from None
+    value = importlib.import_module(module)
+    if attr is not None:
+        value = getattr(value, attr)
+    globals()[name] = value  # the next lookup is an ordinary attribute
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_NAMES))
+
+
+__all__ = list(_NAMES)

@@ -18,7 +18,8 @@ import argparse
 import signal
 import sys
 
-from . import doctor, namespaces, process, tracker
+from . import doctor, tracker
+from .ns import namespaces, process
 from .cgroups import command as cgroup_command
 from .errors import CommandNotFoundError, LabError
 
@@ -64,7 +65,7 @@ def cmd_cleanup(args) -> int:
 
 
 def cmd_install_kernel(args) -> int:
-    from .jupyter import install_kernel
+    from .teach.jupyter import install_kernel
     path = install_kernel(user=args.user, prefix=args.prefix, sudo=args.sudo)
     print(f"installed the 'Docker Internals Lab' kernel in {path}")
     return 0

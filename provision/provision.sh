@@ -16,7 +16,7 @@ require_root
 #   util-linux                        unshare, nsenter, setpriv, runuser (peers in benchmarks and tests)
 #   procps psmisc                     ps, pstree: find containers from the host
 #   git make                          the project's own commands
-#   gcc libc6-dev                     builds labcore's spawn helper (labcore/helpers/nsexec.c)
+#   gcc libc6-dev                     builds labcore's spawn helper (labcore/kernel/nsexec.c)
 #   skopeo umoci oci-image-tool       independent OCI image tools that check labcore's images (06, 13)
 #   strace tini                       namespace syscalls of real tools; docker run --init's init (chapter 04, deep dive A)
 #   qemu-system-x86                   notebook 02's tiny VM (software emulation, no KVM needed)

@@ -3,13 +3,13 @@
     python tools/init-race.py [--tries N] [-- INIT-ARGV...]
 
 INIT-ARGV is an init that takes ``-- CMD...`` and adopts orphans as a
-subreaper (default: ``python -m labcore.init -s``). Each try starts a fresh
+subreaper (default: ``python -m labcore.ns.init -s``). Each try starts a fresh
 init over ``sh -c '(exec sleep 30 &); exec sleep 600'``, kills the orphan
 and at once sends the init SIGTERM, which lands while the init returns from
 reaping the orphan. A try counts as lost when the init has not exited 3 s
 later; it is then shown (wchan, pending signals) and its command killed.
 
-labcore.init before the self-pipe (a blocking wait(2) loop; commit 5c0b884)
+labcore.ns.init before the self-pipe (a blocking wait(2) loop; commit 5c0b884)
 lost 12 of 640 tries this way on the course machines; with it, 0 of 600.
 Stops only the processes it started, by PID.
 """
@@ -65,7 +65,7 @@ def one_try(init_argv: list[str]) -> bool:
 
 
 def main(args: list[str]) -> int:
-    tries, init_argv = 300, [sys.executable, "-m", "labcore.init", "-s"]
+    tries, init_argv = 300, [sys.executable, "-m", "labcore.ns.init", "-s"]
     if args[:1] == ["--tries"]:
         tries, args = int(args[1]), args[2:]
     if args[:1] == ["--"]:

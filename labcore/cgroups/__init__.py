@@ -34,7 +34,8 @@ import os
 from pathlib import Path
 
 from .. import tracker
-from . import detect, limits, workloads
+from . import detect, limits
+from ..teach import workloads
 from .base import Cgroup, Stats, parse_proc_cgroup
 from .detect import controllers, disk_of, mode, version
 from .limits import Limits, human_bytes

@@ -15,7 +15,7 @@ import os
 import sys
 from contextlib import contextmanager
 
-from .. import namespaces
+from ..ns import namespaces
 from . import create, limits
 
 OPTIONS = {  # option -> (limit name, help)

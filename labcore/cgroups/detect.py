@@ -83,7 +83,7 @@ def check_limits(root: str | os.PathLike | None = None):
 def check_io(root: str | os.PathLike | None = None):
     """The doctor's ``cgroup_io``: the io (v2) or blkio (v1) controller, and a disk to throttle."""
     from ..doctor import Check
-    from .workloads import DATA_DIR
+    from ..teach.workloads import DATA_DIR
     base = check_limits(root)
     if not base.ok:
         return Check("cgroup_io", False, base.detail, base.fix)

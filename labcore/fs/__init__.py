@@ -3,7 +3,7 @@
 * ``overlay``  overlayfs mounts, whiteouts and opaque directories (chapters 06, 11, deep dive B)
 * ``layers``   a directory (or its changes) as a tar layer, with its diff_id and digest
 * ``extract``  applying an untrusted layer tar without ever leaving the target
-* ``rootfs``   pivot_root(2) into a container's root (used by ``labcore.process``)
+* ``rootfs``   pivot_root(2) into a container's root (used by ``labcore.ns.process``)
 * ``scratch``  lab-owned directories, recorded by the tracker
 * ``mounts``   bind mounts (volumes) and /proc/PID/mountinfo
 * ``storage``  measurements of chapter 11: copy-up cost, overlay vs volume writes

@@ -12,7 +12,7 @@ the source directory, not in what the kernel does (unless a volume driver
 mounts another filesystem, NFS or tmpfs, as the source). Either way the
 writes skip overlayfs entirely: no copy-up, no whiteouts.
 
-``/proc/PID/mountinfo`` (read by ``labcore.mountinfo``) shows each mount
+``/proc/PID/mountinfo`` (read by ``labcore.proc.mountinfo``) shows each mount
 of a process's mount namespace on one line; its ``root`` field is the
 directory of the source filesystem that is mounted: ``/`` for a whole
 filesystem, a sub-path for a bind mount. Used by chapter 11.
@@ -26,7 +26,7 @@ from pathlib import Path
 from .. import kernel, tracker
 from ..errors import InvalidInputError, PrivilegeError
 from ..kernel import flags as F
-from ..mountinfo import Mount, find as find_mount, parse, read
+from ..proc.mountinfo import Mount, find as find_mount, parse, read
 
 
 # The parser is the core's (labcore/mountinfo.py); chapter 11 knows it by these names.

@@ -14,7 +14,7 @@ mounted and reachable (a root process escapes with a second chroot and
    any more.
 
 This is what runc does too (``libcontainer/rootfs_linux.go``). See
-pivot_root(2), mount_namespaces(7). ``labcore.process.spawn(...,
+pivot_root(2), mount_namespaces(7). ``labcore.ns.process.spawn(...,
 rootfs=...)`` calls ``enter()`` in the child, after it made its mounts private.
 """
 

@@ -37,13 +37,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .. import process
+from ..ns import process
 from ..errors import InvalidInputError, LabError, PrivilegeError
 from ..fs import overlay as ov
 from ..fs.layers import Layer, make_layer
 from ..fs.rootfs import Rootfs
 from ..fs.scratch import Scratch
-from ..namespaces import CONTAINER
+from ..ns.namespaces import CONTAINER
 from . import dockerfile
 from .layout import CONFIG, MANIFEST, Image, Layout, check_tag, goarch, parse_ref
 from .store import LayerStore

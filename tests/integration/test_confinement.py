@@ -1,4 +1,4 @@
-"""labcore.confinement reads a process's own confinement; checked against other tools and a real container."""
+"""labcore.teach.confinement reads a process's own confinement; checked against other tools and a real container."""
 
 import subprocess
 

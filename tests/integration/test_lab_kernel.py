@@ -6,7 +6,7 @@ import pytest
 from jupyter_client.kernelspec import get_kernel_spec
 from jupyter_client.manager import start_new_kernel
 
-from labcore.jupyter import kernelspec
+from labcore.teach.jupyter import kernelspec
 
 
 def test_kernelspec_is_installed_with_the_extension():

@@ -9,7 +9,7 @@ import pytest
 
 import labcore as lab
 from labcore import credentials, namespaces as ns, pidns, procnet
-from labcore.propagation import SharedDir, find, mount_tmpfs
+from labcore.ns.propagation import SharedDir, find, mount_tmpfs
 
 pytestmark = pytest.mark.needs("root")
 

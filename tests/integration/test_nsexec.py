@@ -1,4 +1,4 @@
-"""The C spawn helper (labcore/helpers/nsexec.c): same container as the Python path, without forking Python."""
+"""The C spawn helper (labcore/kernel/nsexec.c): same container as the Python path, without forking Python."""
 
 import fcntl
 import os

@@ -8,8 +8,8 @@ from labcore import InvalidInputError, monitor, plots
 from labcore.cgroups import Stats
 from labcore.cgroups import limits as L
 from labcore.cgroups import workloads as W
-from labcore.monitor import Monitor, Sample
-from labcore.widgets import LiveLimit
+from labcore.teach.monitor import Monitor, Sample
+from labcore.teach.widgets import LiveLimit
 
 
 class FakeGroup:
@@ -141,7 +141,7 @@ def test_workloads_refuse_what_could_hurt_the_host(monkeypatch):
 
 def test_workload_commands_run_the_payload_script_in_isolated_mode():
     argv = W.busy(3, cpu=0)
-    assert argv[1] == "-I" and argv[2].endswith("labcore/cgroups/payload.py") and argv[3:] == ["busy", "3.0", "0"]
+    assert argv[1] == "-I" and argv[2].endswith("labcore/teach/payload.py") and argv[3:] == ["busy", "3.0", "0"]
 
 
 def test_run_refuses_a_silly_timeout():

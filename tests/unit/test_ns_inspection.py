@@ -120,7 +120,7 @@ def test_init_refuses_bad_usage(capsys):
 
 
 def test_strace_output_is_normalised_and_split_calls_are_joined_in_call_order():
-    from labcore.nscalls import parse_strace
+    from labcore.ns.calls import parse_strace
     raw = ("1157  unshare(CLONE_NEWPID)             = 0\n"
            "1157  clone(child_stack=NULL, flags=SIGCHLD, child_tidptr=0x7f308cedba10 <unfinished ...>\n"
            "1158  mount(\"proc\", \"/proc\", \"proc\", 0, NULL) = 0\n"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from labcore.widgets import Exercise, Question, Quiz
+from labcore.teach.widgets import Exercise, Question, Quiz
 
 
 def make_quiz():

@@ -67,7 +67,7 @@ def log(text: str) -> None:
 
 
 def in_private_namespaces(script: str) -> None:
-    """Run a shell script as PID 1 of new pid and mount namespaces (labcore.process).
+    """Run a shell script as PID 1 of new pid and mount namespaces (labcore.ns.process).
 
     Mounts it makes are private to it and vanish when it ends; its processes
     die with it. The network is the host's: apt and pip need it.

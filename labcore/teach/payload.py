@@ -9,7 +9,7 @@ Run as a script, never imported by the workload itself, so a process in a
     python3 -I payload.py read FILE 4     # read FILE with O_DIRECT (straight from the disk) for 4 s
     python3 -I payload.py cache FILE      # read FILE through the page cache
 
-``labcore.cgroups.workloads`` builds these command lines, with the safety
+``labcore.teach.workloads`` builds these command lines, with the safety
 checks; each program also stops on its own at its deadline.
 """
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from .. import tracker
 from ..errors import InvalidInputError, UnsupportedError
-from . import limits as L
+from ..cgroups import limits as L
 
 PAYLOAD = str(Path(__file__).with_name("payload.py"))
 MAX_SECONDS = 120
@@ -100,7 +100,7 @@ class DataFile(tracker.Held):
         if self.size > MAX_DATA:
             raise InvalidInputError(f"data file size {size!r} is more than {L.human_bytes(MAX_DATA)}",
                                     "a few hundred MiB are plenty to watch a throttle")
-        from .detect import disk_of
+        from ..cgroups.detect import disk_of
         self.device = disk_of(directory)
         if self.device is None:
             raise UnsupportedError(f"{directory} is not on a disk (tmpfs or overlay?): nothing there to throttle",

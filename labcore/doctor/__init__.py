@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
-from .errors import InvalidInputError
+from ..errors import InvalidInputError
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 OPTIONAL_TOOLS = ["runc", "crun", "containerd", "dockerd", "docker-registry", "skopeo", "umoci",
@@ -191,7 +191,7 @@ def check_userns() -> Check:
 
 def _probe_userns(as_uid: int | None) -> int:
     """Really try unshare(CLONE_NEWUSER) in a throwaway child; returns its errno (0 = it worked)."""
-    from . import kernel
+    from .. import kernel
     pid = os.fork()
     if pid == 0:
         code = 0
@@ -341,7 +341,7 @@ def check_tools() -> Check:
 
 def check_vm() -> Check:
     """Can this machine boot notebook 02's tiny VM (QEMU, the guest kernel, a static busybox)?"""
-    from . import vm
+    from ..teach import vm
     ok, detail, fix = vm.available()
     if ok:
         return Check("tiny VM", True, detail + " (software emulation: works without KVM or root)")
@@ -349,8 +349,8 @@ def check_vm() -> Check:
 
 
 def check_nsexec() -> Check:
-    """Is labcore's C spawn helper built (labcore/helpers/nsexec.c)? Without it, spawns fork Python."""
-    from .process import NSEXEC, helper_built
+    """Is labcore's C spawn helper built (labcore/kernel/nsexec.c)? Without it, spawns fork Python."""
+    from ..ns.process import NSEXEC, helper_built
     if helper_built():
         return Check("spawn helper", True, f"{NSEXEC.name} is built: simple spawns do not fork Python")
     return Check("spawn helper", False, f"{NSEXEC} is not built: every spawn forks Python (about twice as slow)",
@@ -395,7 +395,7 @@ def _feature(name: str) -> Check:
         return Check(name, root.ok and bool(shutil.which("ip")), root.detail if not root.ok else "root and ip",
                      root.fix or "apt-get install iproute2")
     if name in ("cgroup_limits", "cgroup_io"):  # checked by labcore.cgroups (chapter 05)
-        from .cgroups.detect import FEATURES
+        from ..cgroups.detect import FEATURES
         return FEATURES[name]()
     if name not in CHECKS:
         raise InvalidInputError(f"unknown feature {name!r}",

@@ -30,7 +30,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import mountinfo
+from ..proc import mountinfo
 
 # The initial namespaces' inode numbers (include/linux/proc_ns.h).
 INITIAL_INODES = {"ipc": 0xEFFFFFFF, "uts": 0xEFFFFFFE, "user": 0xEFFFFFFD,

@@ -18,7 +18,7 @@ the first two:
 * orphans are re-parented to it, and only its wait(2) removes their zombies;
 * when it dies, the kernel kills every other process of the namespace.
 
-See ``labcore.init`` for an init that does its job. Used by notebook 04.
+See ``labcore.ns.init`` for an init that does its job. Used by notebook 04.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .errors import InvalidInputError, LabError
+from ..errors import InvalidInputError, LabError
 
 STATES = {"R": "running", "S": "sleeping", "D": "disk sleep", "T": "stopped", "t": "traced",
           "Z": "zombie", "X": "dead", "I": "idle"}

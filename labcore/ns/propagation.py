@@ -26,10 +26,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import kernel, tracker
-from .errors import InvalidInputError, LabError
-from .kernel import flags as F
-from .mountinfo import Mount, find as find_mount, parse, read
+from .. import kernel, tracker
+from ..errors import InvalidInputError, LabError
+from ..kernel import flags as F
+from ..proc.mountinfo import Mount, find as find_mount, parse, read
 
 
 MountEntry, mountinfo, parse_mountinfo = Mount, read, parse  # one parser: labcore/mountinfo.py

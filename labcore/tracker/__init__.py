@@ -41,8 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import kernel, mountinfo
-from .errors import CleanupError
+from .. import kernel
+from ..proc import mountinfo
+from ..errors import CleanupError
 
 PREFIX = "lab-"          # links, network namespaces
 CGROUP_NAME = "labcore"  # the subtree that holds every lab cgroup, in each hierarchy

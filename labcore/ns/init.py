@@ -44,7 +44,7 @@ kernel/signal.c), and a blocked signal cannot slip past a sleep either, so
 tini has no need of a pipe. But while tini waits in sigtimedwait its
 signals show in no /proc mask, so handlers make the better lesson.
 
-Run it as ``python -m labcore.init [-s] -- CMD [ARG...]``; ``-s`` makes it a
+Run it as ``python -m labcore.ns.init [-s] -- CMD [ARG...]``; ``-s`` makes it a
 subreaper, for when it is not PID 1. ``argv(cmd)`` builds that command line.
 Used by notebook 04.
 """
@@ -67,7 +67,7 @@ SELECT_SLEEPS = ("poll_schedule_timeout", "do_select")
 
 def argv(command: list[str], subreaper: bool = False) -> list[str]:
     """The command line that runs ``command`` under this init."""
-    return [sys.executable, "-m", "labcore.init", *(["-s"] if subreaper else []), "--", *command]
+    return [sys.executable, "-m", "labcore.ns.init", *(["-s"] if subreaper else []), "--", *command]
 
 
 def exit_code(wstatus: int) -> int:
@@ -81,16 +81,16 @@ def main(args: list[str]) -> int:
         if args[0] == "-s":
             subreaper = True
         else:
-            print(f"{NAME}: unknown option {args[0]!r} (usage: python -m labcore.init [-s] -- CMD...)",
+            print(f"{NAME}: unknown option {args[0]!r} (usage: python -m labcore.ns.init [-s] -- CMD...)",
                   file=sys.stderr)
             return 2
         args = args[1:]
     command = args[1:]
     if not command:
-        print(f"{NAME}: no command (usage: python -m labcore.init [-s] -- CMD...)", file=sys.stderr)
+        print(f"{NAME}: no command (usage: python -m labcore.ns.init [-s] -- CMD...)", file=sys.stderr)
         return 2
 
-    from . import kernel  # only now: the module is also read as documentation
+    from .. import kernel  # only now: the module is also read as documentation
     kernel.set_name(NAME)  # what ps shows instead of "python3"
     if subreaper:
         kernel.prctl(kernel.flags.PR_SET_CHILD_SUBREAPER, 1)

@@ -6,7 +6,7 @@ Two ways to give a program its own world:
   process in them (clone(2)/unshare(2), then execve(2)): nothing boots;
 * a **virtual machine** starts an emulator (QEMU), which emulates firmware
   and hardware, on which a second kernel boots, mounts its own filesystems
-  and starts its own PID 1 (see ``labcore.vm``).
+  and starts its own PID 1 (see ``labcore.teach.vm``).
 
 What each costs is measured the same way for both: the wall-clock time
 from "start it" to the first line the program inside prints, and the host
@@ -26,9 +26,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import process
-from .errors import LabError
-from .namespaces import CONTAINER, usable
+from ..ns import process
+from ..errors import LabError
+from ..ns.namespaces import CONTAINER, usable
 from .vm import VM, meminfo, process_memory
 
 # What the inside prints first: the facts we compare, then it waits to be measured.

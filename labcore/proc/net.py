@@ -21,7 +21,7 @@ import socket
 import struct
 from pathlib import Path
 
-from .errors import InvalidInputError
+from ..errors import InvalidInputError
 
 TCP_LISTEN = "0A"
 

@@ -1,4 +1,4 @@
-"""Figures of what ``labcore.monitor`` sampled: limits against what the kernel let happen.
+"""Figures of what ``labcore.teach.monitor`` sampled: limits against what the kernel let happen.
 
 Each function takes a ``Monitor`` (or several) and returns a ``Plot``: a
 matplotlib figure that Jupyter shows as a PNG, with a short text form
@@ -23,7 +23,7 @@ logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from .cgroups.limits import human_bytes  # noqa: E402
+from ..cgroups.limits import human_bytes  # noqa: E402
 from .monitor import Monitor  # noqa: E402
 
 MIB = 1 << 20

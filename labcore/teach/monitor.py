@@ -22,10 +22,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from . import process
-from .cgroups.base import Cgroup, Stats
-from .errors import InvalidInputError
-from .namespaces import CONTAINER
+from ..ns import process
+from ..cgroups.base import Cgroup, Stats
+from ..errors import InvalidInputError
+from ..ns.namespaces import CONTAINER
 
 
 @dataclass

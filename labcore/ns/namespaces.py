@@ -8,7 +8,7 @@ exactly when those inode numbers match.
 
 This module names the kinds, reads a process's namespaces, pins one so it
 outlives its processes, and turns a request ("pid,net, hostname box") into a
-``Plan`` of system calls. ``labcore.process`` carries the plan out.
+``Plan`` of system calls. ``labcore.ns.process`` carries the plan out.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable
 
-from . import doctor, kernel, tracker
-from .errors import InvalidInputError, PrivilegeError, UnknownNamespaceError, UnsupportedError
-from .kernel import flags as F
+from .. import doctor, kernel, tracker
+from ..errors import InvalidInputError, PrivilegeError, UnknownNamespaceError, UnsupportedError
+from ..kernel import flags as F
 from .pidns import status
 
 
@@ -242,7 +242,7 @@ def sysv_ipc(kind: str = "msg", text: str | None = None) -> list[dict[str, str]]
 
 @dataclass
 class Plan:
-    """Which system calls start a process in the requested namespaces (see labcore.process)."""
+    """Which system calls start a process in the requested namespaces (see labcore.ns.process)."""
 
     unshare_parent: int = 0                  # CLONE_NEWPID, unshared by the parent just before fork()
     unshare: int = 0                         # the other flags, unshared by the child
@@ -313,7 +313,7 @@ def plan_clone(kinds: str | Iterable[str], hostname: str | None = None) -> Plan:
 
     The child forks once to get a single-threaded process, which then calls
     clone(2) with the namespace flags: the new process is born inside them.
-    Used by ``labcore.nscalls.clone_run`` (deep dive A).
+    Used by ``labcore.ns.calls.clone_run`` (deep dive A).
     """
     kinds = parse_kinds(kinds)
     if "time" in kinds:

@@ -34,9 +34,9 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from . import kernel
-from .errors import InvalidInputError, LabError
-from .kernel import flags as F
+from .. import kernel
+from ..errors import InvalidInputError, LabError
+from ..kernel import flags as F
 from .namespaces import KINDS, Plan, check_privileges, parse_kinds, plan_clone
 from .pidns import status
 from .process import Result, _communicate, _start

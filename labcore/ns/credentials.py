@@ -22,8 +22,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import kernel
-from .doctor import CAP_NAMES
+from .. import kernel
+from ..doctor import CAP_NAMES
 from .pidns import status
 
 

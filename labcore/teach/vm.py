@@ -14,7 +14,7 @@ The lab's tiny VM is the smallest thing that shows it:
   unpacked by ``provision/guest-kernel.sh`` into ``/var/cache/labcore/vm``
   without installing it (the host's /boot stays untouched);
 * the userland is an initramfs holding one static busybox and an ``/init``
-  script (``labcore.initramfs``), kept in an anonymous memory file
+  script (``labcore.teach.initramfs``), kept in an anonymous memory file
   (memfd_create(2)): nothing is written to disk;
 * the console is the emulated serial port (``console=ttyS0``), wired to
   QEMU's stdin and stdout: we read the guest's output and type commands
@@ -44,9 +44,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import initramfs, tracker
-from .pidns import status
-from .errors import InvalidInputError, LabError, UnsupportedError
+from . import initramfs
+from .. import tracker
+from ..ns.pidns import status
+from ..errors import InvalidInputError, LabError, UnsupportedError
 
 QEMU = "qemu-system-x86_64"
 READY = "LAB-VM-READY"

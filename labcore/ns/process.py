@@ -20,7 +20,7 @@ process escapes ``labcore cleanup``, even if the parent is killed at once.
 
 Forking this interpreter costs more than the namespaces do, so in the common
 case (no user or time namespace, no rootfs, a command rather than a function)
-the same three moves are made by a small C program, ``helpers/nsexec.c``,
+the same three moves are made by a small C program, ``kernel/nsexec.c``,
 started with posix_spawn(3), as runc starts its own nsexec. It keeps the same
 gate and reports; without it (not built: ``make setup`` builds it), labcore
 forks Python as described above.
@@ -44,12 +44,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from . import kernel, tracker
-from .errors import CommandNotFoundError, InvalidInputError, LabError, PrivilegeError, UnsupportedError
-from .kernel import flags as F
+from .. import kernel, tracker
+from ..errors import CommandNotFoundError, InvalidInputError, LabError, PrivilegeError, UnsupportedError
+from ..kernel import flags as F
 from .namespaces import CONTAINER, KINDS, Namespaces, Plan, check_privileges, parse_kinds, plan, read
 
-NSEXEC = Path(__file__).parent / "helpers" / "nsexec"  # built from nsexec.c by make setup
+NSEXEC = Path(__file__).parents[1] / "kernel" / "nsexec"  # built from kernel/nsexec.c by make setup
 NSEXEC_FIX = "rebuild it with sudo make setup, or delete it: labcore then forks Python instead"
 # Python ignores these (or handles SIGINT); a program expects their defaults.
 PYTHON_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT)
@@ -176,7 +176,7 @@ def spawn(argv: list[str], ns: str | Iterable[str] = CONTAINER, *,
         if propagation == "shared":
             raise InvalidInputError("pivot_root(2) refuses a root whose mounts are shared",
                                     "use propagation 'private' or 'slave' with a rootfs")
-        from .fs.rootfs import Rootfs  # loaded on first use: labcore.fs is the filesystem chapters'
+        from ..fs.rootfs import Rootfs  # loaded on first use: labcore.fs is the filesystem chapters'
         p.rootfs = Rootfs.of(rootfs)
     check_privileges(kinds)
     return _start(p, list(argv), kinds, capture, env, cgroup=cgroup)
@@ -317,7 +317,7 @@ def helper_built() -> bool:
 
 
 def helper_can_start(p: Plan) -> bool:
-    """Whether nsexec is built and the plan is one it carries out (see helpers/nsexec.c)."""
+    """Whether nsexec is built and the plan is one it carries out (see kernel/nsexec.c)."""
     simple = not (p.join or p.second_fork or p.user_map or p.time_offsets or p.clone or p.rootfs is not None)
     return simple and helper_built()
 
@@ -544,7 +544,7 @@ def _payload(p: Plan, payload, go, rep_w, res_w, out, err, env) -> None:
         # Our mounts must not propagate back to the host: make every mount private (or slave).
         kernel.mount(None, "/", None, p.propagation)
     if p.rootfs is not None:
-        from .fs.rootfs import enter  # already loaded by spawn()
+        from ..fs.rootfs import enter  # already loaded by spawn()
         enter(p.rootfs, p.mount_proc)  # pivot_root, then /proc inside the new root
     elif p.mount_proc:
         kernel.mount("proc", "/proc", "proc", F.MS_NOSUID | F.MS_NODEV | F.MS_NOEXEC)

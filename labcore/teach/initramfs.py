@@ -29,7 +29,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InvalidInputError, UnsupportedError
+from ..errors import InvalidInputError, UnsupportedError
 
 MAGIC = b"070701"
 TRAILER = "TRAILER!!!"
@@ -94,7 +94,7 @@ def members(archive: bytes) -> list[Member]:
 def busybox_initramfs(init: str, busybox: str = BUSYBOX, applets=APPLETS) -> bytes:
     """A complete initramfs: a static busybox, links to its applets, /dev/console and ``init``.
 
-    ``init`` is the text of the /init shell script. Used by ``labcore.vm``
+    ``init`` is the text of the /init shell script. Used by ``labcore.teach.vm``
     (the tiny VM of notebook 02).
     """
     if not init.startswith("#!"):
