@@ -77,6 +77,8 @@ _NAMES = {
     "run": ("labcore.ns.process", "run"),
     "call": ("labcore.ns.process", "call"),
     "enter": ("labcore.ns.process", "enter"),
+    # every system call labcore makes in a block, as a table
+    "trace": ("labcore.kernel", "trace"),
 }
 
 

@@ -200,7 +200,7 @@ def _probe_userns(as_uid: int | None) -> int:
                 os.setgroups([])
                 os.setresgid(as_uid, as_uid, as_uid)
                 os.setresuid(as_uid, as_uid, as_uid)
-            kernel.unshare(kernel.flags.CLONE_NEWUSER)
+            kernel.default().unshare(kernel.flags.CLONE_NEWUSER)
         except OSError as exc:
             code = exc.errno or 1
         os._exit(code)

@@ -81,9 +81,9 @@ def bind(source: str | os.PathLike, target: str | os.PathLike, readonly: bool = 
     if os.geteuid() != 0:
         raise PrivilegeError("a bind mount needs CAP_SYS_ADMIN", "run the lab kernel as root")
     with tracker.default().created("mount", target) as rec:
-        kernel.mount(str(source), str(target), None, F.MS_BIND)
+        kernel.default().mount(str(source), str(target), None, F.MS_BIND)
         if readonly:
-            kernel.mount(None, str(target), None, F.MS_REMOUNT | F.MS_BIND | F.MS_RDONLY)
+            kernel.default().mount(None, str(target), None, F.MS_REMOUNT | F.MS_BIND | F.MS_RDONLY)
     return BindMount(source, target, rec, readonly)
 
 

@@ -188,7 +188,7 @@ def mount(lower: list, merged, upper=None, work=None, options: list[str] | tuple
     overlay = Overlay(lower, upper, work, merged, list(options))
     with tracker.default().created("mount", merged) as rec:
         try:
-            kernel.mount("overlay", str(merged), "overlay", 0, data)
+            kernel.default().mount("overlay", str(merged), "overlay", 0, data)
         except OSError as exc:
             if exc.errno == errno.ENODEV:
                 raise UnsupportedError("this kernel has no overlay filesystem", "modprobe overlay") from None

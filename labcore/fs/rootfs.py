@@ -63,37 +63,42 @@ def _plain_dir(path: Path) -> bool:
         return False
 
 
-def _mount_dev(root: Path) -> None:
+def _mount_dev(root: Path, k) -> None:
     dev = root / "dev"
     if not _plain_dir(dev):
         return
-    kernel.mount("tmpfs", str(dev), "tmpfs", F.MS_NOSUID | F.MS_NOEXEC, "mode=755,size=64k")
+    k.mount("tmpfs", str(dev), "tmpfs", F.MS_NOSUID | F.MS_NOEXEC, "mode=755,size=64k")
     for name in DEVICES:
         host = Path("/dev") / name
         if not host.exists():
             continue
         (dev / name).touch()  # a bind mount needs something to cover
-        kernel.mount(str(host), str(dev / name), None, F.MS_BIND)
+        k.mount(str(host), str(dev / name), None, F.MS_BIND)
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                          ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
-        os.symlink(target, dev / name)
+        k.symlink(target, str(dev / name))
 
 
-def enter(rootfs: Rootfs, mount_proc: bool) -> None:
-    """In the child, in its own mount namespace with private mounts: make ``rootfs`` its ``/``."""
+def enter(rootfs: Rootfs, mount_proc: bool, k=None) -> None:
+    """In the child, in its own mount namespace with private mounts: make ``rootfs`` its ``/``.
+
+    ``k`` is the kernel to call (this process's real one by default; a
+    ``kernel.RecordingKernel`` in the unit tests).
+    """
+    k = k if k is not None else kernel.default()
     root = Path(rootfs.path)
-    kernel.mount(str(root), str(root), None, F.MS_BIND | F.MS_REC)
-    _mount_dev(root)
-    os.chdir(root)
-    kernel.pivot_root(".", ".")
-    kernel.umount2(".", F.MNT_DETACH)  # the old root: the host's tree leaves this namespace
-    os.chdir("/")
+    k.mount(str(root), str(root), None, F.MS_BIND | F.MS_REC)
+    _mount_dev(root, k)
+    k.chdir(str(root))
+    k.pivot_root(".", ".")
+    k.umount2(".", F.MNT_DETACH)  # the old root: the host's tree leaves this namespace
+    k.chdir("/")
     if mount_proc and _plain_dir(Path("/proc")):
-        kernel.mount("proc", "/proc", "proc", F.MS_NOSUID | F.MS_NODEV | F.MS_NOEXEC)
+        k.mount("proc", "/proc", "proc", F.MS_NOSUID | F.MS_NODEV | F.MS_NOEXEC)
     if rootfs.readonly:
-        kernel.mount(None, "/", None, F.MS_REMOUNT | F.MS_BIND | F.MS_RDONLY)
+        k.mount(None, "/", None, F.MS_REMOUNT | F.MS_BIND | F.MS_RDONLY)
     os.makedirs(rootfs.cwd, exist_ok=True)  # WORKDIR makes its directory, as docker does
-    os.chdir(rootfs.cwd)
+    k.chdir(rootfs.cwd)
 
 
 __all__ = ["Rootfs", "enter", "DEVICES"]

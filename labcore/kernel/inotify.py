@@ -9,15 +9,13 @@ into the upper dir).
 
 from __future__ import annotations
 
-import ctypes
 import os
 import select
 import struct
 from dataclasses import dataclass
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.inotify_init1.argtypes = [ctypes.c_int]
-_libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+from .libc import default
+
 
 # <sys/inotify.h>
 IN_ACCESS = 0x001
@@ -53,21 +51,19 @@ class Event:
 
 
 class Inotify:
-    """An inotify instance watching directories, each under a label of our choice."""
+    """An inotify instance watching directories, each under a label of our choice.
 
-    def __init__(self):
-        self.fd = _libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-        if self.fd < 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"inotify_init1: {os.strerror(err)}")
+    ``k`` is the kernel to ask (the real one, or a recorder in unit tests).
+    """
+
+    def __init__(self, k=None):
+        self._k = k if k is not None else default()
+        self.fd = self._k.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
         self._labels: dict[int, str] = {}
 
     def watch(self, path: str | os.PathLike, label: str, mask: int = IN_ALL_EVENTS) -> None:
         """inotify_add_watch(2) on ``path``; its events will say ``label``."""
-        wd = _libc.inotify_add_watch(self.fd, os.fsencode(path), mask)
-        if wd < 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"inotify_add_watch {path}: {os.strerror(err)}")
+        wd = self._k.inotify_add_watch(self.fd, os.fspath(path), mask)
         self._labels[wd] = label
 
     def read(self, timeout: float = 0.2) -> list[Event]:

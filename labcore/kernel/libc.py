@@ -17,6 +17,7 @@ import signal
 import struct
 
 from . import flags as F
+from .tracing import error_of, result_of
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -34,48 +35,69 @@ _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 _libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
 _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 _libc.syscall.restype = ctypes.c_long
-
-
-def _check(result: int, what: str) -> int:
-    if result == -1:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-    return result
+_libc.inotify_init1.argtypes = [ctypes.c_int]
+_libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
 
 
 def _b(text: str | None) -> bytes | None:
     return None if text is None else os.fsencode(text)
 
 
+def _q(value) -> str:
+    """An argument as strace prints it: strings quoted, None as NULL."""
+    return "NULL" if value is None else f'"{value}"' if isinstance(value, (str, os.PathLike)) else str(value)
+
+
 class LibcKernel:
-    """Direct system calls. One method per call, named after it."""
+    """Direct system calls. One method per call, named after it.
+
+    ``tracing`` is -1, or the descriptor a ``lab.trace()`` block writes to
+    (see ``tracing.py``): one integer compared per call when nobody traces.
+    """
 
     name = "libc"
 
+    def __init__(self):
+        self.tracing = -1
+
+    # --- reporting ------------------------------------------------------
+    def _emit(self, call: str, args: str, result: str) -> None:
+        line = f"{os.getpid()}\t{call}\t{args}\t{result}\n".encode(errors="replace")
+        try:
+            os.write(self.tracing, line)
+        except OSError:
+            pass  # the trace ended in another process: a trace never breaks a call
+
+    def _check(self, result: int, call: str, args: str, what: str = "") -> int:
+        """-1 from libc becomes OSError(errno, "WHAT: strerror"); the call is traced either way."""
+        if result == -1:
+            err = ctypes.get_errno()
+            if self.tracing >= 0:
+                self._emit(call, args, error_of(err))
+            raise OSError(err, f"{what or f'{call}({args})'}: {os.strerror(err)}")
+        if self.tracing >= 0:
+            self._emit(call, args, result_of(result))
+        return result
+
+    def _os(self, call: str, args: str, fn, *fn_args, what: str = ""):
+        """A call Python's os module already makes: traced, and its error names the object."""
+        try:
+            result = fn(*fn_args)
+        except OSError as exc:
+            if self.tracing >= 0:
+                self._emit(call, args, error_of(exc.errno))
+            raise OSError(exc.errno, f"{what or f'{call}({args})'}: {os.strerror(exc.errno)}") from None
+        if self.tracing >= 0:
+            self._emit(call, args, result_of(result))
+        return result
+
+    # --- namespaces -----------------------------------------------------
     def unshare(self, flags: int) -> None:
-        _check(_libc.unshare(flags), f"unshare({F.describe(flags, F.CLONE_NAMES)})")
+        self._check(_libc.unshare(flags), "unshare", F.describe(flags, F.CLONE_NAMES))
 
     def setns(self, fd: int, nstype: int = 0, what: str = "") -> None:
-        _check(_libc.setns(fd, nstype), f"setns({what or fd})")
-
-    def mount(self, source: str | None, target: str, fstype: str | None = None,
-              flags: int = 0, data: str | None = None) -> None:
-        what = f"mount {source or fstype or 'none'} on {target}"
-        if fstype:
-            what += f" (type {fstype})"
-        if flags:
-            what += f" [{F.describe(flags, F.MS_NAMES)}]"
-        _check(_libc.mount(_b(source), _b(target), _b(fstype), flags, _b(data)), what)
-
-    def umount2(self, target: str, flags: int = 0) -> None:
-        _check(_libc.umount2(_b(target), flags), f"umount {target}")
-
-    def pivot_root(self, new_root: str, put_old: str) -> None:
-        number = _SYS_PIVOT_ROOT.get(platform.machine())
-        if number is None:
-            raise OSError(38, f"pivot_root: no syscall number known for {platform.machine()}")
-        result = _libc.syscall(ctypes.c_long(number), _b(new_root), _b(put_old))
-        _check(result, f"pivot_root({new_root}, {put_old})")
+        self._check(_libc.setns(fd, nstype), "setns", f"{what or fd}, {F.describe(nstype, F.CLONE_NAMES)}",
+                    f"setns({what or fd})")
 
     def clone(self, flags: int) -> int:
         """Raw clone(2) without a new stack: a fork() that can also create namespaces.
@@ -93,21 +115,111 @@ class LibcKernel:
         args = (0, word) if platform.machine() == "s390x" else (word, 0)  # s390 swaps the two
         result = _libc.syscall(ctypes.c_long(number), ctypes.c_ulong(args[0]), ctypes.c_ulong(args[1]),
                                ctypes.c_void_p(0), ctypes.c_void_p(0), ctypes.c_ulong(0))
-        return _check(result, f"clone({F.describe(flags, F.CLONE_NAMES)}|SIGCHLD)")
+        spelled = f"{F.describe(flags, F.CLONE_NAMES)}|SIGCHLD" if flags else "SIGCHLD"
+        if result == 0:
+            return 0  # the child: the parent reports the call, once
+        return self._check(result, "clone", spelled)
+
+    def fork(self) -> int:
+        """fork(2) (glibc's, which runs Python's atfork handlers): our PID in the parent, 0 in the child."""
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            if self.tracing >= 0:
+                self._emit("fork", "", error_of(exc.errno))
+            raise
+        if pid and self.tracing >= 0:  # the parent reports the call, once
+            self._emit("fork", "", str(pid))
+        return pid
 
     def ns_ioctl(self, fd: int, request: int, what: str = "") -> int:
         """ioctl_ns(2) on a /proc/PID/ns file: a new fd, a CLONE_NEW* flag, or a uid."""
         name = {F.NS_GET_USERNS: "NS_GET_USERNS", F.NS_GET_PARENT: "NS_GET_PARENT",
                 F.NS_GET_NSTYPE: "NS_GET_NSTYPE", F.NS_GET_OWNER_UID: "NS_GET_OWNER_UID"}.get(request, hex(request))
-        try:
+
+        def ask():
             if request == F.NS_GET_OWNER_UID:  # the answer is written into a uid_t we pass
                 buf = bytearray(4)
                 fcntl.ioctl(fd, request, buf, True)
                 return struct.unpack("I", buf)[0]
             return fcntl.ioctl(fd, request)
-        except OSError as exc:
-            raise OSError(exc.errno, f"ioctl({what or fd}, {name}): {os.strerror(exc.errno)}") from None
+        return self._os("ioctl", f"{what or fd}, {name}", ask, what=f"ioctl({what or fd}, {name})")
 
+    # --- mounts and the root ------------------------------------------------
+    def mount(self, source: str | None, target: str, fstype: str | None = None,
+              flags: int = 0, data: str | None = None) -> None:
+        what = f"mount {source or fstype or 'none'} on {target}"
+        if fstype:
+            what += f" (type {fstype})"
+        if flags:
+            what += f" [{F.describe(flags, F.MS_NAMES)}]"
+        args = f"{_q(source)}, {_q(target)}, {_q(fstype)}, {F.describe(flags, F.MS_NAMES)}, {_q(data)}"
+        self._check(_libc.mount(_b(source), _b(target), _b(fstype), flags, _b(data)), "mount", args, what)
+
+    def umount2(self, target: str, flags: int = 0) -> None:
+        self._check(_libc.umount2(_b(target), flags), "umount2",
+                    f"{_q(target)}, {F.describe(flags, F.MNT_NAMES)}", f"umount {target}")
+
+    def pivot_root(self, new_root: str, put_old: str) -> None:
+        number = _SYS_PIVOT_ROOT.get(platform.machine())
+        if number is None:
+            raise OSError(38, f"pivot_root: no syscall number known for {platform.machine()}")
+        result = _libc.syscall(ctypes.c_long(number), _b(new_root), _b(put_old))
+        self._check(result, "pivot_root", f"{_q(new_root)}, {_q(put_old)}", f"pivot_root({new_root}, {put_old})")
+
+    def chdir(self, path: str) -> None:
+        self._os("chdir", _q(path), os.chdir, path)
+
+    def chroot(self, path: str) -> None:
+        self._os("chroot", _q(path), os.chroot, path)
+
+    def symlink(self, target: str, path: str) -> None:
+        """symlink(2): ``path`` becomes a link to ``target``."""
+        self._os("symlink", f"{_q(target)}, {_q(path)}", os.symlink, target, path,
+                 what=f"symlink {path} -> {target}")
+
+    def mknod(self, path: str, mode: int, device: int = 0) -> None:
+        """mknod(2): a device node (``mode`` has S_IFCHR or S_IFBLK) or a fifo."""
+        spelled = f"{_q(path)}, {oct(mode)}, makedev({os.major(device)}, {os.minor(device)})"
+        self._os("mknod", spelled, os.mknod, path, mode, device, what=f"mknod {path}")
+
+    def write(self, path: str, text: str) -> None:
+        """Write ``text`` to a kernel file (/proc/PID/uid_map, /sys/fs/cgroup/...): open, write, close."""
+        def put():
+            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, text.encode())
+            finally:
+                os.close(fd)
+        shown = text if len(text) < 60 else text[:57] + "..."
+        self._os("write", f"{_q(path)}, {shown!r}", put, what=f"write {text.strip()!r} to {path}")
+
+    # --- who we are -----------------------------------------------------
+    def sethostname(self, name: str) -> None:
+        raw = name.encode()
+        self._check(_libc.sethostname(raw, len(raw)), "sethostname", f"{_q(name)}, {len(raw)}",
+                    f"sethostname({name!r})")
+
+    def setresuid(self, ruid: int, euid: int, suid: int) -> None:
+        self._os("setresuid", f"{ruid}, {euid}, {suid}", os.setresuid, ruid, euid, suid)
+
+    def setresgid(self, rgid: int, egid: int, sgid: int) -> None:
+        self._os("setresgid", f"{rgid}, {egid}, {sgid}", os.setresgid, rgid, egid, sgid)
+
+    def setgroups(self, groups: list[int]) -> None:
+        self._os("setgroups", f"{len(groups)}, {groups}", os.setgroups, groups)
+
+    def set_name(self, name: str) -> None:
+        """prctl(PR_SET_NAME): the name ps shows (15 bytes at most), works whoever we are."""
+        buf = ctypes.create_string_buffer(name.encode()[:15])
+        self._check(_libc.prctl(F.PR_SET_NAME, ctypes.addressof(buf), 0, 0, 0), "prctl",
+                    f"PR_SET_NAME, {_q(name[:15])}")
+
+    def prctl(self, option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+        spelled = F.PR_NAMES.get(option, str(option))
+        return self._check(_libc.prctl(option, arg2, arg3, arg4, arg5), "prctl", f"{spelled}, {arg2}")
+
+    # --- signals and programs ---------------------------------------------
     def default_signal(self, sig: int) -> None:
         """rt_sigaction(2) to SIG_DFL, for any signal, glibc's internal ones included.
 
@@ -120,19 +232,44 @@ class LibcKernel:
         if number is None:
             raise OSError(38, f"rt_sigaction: no syscall number known for {platform.machine()}")
         default = (ctypes.c_ulong * 4)()
-        _check(_libc.syscall(ctypes.c_long(number), ctypes.c_long(sig), default, ctypes.c_void_p(0),
-                             ctypes.c_size_t(8)), f"rt_sigaction({sig}, SIG_DFL)")
+        self._check(_libc.syscall(ctypes.c_long(number), ctypes.c_long(sig), default, ctypes.c_void_p(0),
+                                  ctypes.c_size_t(8)), "rt_sigaction", f"{sig}, SIG_DFL")
 
-    def sethostname(self, name: str) -> None:
-        raw = name.encode()
-        _check(_libc.sethostname(raw, len(raw)), f"sethostname({name!r})")
+    def execve(self, file: str, argv: list[str], env) -> None:
+        """execvpe(3): become ``argv`` (found on $PATH). Returns only on failure.
 
-    def set_name(self, name: str) -> None:
-        """prctl(PR_SET_NAME): the name ps shows (15 bytes at most), works whoever we are."""
-        buf = ctypes.create_string_buffer(name.encode()[:15])
-        _check(_libc.prctl(F.PR_SET_NAME, ctypes.addressof(buf), 0, 0, 0), f"prctl(PR_SET_NAME, {name!r})")
+        Traced before the call, since a successful execve(2) never returns.
+        """
+        args = f"{_q(file)}, {argv!r}"
+        if self.tracing >= 0:
+            self._emit("execve", args, "no return: the process becomes the program")
+        try:
+            os.execvpe(file, argv, env)
+        except OSError as exc:
+            if self.tracing >= 0:
+                self._emit("execve", args, error_of(exc.errno))
+            raise
 
-    def prctl(self, option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
-        return _check(_libc.prctl(option, arg2, arg3, arg4, arg5), f"prctl({option})")
+    def posix_spawn(self, path: str, argv: list[str], env, **kwargs) -> int:
+        """posix_spawn(3): a vfork(2) and an execve(2), without copying this process."""
+        return self._os("posix_spawn", f"{_q(path)}, {argv!r}", lambda: os.posix_spawn(path, argv, env, **kwargs),
+                        what=f"posix_spawn {path}")
 
-__all__ = ["LibcKernel"]
+    # --- inotify(7) ---------------------------------------------------------
+    def inotify_init1(self, flags: int) -> int:
+        return self._check(_libc.inotify_init1(flags), "inotify_init1", str(flags))
+
+    def inotify_add_watch(self, fd: int, path: str, mask: int) -> int:
+        return self._check(_libc.inotify_add_watch(fd, _b(path), mask), "inotify_add_watch",
+                           f"{fd}, {_q(path)}, {hex(mask)}", f"inotify_add_watch {path}")
+
+
+_real = LibcKernel()
+
+
+def default() -> LibcKernel:
+    """This process's real kernel (children forked from it inherit it, trace included)."""
+    return _real
+
+
+__all__ = ["LibcKernel", "default"]

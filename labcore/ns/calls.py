@@ -124,7 +124,7 @@ def pid_for_children_story() -> list[Observation]:
     before = links()
     seen.append(Observation("before", {"pid_for_children is our pid namespace":
                                        before["pid_for_children"] == before["pid"]}))
-    kernel.unshare(F.CLONE_NEWPID)
+    kernel.default().unshare(F.CLONE_NEWPID)
     after = links()
     seen.append(Observation("after unshare(CLONE_NEWPID)", {
         "our pid namespace changed": after["pid"] != before["pid"],
@@ -194,7 +194,7 @@ def setns_story(pid: int, argv: list[str]) -> tuple[list[Observation], str]:
     seen = [Observation("open /proc/PID/ns/*", {"kinds that differ from ours": ", ".join(kinds)})]
     for kind in kinds:
         before = links()
-        kernel.setns(fds[kind], KINDS[kind].flag, f"/proc/{pid}/ns/{kind}")
+        kernel.default().setns(fds[kind], KINDS[kind].flag, f"/proc/{pid}/ns/{kind}")
         os.close(fds[kind])
         facts = {}
         if kind == "user":
@@ -250,7 +250,7 @@ def setns_refused_here(pid: int) -> str:
     try:
         if os.fstat(fd).st_ino == os.stat("/proc/self/ns/user").st_ino:
             raise InvalidInputError(f"process {pid} is in our own user namespace", "give a rootless container's PID")
-        kernel.setns(fd, F.CLONE_NEWUSER, f"/proc/{pid}/ns/user")
+        kernel.default().setns(fd, F.CLONE_NEWUSER, f"/proc/{pid}/ns/user")
     except OSError as exc:
         return errno.errorcode.get(exc.errno, str(exc.errno))
     finally:
@@ -309,12 +309,12 @@ def info(pid: int | str, kind: str) -> NsInfo:
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         st = os.fstat(fd)
-        if kernel.ns_ioctl(fd, F.NS_GET_NSTYPE, path) != KINDS[kind].flag:
+        if kernel.default().ns_ioctl(fd, F.NS_GET_NSTYPE, path) != KINDS[kind].flag:
             raise LabError(f"{path} is not a {kind} namespace")
-        user_fd = fd if kind == "user" else kernel.ns_ioctl(fd, F.NS_GET_USERNS, path)
+        user_fd = fd if kind == "user" else kernel.default().ns_ioctl(fd, F.NS_GET_USERNS, path)
         try:
             owner = os.fstat(user_fd).st_ino if kind != "user" else None
-            uid = kernel.ns_ioctl(user_fd, F.NS_GET_OWNER_UID, path)
+            uid = kernel.default().ns_ioctl(user_fd, F.NS_GET_OWNER_UID, path)
         finally:
             if user_fd != fd:
                 os.close(user_fd)
@@ -328,7 +328,7 @@ def info(pid: int | str, kind: str) -> NsInfo:
 
 def _parent(fd: int, path: str) -> int | None:
     try:
-        parent_fd = kernel.ns_ioctl(fd, F.NS_GET_PARENT, path)
+        parent_fd = kernel.default().ns_ioctl(fd, F.NS_GET_PARENT, path)
     except PermissionError:  # the initial namespace, or a parent outside our own: not ours to see
         return None
     try:

@@ -99,8 +99,8 @@ def try_powers(scratch: str = "/mnt") -> list[Attempt]:
     """
     return [
         _attempt("mount a tmpfs in its own mount namespace",
-                 lambda: kernel.mount("lab-userns", scratch, "tmpfs")),
-        _attempt("set the hostname of its own uts namespace", lambda: kernel.sethostname("lab-userns")),
+                 lambda: kernel.default().mount("lab-userns", scratch, "tmpfs")),
+        _attempt("set the hostname of its own uts namespace", lambda: kernel.default().sethostname("lab-userns")),
         _attempt("open /etc/passwd (root's file) for writing", lambda: _open_for_append("/etc/passwd")),
         _attempt("read /etc/shadow", lambda: Path("/etc/shadow").read_bytes()),
         _attempt("send a signal to the host's PID 1 (signal 0: a permission check)", lambda: os.kill(1, 0)),
@@ -108,7 +108,7 @@ def try_powers(scratch: str = "/mnt") -> list[Attempt]:
                  lambda: os.mknod(f"{scratch}/null", stat.S_IFCHR | 0o666, os.makedev(1, 3))),
         _attempt("give a file to a uid its namespace does not map", lambda: _give_away(f"{scratch}/file")),
         _attempt("mount a fresh /proc (its pid namespace is the host's)",
-                 lambda: kernel.mount("proc", scratch, "proc")),
+                 lambda: kernel.default().mount("proc", scratch, "proc")),
     ]
 
 

@@ -91,9 +91,9 @@ def main(args: list[str]) -> int:
         return 2
 
     from .. import kernel  # only now: the module is also read as documentation
-    kernel.set_name(NAME)  # what ps shows instead of "python3"
+    kernel.default().set_name(NAME)  # what ps shows instead of "python3"
     if subreaper:
-        kernel.prctl(kernel.flags.PR_SET_CHILD_SUBREAPER, 1)
+        kernel.default().prctl(kernel.flags.PR_SET_CHILD_SUBREAPER, 1)
     elif os.getpid() != 1:
         print(f"{NAME}: not PID 1 and not a subreaper (-s): orphans will go to someone else", file=sys.stderr)
 

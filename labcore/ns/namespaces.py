@@ -144,7 +144,7 @@ def pin_netns(pid: int, name: str) -> str:
     with tracker.default().created("netns", name, made_dir=made_dir) as rec:
         path.parent.mkdir(exist_ok=True)
         path.touch()  # a bind mount needs an existing file to cover
-        kernel.mount(f"/proc/{pid}/ns/net", str(path), None, F.MS_BIND)
+        kernel.default().mount(f"/proc/{pid}/ns/net", str(path), None, F.MS_BIND)
     return rec
 
 
@@ -177,7 +177,7 @@ def cgroup_views(join: str | None = None) -> dict[str, dict[str, str]]:
     if join:
         Path(join, "cgroup.procs").write_text("0")  # "0" means: the writing process
     before = cgroup_paths()
-    kernel.unshare(F.CLONE_NEWCGROUP)
+    kernel.default().unshare(F.CLONE_NEWCGROUP)
     return {"before": before, "after": cgroup_paths(), "parent": cgroup_paths(os.getppid())}
 
 

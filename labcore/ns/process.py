@@ -243,14 +243,14 @@ def enter(pid: int, argv: list[str], kinds: str | Iterable[str] | None = None, t
 def _fork_into_new_pid_namespace(p: Plan) -> int:
     """fork(), with the child made PID 1 of a new pid namespace when the plan says so."""
     if not p.unshare_parent:
-        return os.fork()
+        return kernel.default().fork()
     own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-    kernel.unshare(p.unshare_parent)  # from now on our children are born in a new pid namespace
+    kernel.default().unshare(p.unshare_parent)  # from now on our children are born in a new pid namespace
     try:
-        return os.fork()
+        return kernel.default().fork()
     finally:
         if os.getpid() != 1:  # only the parent: put pid_for_children back to our own namespace
-            kernel.setns(own, F.CLONE_NEWPID, "our own pid namespace")
+            kernel.default().setns(own, F.CLONE_NEWPID, "our own pid namespace")
             os.close(own)
 
 
@@ -350,7 +350,7 @@ def _start_with_helper(p: Plan, argv: list[str], kinds, capture: bool, env, cgro
         inherit = [(fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 5), target) for fd, target in inherit]
     flags = p.unshare | p.unshare_parent
     try:
-        helper = os.posix_spawn(
+        helper = kernel.default().posix_spawn(
             NSEXEC, ["nsexec", str(flags), str(p.propagation), str(int(p.mount_proc)), p.hostname or "", *argv],
             env if env is not None else os.environ,
             file_actions=[(os.POSIX_SPAWN_DUP2, fd, target) for fd, target in inherit],
@@ -473,12 +473,12 @@ def _child(p: Plan, payload, ctl_r, rep_w, res_w, out, err, env) -> None:
     try:
         for kind, fd in p.join:
             stage = f"setns /proc/PID/ns/{kind}"
-            kernel.setns(fd, 0, kind)
+            kernel.default().setns(fd, 0, kind)
             if kind == "mnt":
                 os.chdir("/")  # our old cwd belongs to the old mount namespace
         if p.unshare:
             stage = "unshare"
-            kernel.unshare(p.unshare)
+            kernel.default().unshare(p.unshare)
         early_gate = bool(p.user_map or p.second_fork)  # we need the parent before the payload
         if early_gate:
             go()  # recorded: from here on, nothing we make can escape cleanup
@@ -491,9 +491,9 @@ def _child(p: Plan, payload, ctl_r, rep_w, res_w, out, err, env) -> None:
             Path("/proc/self/timens_offsets").write_text(f"{clock} {seconds} 0\n")
         if p.second_fork:
             # clone(2) with namespace flags (deep dive A), or a plain fork(); we are single-threaded.
-            grandchild = kernel.clone(p.clone) if p.clone else os.fork()
+            grandchild = kernel.default().clone(p.clone) if p.clone else kernel.default().fork()
             if grandchild:
-                kernel.set_name("labcore-shim")  # a fork keeps our name: rename it for ps
+                kernel.default().set_name("labcore-shim")  # a fork keeps our name: rename it for ps
                 report(f"pid {grandchild}")
                 os.close(rep_w)
                 os.close(ctl_r)
@@ -542,14 +542,14 @@ def _payload(p: Plan, payload, go, rep_w, res_w, out, err, env) -> None:
     """PID 1 of the new namespaces: finish the setup, wait until recorded, then exec (or call)."""
     if (p.unshare | p.unshare_parent | p.clone) & F.CLONE_NEWNS:
         # Our mounts must not propagate back to the host: make every mount private (or slave).
-        kernel.mount(None, "/", None, p.propagation)
+        kernel.default().mount(None, "/", None, p.propagation)
     if p.rootfs is not None:
         from ..fs.rootfs import enter  # already loaded by spawn()
         enter(p.rootfs, p.mount_proc)  # pivot_root, then /proc inside the new root
     elif p.mount_proc:
-        kernel.mount("proc", "/proc", "proc", F.MS_NOSUID | F.MS_NODEV | F.MS_NOEXEC)
+        kernel.default().mount("proc", "/proc", "proc", F.MS_NOSUID | F.MS_NODEV | F.MS_NOEXEC)
     if p.hostname:
-        kernel.sethostname(p.hostname)
+        kernel.default().sethostname(p.hostname)
     if out:
         os.dup2(out[1], 1)
         os.dup2(err[1], 2)
@@ -562,13 +562,13 @@ def _payload(p: Plan, payload, go, rep_w, res_w, out, err, env) -> None:
     for sig in PYTHON_SIGNALS:
         signal.signal(sig, signal.SIG_DFL)
     for sig in range(32, signal.SIGRTMIN):
-        kernel.default_signal(sig)  # glibc's own two, left ignored by whatever posix_spawn started us
+        kernel.default().default_signal(sig)  # glibc's own two, left ignored by whatever posix_spawn started us
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
     # The command must not inherit our other descriptors (a Jupyter kernel has many).
     os.closerange(3, rep_w)
     os.closerange(rep_w + 1, os.sysconf("SC_OPEN_MAX"))
     try:
-        os.execvpe(payload[0], payload, env if env is not None else os.environ)
+        kernel.default().execve(payload[0], payload, env if env is not None else os.environ)
     except OSError as exc:
         os.write(rep_w, f"error {exc.errno} exec {payload[0]}\n".encode())
         os._exit(127)

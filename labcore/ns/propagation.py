@@ -58,7 +58,7 @@ def mount_tmpfs(target: str | os.PathLike, pid: int | None = None) -> tracker.Re
     name = f"{tracker.PREFIX}tmpfs"
     with tracker.default().created("mount", str(target)) as rec:
         if pid is None:
-            kernel.mount(name, str(target), "tmpfs", F.MS_NOSUID | F.MS_NODEV)
+            kernel.default().mount(name, str(target), "tmpfs", F.MS_NOSUID | F.MS_NODEV)
         else:
             # Join its user namespace too when it has its own (a rootless container): it owns the mounts.
             kinds = ("user", "mnt") if os.stat(f"/proc/{pid}/ns/user").st_ino != os.stat("/proc/self/ns/user").st_ino \
@@ -97,8 +97,8 @@ class SharedDir:
             self.path.chmod(0o755)
         self._records.append(rec)
         with trk.created("mount", str(self.path)) as rec:
-            kernel.mount(str(self.path), str(self.path), None, F.MS_BIND)
-            kernel.mount(None, str(self.path), None, F.MS_SHARED)
+            kernel.default().mount(str(self.path), str(self.path), None, F.MS_BIND)
+            kernel.default().mount(None, str(self.path), None, F.MS_SHARED)
         self._records.append(rec)
         return self
 

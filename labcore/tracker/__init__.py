@@ -21,7 +21,7 @@ Rules that keep this safe for the host:
 Creating an object, rolling it back if the creation fails half-way::
 
     with tracker.default().created("mount", target) as rec:
-        kernel.mount(...)          # on error: undone, record dropped
+        kernel.default().mount(...)  # on error: undone, record dropped
     ...
     tracker.default().undo(rec)    # later, when done with it
 """
@@ -306,7 +306,7 @@ def _umount(rec: Record) -> str:
     if not is_lab_path(rec.target):
         _refuse(rec, "not a lab path")
     try:
-        kernel.umount2(rec.target, kernel.flags.MNT_DETACH)
+        kernel.default().umount2(rec.target, kernel.flags.MNT_DETACH)
     except OSError as exc:
         if exc.errno in (errno.EINVAL, errno.ENOENT):
             return "already unmounted"
@@ -322,7 +322,7 @@ def _del_netns(rec: Record) -> str:
     path = f"{NETNS_DIR}/{name}"
     gone = True
     try:
-        kernel.umount2(path, kernel.flags.MNT_DETACH)
+        kernel.default().umount2(path, kernel.flags.MNT_DETACH)
         gone = False
     except OSError as exc:
         if exc.errno not in (errno.EINVAL, errno.ENOENT):

@@ -24,7 +24,7 @@ HOLDER = textwrap.dedent("""
     with trk.created("path", point):
         point.mkdir()
     with trk.created("mount", point):
-        kernel.mount("lab-tmpfs", str(point), "tmpfs")                # a mount on the host
+        kernel.default().mount("lab-tmpfs", str(point), "tmpfs")      # a mount on the host
     cg = "/sys/fs/cgroup/pids/labcore/crash-" + str(os.getpid())
     with trk.created("cgroup", cg):
         os.makedirs(cg)                                             # a cgroup, with the sleeper in it

@@ -23,22 +23,87 @@ def test_clone_flags_are_distinct_bits():
         assert v & (v - 1) == 0, hex(v)
 
 
-def test_recording_kernel_replaces_the_real_one_and_restores_it():
-    real = kernel.active()
-    with kernel.recording() as rec:
-        kernel.unshare(F.CLONE_NEWUTS)
-        kernel.sethostname("box")
-        kernel.mount("proc", "/proc", "proc", F.MS_NOSUID)
-    assert kernel.active() is real
-    assert rec.names() == ["unshare", "sethostname", "mount"]
+def test_the_fake_has_every_call_of_the_real_kernel():
+    real = {n for n in dir(LibcKernel) if not n.startswith("_") and callable(getattr(LibcKernel, n))}
+    fake = {n for n in dir(kernel.RecordingKernel) if not n.startswith("_") and callable(getattr(kernel.RecordingKernel, n))}
+    assert real <= fake, f"calls the fake lacks: {sorted(real - fake)}"
+    import inspect
+    for name in real:  # same arguments, so code given the fake runs as it would on the real one
+        want = list(inspect.signature(getattr(LibcKernel, name)).parameters)
+        have = list(inspect.signature(getattr(kernel.RecordingKernel, name)).parameters)
+        assert have[:len(want)] == want, name
+
+
+def test_recording_kernel_records_calls_given_to_it():
+    rec = kernel.RecordingKernel()
+    rec.unshare(F.CLONE_NEWUTS)
+    rec.sethostname("box")
+    rec.mount("proc", "/proc", "proc", F.MS_NOSUID)
+    rec.write("/proc/42/uid_map", "0 1000 1\n")
+    assert rec.names() == ["unshare", "sethostname", "mount", "write"]
     assert rec.calls[2] == ("mount", ("proc", "/proc", "proc", F.MS_NOSUID, None))
+    assert rec.written == {"/proc/42/uid_map": "0 1000 1\n"}
+    assert kernel.default() is kernel.default() and isinstance(kernel.default(), LibcKernel)
 
 
 def test_recording_kernel_can_fail_like_the_kernel():
-    with kernel.recording(fail_on={"unshare": errno.EPERM}):
-        with pytest.raises(PermissionError) as info:
-            kernel.unshare(F.CLONE_NEWPID)
+    rec = kernel.RecordingKernel(fail_on={"unshare": errno.EPERM})
+    with pytest.raises(PermissionError) as info:
+        rec.unshare(F.CLONE_NEWPID)
     assert info.value.errno == errno.EPERM
+
+
+def test_rootfs_setup_makes_its_calls_in_order_without_root(tmp_path):
+    from labcore.fs.rootfs import Rootfs, enter
+    (tmp_path / "dev").mkdir()
+    (tmp_path / "proc").mkdir()
+    rec = kernel.RecordingKernel()
+    cwd = os.getcwd()
+    try:
+        enter(Rootfs(str(tmp_path), cwd="/", readonly=True), mount_proc=True, k=rec)
+    finally:
+        os.chdir(cwd)
+    names = rec.names()
+    # bind the root onto itself, a tmpfs /dev, then pivot_root(".", ".") and detach the old root
+    assert names[0] == "mount" and rec.calls[0][1][3] == F.MS_BIND | F.MS_REC
+    assert rec.calls[1][1][:3] == ("tmpfs", str(tmp_path / "dev"), "tmpfs")
+    assert ("symlink", ("/proc/self/fd", str(tmp_path / "dev" / "fd"))) in rec.calls
+    pivot = names.index("pivot_root")
+    assert rec.calls[pivot - 1] == ("chdir", (str(tmp_path),))
+    assert rec.calls[pivot + 1] == ("umount2", (".", F.MNT_DETACH))
+    assert rec.calls[pivot + 3][1][:3] == ("proc", "/proc", "proc")
+    assert rec.calls[pivot + 4][1][3] == F.MS_REMOUNT | F.MS_BIND | F.MS_RDONLY  # root.readonly
+    assert names[-1] == "chdir"
+
+
+def test_a_trace_records_calls_of_this_process_and_of_its_children():
+    k = LibcKernel()
+    with kernel.trace(k, show=False) as t:
+        pid = k.fork()
+        if pid == 0:
+            try:
+                k.set_name("traced-child")
+                k.execve("/nonexistent/program", ["program"], {})
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        with pytest.raises(OSError):
+            k.umount2("/nonexistent-labcore-path")
+    assert t.names() == ["fork", "prctl", "execve", "execve", "umount2"]
+    assert t[0].pid == os.getpid() and t[0].result == str(pid)
+    assert [c.pid for c in t[1:4]] == [pid] * 3 and t.who(t[1]) == "child 1"
+    assert t[2].result.startswith("no return") and t[3].result.startswith("-1 ENOENT")
+    assert t[4].result == "-1 ENOENT (No such file or directory)" and t[4].failed
+    assert "umount2" in repr(t).splitlines()[-1] and "<table>" in t._repr_html_()
+    assert k.tracing == -1  # off again: calls after the block are not written anywhere
+
+
+def test_nested_traces_are_refused():
+    k = LibcKernel()
+    with kernel.trace(k, show=False):
+        with pytest.raises(RuntimeError, match="already on"):
+            with kernel.trace(k, show=False):
+                pass
 
 
 def test_real_failure_keeps_errno_and_names_the_object(tmp_path):

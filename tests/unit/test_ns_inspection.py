@@ -37,10 +37,10 @@ def test_propagation_choices_and_refusals():
 
 
 def test_recording_kernel_has_the_new_calls():
-    with kernel.recording(fail_on={"ns_ioctl": errno.EPERM}) as rec:
-        assert kernel.clone(F.CLONE_NEWPID) == 0
-        with pytest.raises(PermissionError):
-            kernel.ns_ioctl(3, F.NS_GET_PARENT)
+    rec = kernel.RecordingKernel(fail_on={"ns_ioctl": errno.EPERM})
+    assert rec.clone(F.CLONE_NEWPID) == rec.child_pid  # the fake answers as the parent
+    with pytest.raises(PermissionError):
+        rec.ns_ioctl(3, F.NS_GET_PARENT)
     assert rec.names() == ["clone", "ns_ioctl"]
 
 

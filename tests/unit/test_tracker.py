@@ -89,7 +89,7 @@ def test_process_start_time_survives_odd_command_names():
     pid = os.fork()
     if pid == 0:
         os.close(r)
-        kernel.set_name("a) 1 2 (c")
+        kernel.default().set_name("a) 1 2 (c")
         os.write(w, b"x")
         time.sleep(30)
         os._exit(0)
