@@ -95,10 +95,9 @@ class Trace(list):
         return [(self.who(c), c.name, c.args, c.result) for c in self]
 
     def __repr__(self) -> str:
-        rows = [("who", "call", "arguments", "result")] + self.rows()
-        widths = [max(len(r[i]) for r in rows) for i in range(3)]
-        lines = ["  ".join(f"{r[i]:<{widths[i]}}" for i in range(3)) + "  " + r[3] for r in rows]
-        return "\n".join(line.rstrip() for line in lines)
+        """One call a line, as strace(1) writes them, after who made it."""
+        width = max([len("labcore")] + [len(r[0]) for r in self.rows()])
+        return "\n".join(f"{who:<{width}}  {name}({args}) = {result}" for who, name, args, result in self.rows())
 
     def _repr_html_(self) -> str:
         head = "".join(f"<th style='text-align:left'>{h}</th>" for h in ("who", "call", "arguments", "result"))
