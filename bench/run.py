@@ -29,16 +29,15 @@ def median_ms(fn, rounds: int = ROUNDS) -> float:
     return statistics.median(samples)
 
 
-def labcore_true():
-    with lab.spawn(["/bin/true"], FIVE) as proc:
+def labcore_true(via=None):
+    with lab.spawn(["/bin/true"], FIVE, via=via) as proc:
         if proc.wait() != 0:
             raise SystemExit("labcore spawn of /bin/true failed")
 
 
 def labcore_true_forking_python():
-    """The same spawn with the C helper out of the way: what labcore does where nsexec is not built."""
-    with lab.process.python_road():
-        labcore_true()
+    """The same spawn by the Python road: what labcore does where nsexec is not built."""
+    labcore_true(via="python")
 
 
 def unshare_true():

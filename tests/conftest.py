@@ -64,12 +64,29 @@ def state_dir(tmp_path, monkeypatch):
 
 
 
-@pytest.fixture(params=["nsexec", "fork"])
-def spawn_path(request):
-    """Run a test both ways: through the C helper, and through the Python fork it stands in for."""
-    from labcore import process
-    if request.param == "fork":
-        with process.python_road():
-            yield request.param
-    else:
-        yield request.param
+@pytest.fixture(params=["helper", "python"])
+def spawn_path(request, monkeypatch):
+    """Run a test both ways: through the C helper, and through the Python fork it stands in for.
+
+    Yields the road ("helper" or "python"). Spawns that name no ``via`` take
+    this road where their plan allows it (a user namespace or a function
+    always goes the Python way); at the end, every process the test started
+    must have taken it, so the helper run cannot silently fork Python.
+    """
+    from labcore import doctor
+    from labcore.ns import helper, process
+    road = request.param
+    if road == "helper":
+        assert doctor.has("nsexec"), doctor.why_not("nsexec")
+    original, taken = process._start, []
+
+    def start(p, payload, kinds, capture, env, cgroup=None, via=None, k=None):
+        chosen = via if via is not None else road if helper.can_start(p, payload) else "python"
+        proc = original(p, payload, kinds, capture, env, cgroup=cgroup, via=chosen, k=k)
+        taken.append((chosen, proc.via))
+        return proc
+    monkeypatch.setattr(process, "_start", start)
+    yield road
+    assert all(asked == got for asked, got in taken), taken
+    if road == "python":
+        assert all(got == "python" for _, got in taken), taken

@@ -13,6 +13,7 @@ import pytest
 import labcore as lab
 import leakcheck
 from labcore import pidns, process
+from labcore.ns import helper as nsexec_road
 from labcore.kernel import flags as F
 
 pytestmark = pytest.mark.needs("root")
@@ -28,22 +29,42 @@ def test_make_setup_built_the_helper_and_spawns_do_not_fork_python(monkeypatch):
     monkeypatch.setattr(os, "fork", no_fork)
     done = lab.run(["sh", "-c", "echo $$; hostname; set -- /proc/[0-9]*; echo $#"], FIVE, hostname="box")
     assert done.stdout.split() == ["1", "box", "1"]  # PID 1, its hostname, its own /proc (a glob forks nothing)
-    # The same guard does catch the Python path, so the run above really went through the helper.
-    with process.python_road(), pytest.raises(AssertionError, match="os.fork"):
-        lab.run(["true"], FIVE)
+    # The same guard does catch the Python road, so the run above really went through the helper.
+    with pytest.raises(AssertionError, match="os.fork"):
+        lab.run(["true"], FIVE, via="python")
+    monkeypatch.undo()
+    with lab.spawn(["true"], FIVE) as proc:
+        assert proc.via == "helper" and "via helper" in repr(proc)
+
+
+def test_via_helper_says_why_it_cannot(monkeypatch, tmp_path):
+    with pytest.raises(lab.LabError, match="only the Python road") as info:
+        lab.spawn(["true"], ("user", "pid"), via="helper")
+    assert "via='python'" in info.value.fix
+    with pytest.raises(lab.InvalidInputError, match="not a road"):
+        lab.spawn(["true"], FIVE, via="fork")
+    with lab.spawn(["true"], ("user", "pid")) as proc:  # left to labcore: the road that can
+        assert proc.via == "python" and proc.wait(timeout=10) == 0
+    monkeypatch.setattr(nsexec_road, "NSEXEC", tmp_path / "nsexec")
+    with pytest.raises(lab.LabError, match="is not built") as info:
+        lab.spawn(["true"], FIVE, via="helper")
+    assert "sudo make setup" in info.value.fix
+    with lab.spawn(["true"], FIVE) as proc:
+        assert proc.via == "python" and proc.wait(timeout=10) == 0
 
 
 def test_plans_it_cannot_carry_out_go_the_python_way():
     simple = lab.namespaces.plan(FIVE, hostname="box")
-    assert process.helper_can_start(simple)
+    assert nsexec_road.can_start(simple)
     for p in (lab.namespaces.plan(("user", "pid")), lab.namespaces.plan(("time",), time_offsets={"boottime": 5}),
               lab.namespaces.plan_clone(FIVE)):
-        assert not process.helper_can_start(p)
+        assert not nsexec_road.can_start(p)
     assert lab.run(["cat", "/proc/self/uid_map"], ("user", "pid")).stdout.split() == ["0", "100000", "65536"]
 
 
 def test_pid1_is_our_own_child_and_the_helper_is_reaped(spawn_path):
-    with lab.spawn(["sleep", "600"], FIVE) as box:
+    with lab.spawn(["sleep", "600"], FIVE, via=spawn_path) as box:
+        assert box.via == spawn_path
         assert pidns.status(box.pid)["PPid"] == str(os.getpid())  # CLONE_PARENT: ours, not the helper's
         assert box.shim_pid is None
         assert pidns.census_when(box.pid, lambda c: len(c) == 1 and c.settled()).by_pid(1).name == "sleep"
@@ -55,12 +76,12 @@ def test_pid1_is_our_own_child_and_the_helper_is_reaped(spawn_path):
 
 # Started by posix_spawn(3), as make starts commands: glibc leaves its signals 32 and 33 ignored in it.
 SIGNALS = textwrap.dedent("""
-    import contextlib, sys
+    import sys
     from pathlib import Path
     import labcore as lab
     mine = Path("/proc/self/status").read_text().split("SigIgn:")[1].split()[0]
-    with lab.process.python_road() if sys.argv[1] == "fork" else contextlib.nullcontext():
-        theirs = lab.run(["grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"], ("pid", "mnt", "uts", "ipc", "net"))
+    theirs = lab.run(["grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"], ("pid", "mnt", "uts", "ipc", "net"),
+                     via=sys.argv[1])
     print(mine, *theirs.stdout.split())
 """)
 
@@ -78,21 +99,22 @@ def test_the_command_starts_with_default_signals_and_only_stdio(spawn_path):
     leaked = os.open("/dev/null", os.O_RDONLY)  # inheritable: a careless spawn would pass it on
     os.set_inheritable(leaked, True)
     try:
-        fds = lab.run(["ls", "/proc/self/fd"], FIVE).stdout.split()
+        fds = lab.run(["ls", "/proc/self/fd"], FIVE, via=spawn_path).stdout.split()
     finally:
         os.close(leaked)
     assert fds == ["0", "1", "2", "3"]  # 3 is ls's own directory handle
 
 
 def test_environment_exit_status_and_errors(spawn_path, tmp_path, state_dir):
-    assert lab.run(["sh", "-c", "echo $LAB_X"], FIVE, env={"PATH": "/usr/bin:/bin", "LAB_X": "42"}).stdout == "42\n"
-    assert lab.run(["sh", "-c", "exit 7"], ("pid",)).returncode == 7
+    env = {"PATH": "/usr/bin:/bin", "LAB_X": "42"}
+    assert lab.run(["sh", "-c", "echo $LAB_X"], FIVE, env=env, via=spawn_path).stdout == "42\n"
+    assert lab.run(["sh", "-c", "exit 7"], ("pid",), via=spawn_path).returncode == 7
     with pytest.raises(lab.CommandNotFoundError, match="command not found: 'no-such-command-lab'"):
-        lab.run(["no-such-command-lab"], FIVE)
+        lab.run(["no-such-command-lab"], FIVE, via=spawn_path)
     script = tmp_path / "not-executable"
     script.write_text("#!/bin/sh\n")
     with pytest.raises(lab.CommandNotFoundError, match="Permission denied"):
-        lab.run([str(script)], FIVE)
+        lab.run([str(script)], FIVE, via=spawn_path)
     assert lab.tracker.default().records() == []
 
 
@@ -100,7 +122,7 @@ def test_a_broken_helper_is_explained_and_leaks_no_descriptor(monkeypatch, tmp_p
     broken = tmp_path / "nsexec"
     broken.write_bytes(b"\x7fELF not really")
     broken.chmod(0o755)
-    monkeypatch.setattr(process, "NSEXEC", broken)
+    monkeypatch.setattr(nsexec_road, "NSEXEC", broken)
     fds = os.listdir("/proc/self/fd")
     with pytest.raises(lab.LabError, match="cannot start the spawn helper") as info:
         lab.run(["true"], FIVE)
@@ -110,13 +132,13 @@ def test_a_broken_helper_is_explained_and_leaks_no_descriptor(monkeypatch, tmp_p
 def test_a_refused_unshare_is_explained_and_leaves_nothing(spawn_path, state_dir):
     bad = lab.namespaces.Plan(unshare=0x1)  # a bit of clone's exit-signal byte: unshare(2) says EINVAL
     with pytest.raises(lab.UnsupportedError, match="this kernel refuses it"):
-        process._start(bad, ["true"], ("pid",), True, None)
+        process._start(bad, ["true"], ("pid",), True, None, via=spawn_path)
     assert lab.tracker.default().records() == []
     assert Path(f"/proc/self/task/{os.getpid()}/children").read_text().split() == []
 
 
 def helper(args: list[str], prefix: list[str] = (), gate: bool = False):
-    """Start nsexec by hand, as process.py does: reports on descriptor 4, the gate (if any) on 3.
+    """Start nsexec by hand, as labcore/ns/helper.py does: reports on descriptor 4, the gate (if any) on 3.
 
     Returns the helper's PID, the report pipe, and the gate's write end (or None).
     """
@@ -124,7 +146,7 @@ def helper(args: list[str], prefix: list[str] = (), gate: bool = False):
     gate_r, gate_w = os.pipe() if gate else (None, None)
     inherit = [(fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10), target) for fd, target in ((rep_w, 4), (gate_r, 3))
                if fd is not None]  # above the targets, so that no dup2 overwrites a later source
-    argv = [*prefix, str(process.NSEXEC), *args]
+    argv = [*prefix, str(nsexec_road.NSEXEC), *args]
     pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=[(os.POSIX_SPAWN_DUP2, fd, t) for fd, t in inherit])
     for fd in (rep_w, gate_r, *(fd for fd, _ in inherit)):
         if fd is not None:
