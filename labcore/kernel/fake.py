@@ -26,6 +26,7 @@ class RecordingKernel:
         self.fail_on = dict(fail_on or {})
         self.child_pid = child_pid
         self.written: dict[str, str] = {}
+        self.caps = (0, 0, 0)  # what capget answers: the last capset, or no capability at all
         self.tracing = -1  # never traced: it makes no real call to report
 
     def _record(self, call: str, *args) -> None:
@@ -99,6 +100,14 @@ class RecordingKernel:
 
     def setgroups(self, groups):
         self._record("setgroups", list(groups))
+
+    def capget(self, pid=0):
+        self._record("capget", pid)
+        return self.caps
+
+    def capset(self, effective, permitted, inheritable):
+        self._record("capset", effective, permitted, inheritable)
+        self.caps = (effective, permitted, inheritable)
 
     def set_name(self, name):
         self._record("set_name", name)

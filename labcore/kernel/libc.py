@@ -27,6 +27,25 @@ _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, 
 _SYS_CLONE = {"x86_64": 56, "aarch64": 220, "riscv64": 220, "ppc64le": 120, "s390x": 120}
 # glibc's sigaction() refuses its own internal signals (32 and 33): we ask the kernel directly.
 _SYS_RT_SIGACTION = {"x86_64": 13, "aarch64": 134, "riscv64": 134, "ppc64le": 173, "s390x": 174}
+# capget/capset have no glibc wrapper either (libcap wraps them).
+_SYS_CAPGET = {"x86_64": 125, "aarch64": 90, "riscv64": 90, "ppc64le": 183, "s390x": 184}
+_SYS_CAPSET = {"x86_64": 126, "aarch64": 91, "riscv64": 91, "ppc64le": 184, "s390x": 185}
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522  # two 32-bit words per set: capabilities 0-63
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def _number(table: dict[str, int], call: str) -> int:
+    number = table.get(platform.machine())
+    if number is None:
+        raise OSError(38, f"{call}: no syscall number known for {platform.machine()}")
+    return number
 
 _libc.unshare.argtypes = [ctypes.c_int]
 _libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
@@ -208,6 +227,24 @@ class LibcKernel:
 
     def setgroups(self, groups: list[int]) -> None:
         self._os("setgroups", f"{len(groups)}, {groups}", os.setgroups, groups)
+
+    def capget(self, pid: int = 0) -> tuple[int, int, int]:
+        """capget(2): the effective, permitted and inheritable sets of ``pid`` (0: us), as bit masks."""
+        header, data = _CapHeader(_LINUX_CAPABILITY_VERSION_3, pid), (_CapData * 2)()
+        self._check(_libc.syscall(ctypes.c_long(_number(_SYS_CAPGET, "capget")), ctypes.byref(header), data),
+                    "capget", f"{{_LINUX_CAPABILITY_VERSION_3, {pid}}}")
+        return tuple(getattr(data[0], s) | getattr(data[1], s) << 32 for s in ("effective", "permitted", "inheritable"))
+
+    def capset(self, effective: int, permitted: int, inheritable: int) -> None:
+        """capset(2): set our own three sets (each may only shrink, unless CAP_SETPCAP says otherwise)."""
+        header, data = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0), (_CapData * 2)()
+        for word in (0, 1):
+            data[word].effective = effective >> (32 * word) & 0xFFFFFFFF
+            data[word].permitted = permitted >> (32 * word) & 0xFFFFFFFF
+            data[word].inheritable = inheritable >> (32 * word) & 0xFFFFFFFF
+        self._check(_libc.syscall(ctypes.c_long(_number(_SYS_CAPSET, "capset")), ctypes.byref(header), data),
+                    "capset", f"{{_LINUX_CAPABILITY_VERSION_3, 0}}, {{effective={effective:#x}, "
+                              f"permitted={permitted:#x}, inheritable={inheritable:#x}}}")
 
     def set_name(self, name: str) -> None:
         """prctl(PR_SET_NAME): the name ps shows (15 bytes at most), works whoever we are."""

@@ -99,6 +99,30 @@ def test_a_trace_records_calls_of_this_process_and_of_its_children():
     assert k.tracing == -1  # off again: calls after the block are not written anywhere
 
 
+def test_capget_reads_the_sets_proc_shows():
+    effective, permitted, inheritable = LibcKernel().capget()
+    status = dict(line.split(":\t", 1) for line in open("/proc/self/status").read().splitlines() if ":\t" in line)
+    assert (effective, permitted, inheritable) == (int(status["CapEff"], 16), int(status["CapPrm"], 16),
+                                                   int(status["CapInh"], 16))
+
+
+def test_capset_drops_a_capability_for_real_in_a_child():
+    k = LibcKernel()
+    pid = os.fork()
+    if pid == 0:
+        code = 3
+        try:
+            eff, prm, inh = k.capget()
+            chown = 1 << 0  # CAP_CHOWN
+            k.capset(eff & ~chown, prm & ~chown, inh)
+            status = open("/proc/self/status").read()
+            line = next(x for x in status.splitlines() if x.startswith("CapEff:"))
+            code = 0 if int(line.split()[1], 16) == eff & ~chown else 1
+        finally:
+            os._exit(code)
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+
+
 def test_nested_traces_are_refused():
     k = LibcKernel()
     with kernel.trace(k, show=False):
