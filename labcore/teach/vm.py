@@ -46,6 +46,7 @@ from pathlib import Path
 
 from . import initramfs
 from .. import tracker
+from ..kernel import spawnproto as proto
 from ..ns.pidns import status
 from ..errors import InvalidInputError, LabError, UnsupportedError
 
@@ -145,13 +146,16 @@ def qemu_argv(kernel: str | os.PathLike, initrd: str, memory_mb: int = 256, cpus
 def start_qemu(argv: list[str], pass_fds=(), **popen) -> tuple[subprocess.Popen, tracker.Record]:
     """Start QEMU recorded by the tracker first, so ``labcore cleanup`` can always stop it.
 
-    A bash shell waits at a gate (one line on a pipe), then becomes QEMU with
-    execve: same PID, same start time as recorded. If we die before
-    recording it, the gate reads end-of-file and nothing is started.
+    A bash shell waits at a gate, then becomes QEMU with execve: same PID,
+    same start time as recorded. It is the spawn protocol's gate
+    (``kernel/spawnproto.py``): ``GO`` once recorded, written as a line for
+    bash's read; if we die before recording it, the gate reads end-of-file
+    and nothing is started.
     Serial console on stdin/stdout pipes unless ``popen`` says otherwise.
     """
     gate_r, gate_w = os.pipe()
-    gate = f'read -r -u {gate_r} _ && exec {gate_r}<&- && exec "$@"'  # bash: dash refuses fds above 9
+    go = proto.GO.decode()
+    gate = f'read -r -u {gate_r} go && [ "$go" = {go} ] && exec {gate_r}<&- && exec "$@"'  # bash: dash refuses fds above 9
     popen = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **popen}
     try:
         proc = subprocess.Popen(["bash", "-c", gate, "lab-vm-gate", *argv], pass_fds=(gate_r, *pass_fds), **popen)
@@ -160,7 +164,7 @@ def start_qemu(argv: list[str], pass_fds=(), **popen) -> tuple[subprocess.Popen,
     try:
         record = tracker.default().add("process", proc.pid, start_time=tracker.process_start_time(proc.pid),
                                        what="qemu")
-        os.write(gate_w, b"go\n")
+        os.write(gate_w, proto.GO + b"\n")
     except BaseException:
         proc.kill()
         proc.wait()
