@@ -36,6 +36,7 @@ from pathlib import Path
 from .. import tracker
 from . import detect, limits
 from ..teach import workloads
+from ..proc import cgroup as proc_cgroup
 from .base import Cgroup, Stats, parse_proc_cgroup
 from .detect import controllers, disk_of, mode, version
 from .limits import Limits, human_bytes
@@ -74,7 +75,7 @@ def of(pid: int | str = "self", root: str | os.PathLike | None = None) -> Cgroup
     Works without root: notebook 05 uses it to show the kernel process's own group.
     """
     root = _root(root)
-    where = parse_proc_cgroup(Path(f"/proc/{pid}/cgroup").read_text())
+    where = parse_proc_cgroup(proc_cgroup.read(pid))
     if version(root) == "v2":
         rel = where.get("", "/").lstrip("/")
         path = root / rel

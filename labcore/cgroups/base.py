@@ -28,6 +28,7 @@ from pathlib import Path
 
 from .. import tracker
 from ..errors import InvalidInputError, LabError, PrivilegeError, UnsupportedError
+from ..proc.cgroup import parse_proc_cgroup  # parsed in labcore.proc; lab.cgroups.parse_proc_cgroup
 from . import limits as L
 
 LAB = tracker.CGROUP_NAME  # every group the lab makes lives under a "labcore" directory
@@ -148,16 +149,6 @@ def write(path: Path, value: str) -> None:
         raise LabError(f"cannot write {value!r} to {path}: {os.strerror(exc.errno or errno.EIO)}",
                        "the kernel refused this value; see the controller's documentation "
                        "(Documentation/admin-guide/cgroup-v2.rst)") from None
-
-
-def parse_proc_cgroup(text: str) -> dict[str, str]:
-    """/proc/PID/cgroup -> {controller: path}; the v2 line ``0::/path`` becomes key ``""``."""
-    out = {}
-    for line in text.splitlines():
-        _, controllers, path = line.split(":", 2)
-        for controller in controllers.split(",") if controllers else [""]:
-            out[controller] = path
-    return out
 
 
 # --- the interface ---------------------------------------------------------------

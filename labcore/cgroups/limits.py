@@ -23,6 +23,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from ..errors import InvalidInputError
+from ..proc.meminfo import MEMINFO
+from ..proc.meminfo import read as read_meminfo
 
 PERIOD_US = 100_000          # CFS bandwidth period: the kernel's default, 100 ms
 MIN_QUOTA_US = 1_000         # the kernel refuses quotas under 1 ms
@@ -297,15 +299,12 @@ def parse(**human) -> Limits:
     return Limits(**changes)
 
 
-def ram_bytes(meminfo: str = "/proc/meminfo", field: str = "MemTotal") -> int:
+def ram_bytes(meminfo: str = MEMINFO, field: str = "MemTotal") -> int:
     """A /proc/meminfo field in bytes (0 if unreadable)."""
     try:
-        for line in Path(meminfo).read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
+        return read_meminfo(meminfo).get(field, 0)
     except OSError:
-        pass
-    return 0
+        return 0
 
 
 def human_bytes(size: int | float | None) -> str:

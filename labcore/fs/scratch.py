@@ -19,9 +19,12 @@ from .. import tracker
 from ..errors import InvalidInputError
 
 
+DATA_DIR = "/var/tmp"  # on a disk (not a tmpfs) on Debian and in the course VM
+
+
 def data_dir() -> Path:
-    """Where bulky scratch data goes: $LABCORE_DATA_DIR, else /var/tmp (a disk, where /run is a small tmpfs)."""
-    return Path(os.environ.get("LABCORE_DATA_DIR", "/var/tmp"))
+    """Where bulky scratch data goes: $LABCORE_DATA_DIR, else DATA_DIR (a disk, where /run is a small tmpfs)."""
+    return Path(os.environ.get("LABCORE_DATA_DIR", DATA_DIR))
 
 
 class Scratch:
@@ -86,4 +89,4 @@ def disk_usage(path: str | os.PathLike) -> int:
     return total
 
 
-__all__ = ["Scratch", "disk_usage", "data_dir"]
+__all__ = ["Scratch", "disk_usage", "data_dir", "DATA_DIR"]

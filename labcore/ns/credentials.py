@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import kernel
-from ..doctor import CAP_NAMES
-from .pidns import status
+from ..kernel import caps
+from ..proc.status import status
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,7 @@ def uid_map(pid: int | str = "self") -> list[tuple[int, int, int]]:
 
 def capabilities(pid: int | str = "self", which: str = "CapEff") -> set[str]:
     """A capability set of /proc/PID/status (CapEff, CapPrm, CapBnd...) as names like 'CAP_SYS_ADMIN'."""
-    mask = int(status(pid)[which], 16)
-    return {f"CAP_{name.upper()}" for bit, name in enumerate(CAP_NAMES) if mask >> bit & 1}
+    return caps.names(int(status(pid)[which], 16))
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ clone(2)/unshare(2) and a file in ``/proc/PID/ns/`` whose inode number
 *is* the namespace's identity: two processes are in the same namespace
 exactly when those inode numbers match.
 
-This module names the kinds, reads a process's namespaces, pins one so it
-outlives its processes, and turns a request ("pid,net, hostname box") into a
+This module reads a process's namespaces (the kinds are listed once, in
+``labcore.proc.ns``), pins one so it outlives its processes, and turns a request ("pid,net, hostname box") into a
 ``Plan`` of system calls. ``labcore.ns.process`` carries the plan out.
 """
 
@@ -19,31 +19,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable
 
-from .. import doctor, kernel, tracker
+from .. import kernel, tracker
 from ..errors import InvalidInputError, PrivilegeError, UnknownNamespaceError, UnsupportedError
 from ..kernel import flags as F
-from .pidns import status
-
-
-@dataclass(frozen=True)
-class Kind:
-    flag: int
-    isolates: str
-    man: str
-
-
-KINDS: dict[str, Kind] = {
-    "pid": Kind(F.CLONE_NEWPID, "process IDs: the first process inside is PID 1", "pid_namespaces(7)"),
-    "net": Kind(F.CLONE_NEWNET, "network devices, addresses, routes, ports, firewall", "network_namespaces(7)"),
-    "mnt": Kind(F.CLONE_NEWNS, "the mount table: what the filesystem tree looks like", "mount_namespaces(7)"),
-    "uts": Kind(F.CLONE_NEWUTS, "hostname and NIS domain name", "uts_namespaces(7)"),
-    "ipc": Kind(F.CLONE_NEWIPC, "System V IPC objects and POSIX message queues", "ipc_namespaces(7)"),
-    "user": Kind(F.CLONE_NEWUSER, "user and group IDs, and so what root may do", "user_namespaces(7)"),
-    "cgroup": Kind(F.CLONE_NEWCGROUP, "where the cgroup tree seems to start", "cgroup_namespaces(7)"),
-    "time": Kind(F.CLONE_NEWTIME, "offsets of CLOCK_MONOTONIC and CLOCK_BOOTTIME", "time_namespaces(7)"),
-}
-
-CONTAINER = ("pid", "mnt", "uts", "ipc", "net")  # what `docker run` gives by default
+from ..proc import cgroup as proc_cgroup
+from ..proc.ns import CONTAINER, KINDS, Kind  # the one table of kinds; re-exported here for the notebooks
+from ..proc.status import status
 
 # What a new mount namespace does with the mount events it shares with its parent
 # (mount_namespaces(7)): labcore's default cuts every tie; runc's default is "slave".
@@ -156,11 +137,7 @@ def cgroup_paths(pid: int | str = "self") -> dict[str, str]:
     On cgroup v1 each hierarchy is named by its controllers (``pids``,
     ``cpu``...); the v2 line (``0::/path``) is returned as ``cgroup2``.
     """
-    out = {}
-    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
-        _, hierarchy, path = line.split(":", 2)
-        out[hierarchy or "cgroup2"] = path
-    return out
+    return proc_cgroup.paths(pid)
 
 
 def cgroup_views(join: str | None = None) -> dict[str, dict[str, str]]:
@@ -191,8 +168,8 @@ def scratch_cgroup(name: str):
     """
     if not name.startswith(tracker.PREFIX) or "/" in name:
         raise InvalidInputError(f"bad cgroup name {name!r}", f"use a name starting with {tracker.PREFIX!r}, without '/'")
-    v1 = doctor.v1_controllers()
-    if doctor.cgroup_mode() == "v2":
+    v1 = proc_cgroup.v1_controllers()
+    if proc_cgroup.mode() == "v2":
         root = Path(tracker.CGROUP_ROOT)
     elif "pids" in v1:
         root = Path(v1["pids"])

@@ -24,38 +24,13 @@ See ``labcore.ns.init`` for an init that does its job. Used by notebook 04.
 from __future__ import annotations
 
 import os
-import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from ..errors import InvalidInputError, LabError
-
-STATES = {"R": "running", "S": "sleeping", "D": "disk sleep", "T": "stopped", "t": "traced",
-          "Z": "zombie", "X": "dead", "I": "idle"}
-
-
-def status(pid: int | str) -> dict[str, str]:
-    """/proc/PID/status as a dict ("Name" -> "sleep", "NSpid" -> "4242 1", ...)."""
-    try:
-        text = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        raise InvalidInputError(f"no process {pid}", "it has exited (and been reaped) already") from None
-    return {key: value.strip() for key, value in (line.split(":", 1) for line in text.splitlines() if ":" in line)}
-
-
-def signal_set(mask_hex: str) -> set[str]:
-    """A signal mask from /proc/PID/status (hex, bit N-1 for signal N) as names: {'SIGTERM', ...}."""
-    mask = int(mask_hex, 16)
-    names = set()
-    for number in range(1, 65):
-        if mask >> (number - 1) & 1:
-            try:
-                names.add(signal.Signals(number).name)
-            except ValueError:
-                names.add(f"SIG{number}")  # real-time signals have no name in Python
-    return names
+from ..proc.status import STATES, signal_set, status  # parsed in labcore.proc; lab.pidns.status for notebook 04
 
 
 @dataclass

@@ -30,6 +30,7 @@ from .. import kernel, tracker
 from ..errors import InvalidInputError, LabError
 from ..kernel import flags as F
 from ..proc.mountinfo import Mount, find as find_mount, parse, read
+from .process import enter
 
 
 MountEntry, mountinfo, parse_mountinfo = Mount, read, parse  # one parser: labcore/mountinfo.py
@@ -52,7 +53,6 @@ def mount_tmpfs(target: str | os.PathLike, pid: int | None = None) -> tracker.Re
     The mount is recorded on the host side too: when ``target`` is below a
     shared mount, it propagates to the host, and must be undone there.
     """
-    from .process import enter  # process imports namespaces, which imports us indirectly
     target = Path(os.path.abspath(target))
     _check_lab_path(target)
     name = f"{tracker.PREFIX}tmpfs"

@@ -30,12 +30,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..proc import cgroup as proc_cgroup
 from ..proc import mountinfo
+from ..proc.ns import KINDS
 
 # The initial namespaces' inode numbers (include/linux/proc_ns.h).
 INITIAL_INODES = {"ipc": 0xEFFFFFFF, "uts": 0xEFFFFFFE, "user": 0xEFFFFFFD,
                   "pid": 0xEFFFFFFC, "cgroup": 0xEFFFFFFB, "time": 0xEFFFFFFA}
-KINDS = ("pid", "net", "mnt", "uts", "ipc", "user", "cgroup", "time")
 UNLIMITED = 2**62  # v1 writes "no limit" as a huge number (PAGE_COUNTER_MAX pages, in bytes)
 
 
@@ -121,10 +122,8 @@ def _read(path: Path) -> str | None:
 def cgroup_limits(pid: int | str = "self") -> tuple[str, list[Limit]]:
     """Its cgroup path, and the memory, CPU and pids limits that apply there (v2 or v1)."""
     mounts = {(m.fstype, m.super_options): m.point for m in mountinfo.read(pid) if m.fstype in ("cgroup", "cgroup2")}
-    lines = (_read(Path(f"/proc/{pid}/cgroup")) or "").splitlines()
     limits, path_shown = [], ""
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
+    for controllers, path in proc_cgroup.entries(_read(Path(f"/proc/{pid}/cgroup")) or ""):
         if controllers == "":  # v2: one line, "0::/path"
             path_shown = path_shown or path
             for point in (p for (t, _), p in mounts.items() if t == "cgroup2"):

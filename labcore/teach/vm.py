@@ -47,7 +47,8 @@ from pathlib import Path
 from . import initramfs
 from .. import tracker
 from ..kernel import spawnproto as proto
-from ..ns.pidns import status
+from ..proc.meminfo import parse as meminfo  # lab.vm.meminfo, for notebook 02
+from ..proc.status import status
 from ..errors import InvalidInputError, LabError, UnsupportedError
 
 QEMU = "qemu-system-x86_64"
@@ -200,17 +201,6 @@ def process_memory(pid: int) -> tuple[int, int]:
     except (PermissionError, FileNotFoundError):
         pss = rss
     return rss, pss
-
-
-def meminfo(text: str) -> dict[str, int]:
-    """Parse /proc/meminfo text into bytes per field."""
-    out = {}
-    for line in text.splitlines():
-        name, _, rest = line.partition(":")
-        parts = rest.split()
-        if parts and parts[0].isdigit():
-            out[name.strip()] = int(parts[0]) * (1024 if parts[1:] == ["kB"] else 1)
-    return out
 
 
 @dataclass

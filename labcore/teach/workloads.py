@@ -28,13 +28,14 @@ from pathlib import Path
 from .. import tracker
 from ..errors import InvalidInputError, UnsupportedError
 from ..cgroups import limits as L
+from ..cgroups.detect import disk_of
+from ..fs.scratch import DATA_DIR  # the disk the data file goes on (and the doctor's cgroup_io looks at)
 
 PAYLOAD = str(Path(__file__).with_name("payload.py"))
 MAX_SECONDS = 120
 MAX_BOMB_PIDS = 200
 MAX_HOG = 2 << 30
 MAX_DATA = 1 << 30
-DATA_DIR = "/var/tmp"  # on a disk (not a tmpfs) on Debian and in the course VM
 _serial = itertools.count()
 
 
@@ -100,7 +101,6 @@ class DataFile(tracker.Held):
         if self.size > MAX_DATA:
             raise InvalidInputError(f"data file size {size!r} is more than {L.human_bytes(MAX_DATA)}",
                                     "a few hundred MiB are plenty to watch a throttle")
-        from ..cgroups.detect import disk_of
         self.device = disk_of(directory)
         if self.device is None:
             raise UnsupportedError(f"{directory} is not on a disk (tmpfs or overlay?): nothing there to throttle",
@@ -148,4 +148,4 @@ def page_cache(data: DataFile) -> list[str]:
 
 
 __all__ = ["busy", "hog", "fork_bomb", "DataFile", "disk_read", "page_cache", "safe_memory", "MAX_SECONDS",
-           "MAX_BOMB_PIDS", "PAYLOAD"]
+           "MAX_BOMB_PIDS", "PAYLOAD", "DATA_DIR"]

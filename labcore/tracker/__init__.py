@@ -43,11 +43,12 @@ from typing import Callable
 
 from .. import kernel
 from ..proc import mountinfo
+from ..proc.cgroup import CGROUP_ROOT
+from ..proc.stat import is_running, process_start_time  # here too: notebooks use lab.tracker.is_running
 from ..errors import CleanupError
 
 PREFIX = "lab-"          # links, network namespaces
 CGROUP_NAME = "labcore"  # the subtree that holds every lab cgroup, in each hierarchy
-CGROUP_ROOT = "/sys/fs/cgroup"
 NETNS_DIR = "/run/netns"
 
 
@@ -78,22 +79,6 @@ class Record:
     def describe(self) -> str:
         """``process pid 1234``, ``mount /run/labcore/x``: what a person recognises."""
         return f"process pid {self.target}" if self.kind == "process" else f"{self.kind} {self.target}"
-
-
-def _stat_after_name(pid: int) -> list[str] | None:
-    """The fields of /proc/PID/stat from field 3 (state) on, or None if the process is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) may contain spaces and parentheses: split after the last ')'.
-    return stat.rsplit(")", 1)[1].split()
-
-
-def process_start_time(pid: int) -> int | None:
-    """Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot."""
-    fields = _stat_after_name(pid)
-    return None if fields is None else int(fields[19])
 
 
 class Tracker:
@@ -288,17 +273,10 @@ def _kill_process(rec: Record) -> str:
             if os.waitpid(pid, os.WNOHANG)[0] == pid:
                 return "killed"
         except ChildProcessError:
-            fields = _stat_after_name(pid)
-            if fields is None or (start is not None and int(fields[19]) != start) or fields[0] == "Z":
+            if not is_running(pid, start):  # gone, a zombie, or its PID already reused
                 return "killed"
         time.sleep(0.005)
     raise CleanupError(f"process {pid} did not die after SIGKILL", "look at it with ps -o pid,stat,wchan")
-
-
-def is_running(pid: int, start_time: int | None = None) -> bool:
-    """Is ``pid`` alive (not gone, not a zombie), and the same process if ``start_time`` is given?"""
-    fields = _stat_after_name(pid)
-    return fields is not None and (start_time is None or int(fields[19]) == start_time) and fields[0] != "Z"
 
 
 @undoes("mount", order=20)

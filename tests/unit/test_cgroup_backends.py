@@ -334,25 +334,26 @@ def test_a_view_of_a_group_we_did_not_make_cannot_be_changed(v2):
 
 @pytest.fixture
 def as_root(monkeypatch):
-    from labcore import doctor
-    monkeypatch.setattr(doctor, "check_root", lambda: doctor.Check("root", True, "uid 0"))
+    from labcore.doctor import host
+    monkeypatch.setattr(host, "check_root", lambda: host.Check("root", True, "uid 0"))
 
 
 def test_cgroup_limits_feature_names_what_is_missing(tmp_path, as_root):
-    from labcore.cgroups import detect
-    ok = detect.check_limits(FakeCgroupFS(tmp_path / "a", "v2").root)
+    from labcore.cgroups import checks
+    ok = checks.check_limits(FakeCgroupFS(tmp_path / "a", "v2").root)
     assert ok.ok and ok.detail == "cgroup v2 with cpu, memory, pids, io"
-    partial = detect.check_limits(FakeCgroupFS(tmp_path / "b", "v2", controllers=("cpu",)).root)
+    partial = checks.check_limits(FakeCgroupFS(tmp_path / "b", "v2", controllers=("cpu",)).root)
     assert not partial.ok and "lacks the memory, pids controller(s)" in partial.detail and partial.fix
     (tmp_path / "none").mkdir()
-    assert "no cgroup filesystem" in detect.check_limits(tmp_path / "none").detail
+    assert "no cgroup filesystem" in checks.check_limits(tmp_path / "none").detail
 
 
 def test_cgroup_features_need_root(tmp_path, monkeypatch):
     from labcore import doctor
-    from labcore.cgroups import detect
-    monkeypatch.setattr(doctor, "check_root", lambda: doctor.Check("root", False, "uid 65534", "run as root"))
-    check = detect.check_io(FakeCgroupFS(tmp_path / "a", "v2").root)
+    from labcore.cgroups import checks
+    from labcore.doctor import host
+    monkeypatch.setattr(host, "check_root", lambda: host.Check("root", False, "uid 65534", "run as root"))
+    check = checks.check_io(FakeCgroupFS(tmp_path / "a", "v2").root)
     assert not check.ok and "needs root" in check.detail and check.fix == "run as root"
     doctor._feature.cache_clear()
     try:  # the doctor answers for both names, with the cgroups package's reason

@@ -1,8 +1,16 @@
 """The doctor: every check answers, every 'no' has a fix, modes are detected right."""
 
+import ast
+from pathlib import Path
+
 import pytest
 
-from labcore import InvalidInputError, doctor
+from labcore import InvalidInputError, cgroups, doctor
+from labcore.doctor import check, host
+from labcore.ns import checks as ns_checks
+from labcore.proc import cgroup as proc_cgroup
+from labcore.proc import mountinfo
+from labcore.proc.ns import KINDS
 
 
 def test_every_check_answers_and_every_no_has_a_fix():
@@ -15,33 +23,41 @@ def test_every_check_answers_and_every_no_has_a_fix():
     assert "<table>" in report._repr_html_()
 
 
+# /proc/self/mountinfo lines: "... point options - fstype source super-options".
 MOUNTS_HYBRID = """\
-cgroup /sys/fs/cgroup/cpu cgroup rw,relatime,cpu 0 0
-cgroup /sys/fs/cgroup/memory cgroup rw,relatime,memory 0 0
-cgroup /sys/fs/cgroup/systemd cgroup rw,relatime,name=systemd 0 0
-cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0
+30 25 0:26 / /sys/fs/cgroup/cpu rw,nosuid,nodev,noexec,relatime shared:9 - cgroup cgroup rw,cpu
+31 25 0:27 / /sys/fs/cgroup/memory rw,nosuid,nodev,noexec,relatime shared:10 - cgroup cgroup rw,memory
+32 25 0:28 / /sys/fs/cgroup/systemd rw,nosuid,nodev,noexec,relatime shared:11 - cgroup cgroup rw,xattr,name=systemd
+33 25 0:29 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:12 - cgroup2 cgroup2 rw,nsdelegate
 """
-MOUNTS_V2 = "cgroup2 /sys/fs/cgroup cgroup2 rw,nosuid,nodev,noexec,relatime 0 0\n"
-MOUNTS_V1 = "cgroup /sys/fs/cgroup/pids cgroup rw,pids 0 0\n"
+MOUNTS_V2 = "29 25 0:25 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw\n"
+MOUNTS_V1 = "30 25 0:26 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids\n"
 
 
 @pytest.mark.parametrize("mounts,mode", [(MOUNTS_HYBRID, "hybrid"), (MOUNTS_V2, "v2"), (MOUNTS_V1, "v1"), ("", "none")])
-def test_cgroup_mode(monkeypatch, mounts, mode):
-    monkeypatch.setattr(doctor, "_read", lambda path, default="": mounts if path == "/proc/self/mounts" else default)
-    assert doctor.cgroup_mode() == mode
+def test_cgroup_mode(mounts, mode):
+    assert proc_cgroup.mode(mountinfo.parse(mounts)) == mode
 
 
-def test_v1_controllers_skip_named_hierarchies(monkeypatch):
-    monkeypatch.setattr(doctor, "_read", lambda path, default="": MOUNTS_HYBRID if path == "/proc/self/mounts" else default)
-    assert doctor.v1_controllers() == {"cpu": "/sys/fs/cgroup/cpu", "memory": "/sys/fs/cgroup/memory"}
+def test_v1_controllers_skip_named_hierarchies_and_flags():
+    assert proc_cgroup.v1_controllers(mountinfo.parse(MOUNTS_HYBRID)) == \
+        {"cpu": "/sys/fs/cgroup/cpu", "memory": "/sys/fs/cgroup/memory"}
+
+
+def test_one_source_for_the_cgroup_mode():
+    # The doctor's names are labcore.proc.cgroup's, and so is lab.cgroups.mode() on this machine.
+    assert (doctor.cgroup_mode, doctor.cgroup_mounts) == (proc_cgroup.mode, proc_cgroup.mounts)
+    assert (doctor.v1_controllers, doctor.v2_controllers) == (proc_cgroup.v1_controllers, proc_cgroup.v2_controllers)
+    if doctor.cgroup_mode() != "none":
+        assert cgroups.mode() == doctor.cgroup_mode()
 
 
 def test_userns_restrictions_name_the_sysctl_and_its_fix(monkeypatch):
     values = {"/proc/sys/kernel/apparmor_restrict_unprivileged_userns": "1",
               "/proc/sys/user/max_user_namespaces": "100"}
-    monkeypatch.setattr(doctor, "_read", lambda path, default="": values.get(str(path), default))
-    monkeypatch.setattr(doctor, "_probe_userns", lambda as_uid: 1)  # what EPERM from the kernel gives
-    check = doctor.check_userns_unprivileged()
+    monkeypatch.setattr(ns_checks, "read", lambda path, default="": values.get(str(path), default))
+    monkeypatch.setattr(ns_checks, "_probe_userns", lambda as_uid: 1)  # what EPERM from the kernel gives
+    check = ns_checks.check_userns_unprivileged()
     assert not check.ok and "Operation not permitted" in check.detail
     assert "kernel.apparmor_restrict_unprivileged_userns" in check.detail
     assert check.fix == "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"
@@ -50,12 +66,40 @@ def test_userns_restrictions_name_the_sysctl_and_its_fix(monkeypatch):
 def test_container_detection_trusts_the_kernel_over_files(monkeypatch):
     values = {"/proc/2/comm": "kthreadd", "/proc/self/uid_map": "0 0 4294967295",
               "/proc/self/mountinfo": "1 0 8:1 / / rw - ext4 /dev/vda rw", "/proc/self/cgroup": "0::/"}
-    monkeypatch.setattr(doctor, "_read", lambda path, default="": values.get(str(path), default))
+    monkeypatch.setattr(host, "read", lambda path, default="": values.get(str(path), default))
     assert not doctor.check_container().ok
     values["/proc/2/comm"] = ""
     values["/proc/self/uid_map"] = "0 100000 65536"
     check = doctor.check_container()
     assert check.ok and "user namespace" in check.detail and "pid namespace" in check.detail
+    values["/proc/self/mountinfo"] = "1 0 0:50 / / rw - overlay overlay rw,lowerdir=/l,upperdir=/u,workdir=/w"
+    values["/proc/self/cgroup"] = "0::/kubepods/besteffort/pod1/abc\n"
+    strong, _ = doctor.container_signs()
+    assert any("overlay" in s for s in strong) and any("container manager" in s for s in strong)
+
+
+def test_each_package_exports_its_checks_and_the_doctor_gathers_them():
+    from labcore.cgroups import checks as cgroup_checks
+    from labcore.fs import checks as fs_checks
+    from labcore.teach import checks as teach_checks
+    owners = [host.CHECKS, ns_checks.CHECKS, cgroup_checks.CHECKS, fs_checks.CHECKS, teach_checks.CHECKS]
+    assert list(doctor.CHECKS) == [name for checks in owners for name in checks]
+    assert len(doctor.CHECKS) == 18  # notebook 00 says so
+    assert {"netns", "cgroup_limits", "cgroup_io"} <= set(doctor.features())
+    assert doctor.CHECKS["vm"] is teach_checks.check_vm and doctor.CHECKS["cgroups"] is cgroup_checks.check_cgroups
+
+
+def test_the_check_type_imports_nothing_of_labcore():
+    for node in ast.walk(ast.parse(Path(check.__file__).read_text())):
+        if isinstance(node, ast.ImportFrom):
+            assert node.level == 0 and not (node.module or "").startswith("labcore"), ast.dump(node)
+        elif isinstance(node, ast.Import):
+            assert not any(alias.name.startswith("labcore") for alias in node.names), ast.dump(node)
+
+
+def test_the_namespace_check_uses_the_one_table_of_kinds():
+    assert doctor.has("namespaces") == (set(KINDS) <= {p.name for p in Path("/proc/self/ns").iterdir()})
+    assert f"all {len(KINDS)}" in ns_checks.check_namespaces().fix
 
 
 def test_unknown_feature_is_refused():
@@ -77,9 +121,9 @@ def test_the_userns_probe_really_tries():
     import os
     import subprocess
     root = os.geteuid() == 0
-    code = doctor._probe_userns(65534 if root else None)
+    code = ns_checks._probe_userns(65534 if root else None)
     as_user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if root else []
     peer = subprocess.run([*as_user, "unshare", "--user", "true"], capture_output=True).returncode
     assert (code == 0) == (peer == 0), (code, peer)
     if root and doctor.has("userns"):
-        assert doctor._probe_userns(None) == 0  # root may always make one where the kernel has them
+        assert ns_checks._probe_userns(None) == 0  # root may always make one where the kernel has them
