@@ -301,6 +301,39 @@ BENCHES["layer"] = bench_layer
 BENCHES["rebuild"] = bench_rebuild
 
 
+# --- the `labcore` command's start-up ---------------------------------------------------
+
+CLI_ROUNDS = 20
+
+
+def bench_cli() -> None:
+    """`labcore --version` and `--help` against the bare interpreter the entry point runs on.
+
+    An OCI runtime's command is started for every container, so the command
+    must not import what its subcommand does not use.
+    """
+    python = sys.executable
+    command = os.path.join(os.path.dirname(python), "labcore")
+    runs = {"bare": [python, "-c", "pass"], "version": [command, "--version"], "help": [command, "--help"]}
+    samples: dict[str, list[float]] = {name: [] for name in runs}
+    for argv in runs.values():
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)  # warm up: page cache, .pyc files
+    for _ in range(CLI_ROUNDS):
+        for name, argv in runs.items():  # interleaved, so a slow moment of the machine hits all three
+            start = time.perf_counter()
+            subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+            samples[name].append((time.perf_counter() - start) * 1000)
+    bare, version, usage = (statistics.median(samples[name]) for name in ("bare", "version", "help"))
+    print(f"cli_version_ms: {version:.1f}")
+    print(f"cli_help_ms: {usage:.1f}")
+    print(f"bare_python_ms: {bare:.1f} (peer: {python} -c pass, medians of {CLI_ROUNDS} runs each)")
+    print(f"cli_version_overhead_ms: {version - bare:.1f} (target: at most 40 above the bare interpreter)")
+    print(f"cli_help_overhead_ms: {usage - bare:.1f} (target: at most 40 above the bare interpreter)")
+
+
+BENCHES["cli"] = bench_cli
+
+
 def main(argv: list[str]) -> int:
     for name in argv or BENCHES:
         BENCHES[name]()

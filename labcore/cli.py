@@ -6,10 +6,17 @@
     labcore cleanup                undo whatever a crashed notebook left behind
     labcore install-kernel         register the "Docker Internals Lab" Jupyter kernel
     labcore image build|unpack|inspect   OCI images (see labcore/images/cli.py)
+    labcore --version
 
 A ``LabError`` is printed as a short notice (what, and the fix) and the
 command exits with 125, as ``docker run`` does for its own errors; a
 command that cannot be found exits with 127, as in a shell.
+
+The command starts fast, because a container runtime's command is started
+once or more per container: each subcommand imports the modules it uses
+when it runs, and only the chosen subcommand's options are set up. So
+``labcore --help`` and ``labcore --version`` load argparse and the table of
+namespace kinds (``labcore.proc.ns``), and nothing else of labcore.
 """
 
 from __future__ import annotations
@@ -18,18 +25,19 @@ import argparse
 import signal
 import sys
 
-from . import doctor, tracker
-from .ns import namespaces, process
-from .cgroups import command as cgroup_command
+from . import __version__
 from .errors import CommandNotFoundError, LabError
+from .proc.ns import CONTAINER, KINDS
 
 
 def cmd_doctor(args) -> int:
+    from . import doctor
     print(doctor.report())
     return 0
 
 
 def cmd_run(args) -> int:
+    from .cgroups import command as cgroup_command
     argv = args.command
     if argv and argv[0] == "--":
         argv = argv[1:]
@@ -40,6 +48,7 @@ def cmd_run(args) -> int:
 
 
 def _run(args, argv, cgroup) -> int:
+    from .ns import process
     proc = process.spawn(argv, args.ns, hostname=args.hostname, cgroup=cgroup)
     interrupts = 0
 
@@ -57,6 +66,7 @@ def _run(args, argv, cgroup) -> int:
 
 
 def cmd_cleanup(args) -> int:
+    from . import tracker
     done = tracker.default().cleanup()
     for rec, outcome in done:
         print(f"{rec.describe()}: {outcome}")
@@ -71,41 +81,64 @@ def cmd_install_kernel(args) -> int:
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="labcore", description="The Docker Internals Lab's toolkit.")
-    sub = top.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+# --- each subcommand's options, added only when that subcommand is the one run ---------
 
-    sub.add_parser("doctor", help="what this machine can do for the course").set_defaults(fn=cmd_doctor)
-
-    run = sub.add_parser("run", help="run a command as PID 1 of new namespaces",
-                         description="Run CMD in new namespaces as PID 1 with a fresh /proc, pass "
-                                     "stdio through, and exit with CMD's status (128+N if killed by signal N).")
-    run.add_argument("--ns", default=",".join(namespaces.CONTAINER),
-                     help="namespace kinds, comma-separated, among " + ",".join(namespaces.KINDS) +
+def _run_options(run: argparse.ArgumentParser) -> None:
+    from .cgroups import command as cgroup_command
+    run.add_argument("--ns", default=",".join(CONTAINER),
+                     help="namespace kinds, comma-separated, among " + ",".join(KINDS) +
                           " (default: %(default)s, as docker run); pid brings mnt with it for /proc")
     run.add_argument("--hostname", help="hostname inside (needs uts)")
     cgroup_command.add_arguments(run)
     run.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARG...]")
-    run.set_defaults(fn=cmd_run)
 
-    sub.add_parser("cleanup", help="undo every kernel object the lab recorded "
-                                   "(after a crashed kernel)").set_defaults(fn=cmd_cleanup)
 
-    kern = sub.add_parser("install-kernel", help="install the lab's Jupyter kernelspec")
+def _install_kernel_options(kern: argparse.ArgumentParser) -> None:
     where = kern.add_mutually_exclusive_group()
     where.add_argument("--user", action="store_true", help="in the user's Jupyter directory")
     where.add_argument("--prefix", help="under PREFIX/share/jupyter (default: this Python's prefix)")
     kern.add_argument("--sudo", action="store_true",
                       help="start the kernel through sudo, so a non-root Jupyter gets a root kernel (the VM)")
-    kern.set_defaults(fn=cmd_install_kernel)
 
-    from .images import cli as image_cli
-    image_cli.register(sub)
+
+# name -> (help, description, function, the function adding its options)
+COMMANDS = {
+    "doctor": ("what this machine can do for the course", None, cmd_doctor, None),
+    "run": ("run a command as PID 1 of new namespaces",
+            "Run CMD in new namespaces as PID 1 with a fresh /proc, pass stdio through, and exit "
+            "with CMD's status (128+N if killed by signal N).", cmd_run, _run_options),
+    "cleanup": ("undo every kernel object the lab recorded (after a crashed kernel)", None, cmd_cleanup, None),
+    "install-kernel": ("install the lab's Jupyter kernelspec", None, cmd_install_kernel, _install_kernel_options),
+    "image": ("build, unpack and inspect OCI images (chapter 06)", None, None, None),  # see labcore/images/cli.py
+}
+
+
+def parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line, with the options of subcommand ``command`` only (``"all"``: every one).
+
+    The others are listed with their help line, so ``labcore --help`` stays complete.
+    """
+    top = argparse.ArgumentParser(prog="labcore", description="The Docker Internals Lab's toolkit.")
+    top.add_argument("--version", action="version", version=f"labcore {__version__}")
+    sub = top.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+    for name, (text, description, fn, options) in COMMANDS.items():
+        wanted = command in (name, "all")
+        if name == "image" and wanted:
+            from .images import cli as image_cli
+            image_cli.register(sub)  # adds "image" with its own subcommands
+            continue
+        p = sub.add_parser(name, help=text, description=description)
+        p.set_defaults(fn=fn)
+        if options and wanted:
+            options(p)
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    # The first word that is not an option names the subcommand (the top level's options take no value).
+    command = next((word for word in argv if not word.startswith("-")), None)
+    args = parser(command).parse_args(argv)
     try:
         return args.fn(args)
     except CommandNotFoundError as exc:
