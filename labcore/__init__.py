@@ -39,6 +39,7 @@ _NAMES = {
     "images": ("labcore.images", None),
     "teach": ("labcore.teach", None),
     "doctor": ("labcore.doctor", None),
+    "check": ("labcore.check", None),
     "errors": ("labcore.errors", None),
     # modules, by the names the chapters use
     "namespaces": ("labcore.ns.namespaces", None),

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 
-from ..doctor import host
-from ..doctor.check import Check
+from .. import check as host
+from ..check import Check
 from ..errors import UnsupportedError
 from ..fs.scratch import DATA_DIR
 from ..proc import cgroup as proc_cgroup

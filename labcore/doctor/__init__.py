@@ -2,7 +2,7 @@
 
 Every check reads the kernel's own interfaces (/proc, /sys, the cgroup
 mounts) or runs a harmless command, and answers yes or no with the detail
-that decided it (a ``Check``, see check.py). Each "no" carries the fix.
+that decided it (a ``Check``, see ``labcore/check.py``). Each "no" carries the fix.
 The tests take their skip reasons from here, so a test is only ever
 skipped for a reason the doctor states, and the notebooks use
 ``doctor.needs(...)`` to explain a demo they cannot run instead of failing.
@@ -11,15 +11,14 @@ The checks live with what they check: each package exports its own from
 its ``checks.py`` (``CHECKS``, shown in the report, and ``FEATURES``, asked
 for by name only), and the doctor gathers them::
 
-    host.py                root, kernel, inside a container, seccomp, LSMs, nftables, iptables, tools
+    labcore.check          root, kernel, inside a container, seccomp, LSMs, nftables, iptables, tools
     labcore.ns.checks      namespace kinds, user namespaces, make namespaces, spawn helper; netns
     labcore.cgroups.checks cgroups, cgroup v1, cgroup v2; cgroup_limits, cgroup_io
     labcore.fs.checks      overlayfs
     labcore.teach.checks   tiny VM
 
-It gathers them on first use, not when imported: a package's checks import
-``labcore.doctor.check``, whose import runs this file first, so this file
-must not need them while it loads.
+The checks are run on first use (``has``, ``needs``, ``report``), not when
+this module is imported.
 """
 
 from __future__ import annotations
@@ -30,51 +29,34 @@ from ..errors import InvalidInputError
 from ..proc.cgroup import mode as cgroup_mode
 from ..proc.cgroup import mounts as cgroup_mounts
 from ..proc.cgroup import v1_controllers, v2_controllers
-from . import host
-from .check import Check, Report
-from .host import check_container, check_root, container_signs
+from .. import check as host
+from ..cgroups import checks as cgroups
+from ..check import Check, Report, check_container, check_root, container_signs
+from ..fs import checks as fs
+from ..ns import checks as ns
+from ..teach import checks as teach
+
+PACKAGES = [host, ns, cgroups, fs, teach]  # the modules that export checks, in the report's order
 
 
-def _packages():
-    """The modules that export checks, in the report's order."""
-    from ..cgroups import checks as cgroups
-    from ..fs import checks as fs
-    from ..ns import checks as ns
-    from ..teach import checks as teach
-    return [host, ns, cgroups, fs, teach]
-
-
-@functools.lru_cache(maxsize=None)
-def checks() -> dict:
-    """name -> check function, for the report: every package's CHECKS."""
-    return {name: fn for module in _packages() for name, fn in module.CHECKS.items()}
-
-
-@functools.lru_cache(maxsize=None)
-def features() -> dict:
-    """name -> check function, for everything ``has()`` answers but the report leaves out."""
-    return {name: fn for module in _packages() for name, fn in getattr(module, "FEATURES", {}).items()}
-
-
-def __getattr__(name: str):
-    if name == "CHECKS":  # the report's checks, gathered on first use
-        return checks()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# name -> check function: every package's CHECKS (in the report), and its FEATURES (asked for by name only)
+CHECKS = {name: fn for module in PACKAGES for name, fn in module.CHECKS.items()}
+FEATURES = {name: fn for module in PACKAGES for name, fn in getattr(module, "FEATURES", {}).items()}
 
 
 def report() -> Report:
     """Run every check. Shown in notebook 00 and by `labcore doctor`."""
-    return Report((name, fn()) for name, fn in checks().items())
+    return Report((name, fn()) for name, fn in CHECKS.items())
 
 
 @functools.lru_cache(maxsize=None)
 def _feature(name: str) -> Check:
     if name.startswith("tool:"):
         return host.check_tool(name[5:])
-    found = checks().get(name) or features().get(name)
+    found = CHECKS.get(name) or FEATURES.get(name)
     if found is None:
         raise InvalidInputError(f"unknown feature {name!r}",
-                                f"features are {', '.join([*checks(), *features()])}, or tool:NAME")
+                                f"features are {', '.join([*CHECKS, *FEATURES])}, or tool:NAME")
     return found()
 
 
@@ -101,6 +83,6 @@ def needs(*names: str) -> bool:
     return not missing
 
 
-__all__ = ["Check", "Report", "CHECKS", "checks", "features", "report", "has", "why_not", "needs",
+__all__ = ["Check", "Report", "CHECKS", "FEATURES", "PACKAGES", "report", "has", "why_not", "needs",
            "cgroup_mode", "cgroup_mounts", "v1_controllers", "v2_controllers", "container_signs",
            "check_container", "check_root"]

@@ -7,7 +7,7 @@ the first mount that asks for it. Chapters 06 and 11 need it.
 
 from __future__ import annotations
 
-from ..doctor.check import Check, read
+from ..check import Check, read
 
 
 def check_overlayfs() -> Check:

@@ -14,8 +14,8 @@ import shutil
 from pathlib import Path
 
 from .. import kernel
-from ..doctor import host
-from ..doctor.check import Check, read
+from .. import check as host
+from ..check import Check, read
 from ..proc.ns import KINDS
 from .helper import NSEXEC, helper_built
 

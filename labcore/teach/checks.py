@@ -6,7 +6,7 @@ It needs QEMU, a guest kernel and a static busybox for the initramfs;
 
 from __future__ import annotations
 
-from ..doctor.check import Check
+from ..check import Check
 from . import vm
 
 

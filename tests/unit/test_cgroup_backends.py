@@ -334,7 +334,7 @@ def test_a_view_of_a_group_we_did_not_make_cannot_be_changed(v2):
 
 @pytest.fixture
 def as_root(monkeypatch):
-    from labcore.doctor import host
+    from labcore import check as host
     monkeypatch.setattr(host, "check_root", lambda: host.Check("root", True, "uid 0"))
 
 
@@ -351,7 +351,7 @@ def test_cgroup_limits_feature_names_what_is_missing(tmp_path, as_root):
 def test_cgroup_features_need_root(tmp_path, monkeypatch):
     from labcore import doctor
     from labcore.cgroups import checks
-    from labcore.doctor import host
+    from labcore import check as host
     monkeypatch.setattr(host, "check_root", lambda: host.Check("root", False, "uid 65534", "run as root"))
     check = checks.check_io(FakeCgroupFS(tmp_path / "a", "v2").root)
     assert not check.ok and "needs root" in check.detail and check.fix == "run as root"

@@ -1,10 +1,15 @@
-"""The doctor's own checks: the machine as a whole, before any package's feature.
+"""What this machine can do: one ``Check`` type, and the machine-wide checks.
 
-Who we are (root, with which capabilities), which kernel, whether we run
-inside a container already, and the host's security and firewall layers
-(seccomp, LSMs, nftables, iptables) with the optional tools of later
-chapters. Each check reads the kernel's own files (proc(5),
-capabilities(7), seccomp(2)) or asks a tool for its version.
+A check reads the kernel's own files (proc(5), capabilities(7), seccomp(2))
+or asks a tool for its version, and answers yes or no: ``ok``, the
+``detail`` that decided it, and the ``fix`` when not ok. Every package that
+owns a feature says whether this machine has it in its own ``checks.py``
+(``labcore.cgroups.checks``, ``labcore.ns.checks``...), with this type, on
+top of the checks here that concern the machine as a whole: who we are
+(root, with which capabilities), which kernel, whether we already run
+inside a container, the security and firewall layers (seccomp, LSMs,
+nftables, iptables), and the optional tools of later chapters.
+``labcore.doctor`` gathers them all into its report.
 """
 
 from __future__ import annotations
@@ -14,13 +19,57 @@ import platform
 import re
 import shutil
 import subprocess
+from dataclasses import dataclass
+from html import escape
 from pathlib import Path
 
-from ..kernel import caps
-from ..proc import cgroup as proc_cgroup
-from ..proc import mountinfo
-from ..proc.status import status
-from .check import Check, read
+from .kernel import caps
+from .proc import cgroup as proc_cgroup
+from .proc import mountinfo
+from .proc.status import status
+
+
+@dataclass
+class Check:
+    """One answer: ``ok`` with the ``detail`` that decided it, and the ``fix`` when not ok."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+    def __str__(self) -> str:
+        mark = "yes" if self.ok else "no "
+        text = f"{mark}  {self.name:<22} {self.detail}"
+        if not self.ok and self.fix:
+            text += f"\n     {'':<22} fix: {self.fix}"
+        return text
+
+
+class Report(dict):
+    """name -> Check, printable as a table (and as HTML in a notebook)."""
+
+    def __str__(self) -> str:
+        return "\n".join(str(c) for c in self.values())
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td>{'✅' if c.ok else '❌'}</td><td><b>{escape(c.name)}</b></td>"
+            f"<td>{escape(c.detail)}{'<br><i>fix: ' + escape(c.fix) + '</i>' if not c.ok and c.fix else ''}</td></tr>"
+            for c in self.values())
+        return f"<table>{rows}</table>"
+
+
+def read(path: str | Path, default: str = "") -> str:
+    """A small kernel file's content, stripped, or ``default`` if it cannot be read: what checks look at."""
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return default
+
 
 OPTIONAL_TOOLS = ["runc", "crun", "containerd", "dockerd", "docker-registry", "skopeo", "umoci",
                   "oci-image-tool", "qemu-system-x86_64"]
@@ -154,5 +203,4 @@ CHECKS = {
     "tools": check_tools,
 }
 
-__all__ = ["Check", "CHECKS", "OPTIONAL_TOOLS", "check_root", "check_kernel", "container_signs", "check_container",
-           "check_nftables", "check_iptables", "check_seccomp", "check_lsm", "check_tools", "check_tool"]
+__all__ = ["Check", "Report", "read", "CHECKS", "OPTIONAL_TOOLS", "check_root", "check_kernel", "container_signs", "check_container", "check_nftables", "check_iptables", "check_seccomp", "check_lsm", "check_tools", "check_tool"]
