@@ -71,7 +71,7 @@ _NAMES = {
     "CONTAINER": ("labcore.ns.namespaces", "CONTAINER"),
     "Namespaces": ("labcore.ns.namespaces", "Namespaces"),
     "nspid": ("labcore.ns.namespaces", "nspid"),
-    "pin_netns": ("labcore.ns.namespaces", "pin_netns"),
+    "pin_netns": ("labcore.ns.netns", "pin_netns"),
     "Process": ("labcore.ns.process", "Process"),
     "Result": ("labcore.ns.process", "Result"),
     "spawn": ("labcore.ns.process", "spawn"),

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from .. import tracker
 from ..errors import InvalidInputError, LabError, PrivilegeError, UnsupportedError
-from ..proc.cgroup import parse_proc_cgroup  # parsed in labcore.proc; lab.cgroups.parse_proc_cgroup
+from ..proc.cgroup import CGROUP_ROOT, parse_proc_cgroup  # parsed in labcore.proc; lab.cgroups.parse_proc_cgroup
 from . import limits as L
 
 LAB = tracker.CGROUP_NAME  # every group the lab makes lives under a "labcore" directory
@@ -332,5 +332,38 @@ class Cgroup:
         raise NotImplementedError
 
 
-__all__ = ["Cgroup", "Stats", "make_directory", "read", "read_int", "read_keyed", "write",
+@tracker.undoes("cgroup", order=70)  # after processes and mounts, before paths
+def rmdir_recorded(rec: tracker.Record) -> str:
+    """Empty a lab cgroup (SIGKILL what still runs in it) and remove it."""
+    path = Path(rec.target)
+    if not str(path).startswith(CGROUP_ROOT + "/") or LAB not in path.parts:
+        tracker.refuse(rec, f"cgroup outside the {LAB} subtree")
+    deadline = time.monotonic() + 5
+    while True:
+        # A cgroup can only be removed empty: kill what still runs inside (rmdir says EBUSY
+        # until the tasks have exited). Child cgroups are their creators' to remove: a shared
+        # parent such as .../labcore stays while another notebook still uses it.
+        try:
+            procs = (path / "cgroup.procs").read_text().split()
+        except FileNotFoundError:
+            return "already gone"
+        if any(p.is_dir() for p in path.iterdir()):
+            return "kept: other lab cgroups are still inside"
+        for pid in procs:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            path.rmdir()
+            return "removed"
+        except FileNotFoundError:
+            return "already gone"
+        except OSError as exc:
+            if exc.errno != errno.EBUSY or time.monotonic() > deadline:
+                raise
+        time.sleep(0.01)
+
+
+__all__ = ["rmdir_recorded", "Cgroup", "Stats", "make_directory", "read", "read_int", "read_keyed", "write",
            "parse_proc_cgroup", "LAB"]

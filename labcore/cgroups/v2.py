@@ -31,6 +31,7 @@ from pathlib import Path
 
 from .. import tracker
 from ..errors import CleanupError
+from ..proc.cgroup import CGROUP_ROOT
 from . import limits as L
 from .base import LAB, Cgroup, Stats, read, read_int, read_keyed, write
 
@@ -179,7 +180,7 @@ class V2Cgroup(Cgroup):
 def _disable_controller(rec: tracker.Record) -> str:
     """Take back a controller the lab enabled in the root's cgroup.subtree_control."""
     target, controller = Path(rec.target), rec.extra.get("controller", "")
-    if target != Path(tracker.CGROUP_ROOT) / "cgroup.subtree_control" or controller not in CONTROLLERS:
+    if target != Path(CGROUP_ROOT) / "cgroup.subtree_control" or controller not in CONTROLLERS:
         raise CleanupError(f"refusing to undo {rec}: only cpu, memory, pids or io in the root's "
                            "cgroup.subtree_control are ever enabled by the lab",
                            "remove this record by hand if it is not the lab's")

@@ -20,6 +20,7 @@ filesystem, a sub-path for a bind mount. Used by chapter 11.
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -87,4 +88,18 @@ def bind(source: str | os.PathLike, target: str | os.PathLike, readonly: bool = 
     return BindMount(source, target, rec, readonly)
 
 
-__all__ = ["MountInfo", "parse_mountinfo", "mountinfo", "find", "backing", "bind", "BindMount"]
+@tracker.undoes("mount", order=20)  # after processes, before the paths the mounts sit in
+def unmount_recorded(rec: tracker.Record) -> str:
+    """Detach a mount the lab made (MNT_DETACH: at once, even if something still uses it)."""
+    if not tracker.is_lab_path(rec.target):
+        tracker.refuse(rec, "not a lab path")
+    try:
+        kernel.default().umount2(rec.target, F.MNT_DETACH)
+    except OSError as exc:
+        if exc.errno in (errno.EINVAL, errno.ENOENT):
+            return "already unmounted"
+        raise
+    return "unmounted"
+
+
+__all__ = ["unmount_recorded", "MountInfo", "parse_mountinfo", "mountinfo", "find", "backing", "bind", "BindMount"]

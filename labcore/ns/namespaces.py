@@ -25,6 +25,7 @@ from ..kernel import flags as F
 from ..proc import cgroup as proc_cgroup
 from ..proc.ns import CONTAINER, KINDS, Kind  # the one table of kinds; re-exported here for the notebooks
 from ..proc.status import status
+from .netns import pin_netns  # lab.pin_netns; it lives with its undo in netns.py
 
 # What a new mount namespace does with the mount events it shares with its parent
 # (mount_namespaces(7)): labcore's default cuts every tie; runc's default is "slave".
@@ -105,28 +106,6 @@ def read(pid: int | str = "self") -> Namespaces:
 def nspid(pid: int) -> list[int]:
     """The PID of ``pid`` in each pid namespace it belongs to, outermost first (NSpid)."""
     return [int(x) for x in status(pid).get("NSpid", str(pid)).split()]  # no NSpid line before Linux 4.1
-
-
-def pin_netns(pid: int, name: str) -> str:
-    """Keep ``pid``'s network namespace alive as /run/netns/NAME, as `ip netns add` does.
-
-    A namespace lives as long as something refers to it: a process, an open
-    file descriptor, or a bind mount of its /proc/PID/ns file. The bind mount
-    is what makes it outlive every process, and `ip netns` looks there.
-    Undo with ``tracker.default().undo(record)`` (or ``labcore cleanup``).
-    """
-    if not name.startswith(tracker.PREFIX) or "/" in name or name in (".", ".."):
-        raise InvalidInputError(f"bad network namespace name {name!r}",
-                                f"use a name starting with {tracker.PREFIX!r} and without '/'")
-    path = Path(tracker.NETNS_DIR) / name
-    if path.exists():
-        raise InvalidInputError(f"{path} already exists", "choose another name, or remove it (ip netns del)")
-    made_dir = not path.parent.exists()
-    with tracker.default().created("netns", name, made_dir=made_dir) as rec:
-        path.parent.mkdir(exist_ok=True)
-        path.touch()  # a bind mount needs an existing file to cover
-        kernel.default().mount(f"/proc/{pid}/ns/net", str(path), None, F.MS_BIND)
-    return rec
 
 
 # --- what a process sees from inside: cgroup, time, ipc --------------------

@@ -18,6 +18,13 @@ Rules that keep this safe for the host:
   links and network namespaces, a ``labcore`` cgroup subtree, paths under
   the state directory): cleanup cannot touch anything of the host's.
 
+Each kind of object is undone by the module that creates it (a mount by
+``labcore.fs.mounts``, a cgroup by ``labcore.cgroups.base``...), which
+registers its undo with ``@tracker.undoes(kind, order)``; ``KINDS`` names
+that module, so cleanup after a crash can load it. ``order`` sets who goes
+first: processes (they hold everything else busy), mounts, namespaces,
+cgroups, then files.
+
 Creating an object, rolling it back if the creation fails half-way::
 
     with tracker.default().created("mount", target) as rec:
@@ -29,21 +36,17 @@ Creating an object, rolling it back if the creation fails half-way::
 from __future__ import annotations
 
 import atexit
-import errno
+import importlib
 import json
 import os
 import shutil
-import signal
-import subprocess
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .. import kernel
 from ..proc import mountinfo
-from ..proc.cgroup import CGROUP_ROOT
 from ..proc.stat import is_running, process_start_time  # here too: notebooks use lab.tracker.is_running
 from ..errors import CleanupError
 
@@ -92,7 +95,7 @@ class Tracker:
     # --- records -------------------------------------------------------
     def add(self, kind: str, target, **extra) -> Record:
         """Write the record of an object about to be created."""
-        if kind not in UNDO:
+        if kind not in KINDS and kind not in UNDO:
             raise ValueError(f"no undo known for kind {kind!r}")
         self.objects.mkdir(parents=True, exist_ok=True, mode=0o700)
         rec = Record(kind, str(target), extra, owner=os.getpid(), seq=time.time_ns())
@@ -126,7 +129,7 @@ class Tracker:
     # --- undo ----------------------------------------------------------
     def undo(self, rec: Record) -> str:
         """Undo one object (idempotent) and drop its record. Returns what happened."""
-        outcome = UNDO[rec.kind].fn(rec)
+        outcome = undo_for(rec.kind).fn(rec)
         self.forget(rec)
         return outcome
 
@@ -159,16 +162,16 @@ class Tracker:
         newest first (a mount on top of another goes first).
         """
         recs = [r for r in self.records() if owner is None or r.owner == owner]
-        recs.sort(key=lambda r: (UNDO[r.kind].order if r.kind in UNDO else 99,
+        recs.sort(key=lambda r: (undo_for(r.kind).order if undo_for(r.kind) else 99,
                                  -len(Path(r.target).parts), -r.seq))
         done, failed = [], []
         for rec in recs:
-            if rec.kind not in UNDO:
+            if undo_for(rec.kind) is None:
                 failed.append(f"{rec}: unknown kind")
                 continue
             try:
                 done.append((rec, self.undo(rec)))
-            except (OSError, CleanupError, subprocess.SubprocessError) as exc:
+            except (OSError, CleanupError) as exc:
                 failed.append(f"{rec}: {exc}")
         if failed:
             raise CleanupError("could not undo: " + "; ".join(failed),
@@ -225,13 +228,32 @@ class Undo:
 
 UNDO: dict[str, Undo] = {}
 
+# Each kind is undone by the module that creates it, which registers its undo with
+# @undoes when it loads. After a crash, `labcore cleanup` may meet a record before
+# anything has loaded that module: this table says which one to load.
+KINDS = {
+    "process": "labcore.ns.kill",
+    "mount": "labcore.fs.mounts",
+    "netns": "labcore.ns.netns",
+    "cgroup": "labcore.cgroups.base",
+    "cgroup-controller": "labcore.cgroups.v2",
+    "path": __name__,
+}
+
 
 def undoes(kind: str, order: int):
-    """Register the undo function of a kind. Later modules add their own kinds."""
+    """Register the undo function of a kind (its module is named in KINDS)."""
     def register(fn):
         UNDO[kind] = Undo(order, fn)
         return fn
     return register
+
+
+def undo_for(kind: str) -> Undo | None:
+    """The undo of ``kind``, loading the module that registers it if need be; None if unknown."""
+    if kind not in UNDO and kind in KINDS:
+        importlib.import_module(KINDS[kind])
+    return UNDO.get(kind)
 
 
 def is_lab_path(path: str, root: Path | None = None) -> bool:
@@ -243,7 +265,7 @@ def is_lab_path(path: str, root: Path | None = None) -> bool:
     return p.name.startswith(PREFIX) and p.parent != Path("/")
 
 
-def _refuse(rec: Record, why: str):
+def refuse(rec: Record, why: str):
     raise CleanupError(f"refusing to undo {rec}: {why}",
                        "only objects named with the lab's prefix are ever removed")
 
@@ -254,151 +276,10 @@ def mounts_under(path: str | os.PathLike) -> list[str]:
     return [m.point for m in mountinfo.read() if m.point == base or m.point.startswith(base.rstrip("/") + "/")]
 
 
-@undoes("process", order=10)
-def _kill_process(rec: Record) -> str:
-    pid, start = int(rec.target), rec.extra.get("start_time")
-    now = process_start_time(pid)
-    if now is None:
-        return "already gone"
-    if start is not None and now != start:
-        return "already gone (PID reused by another process)"
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return "already gone"
-    # Reap it if it is our child; otherwise wait until init has.
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                return "killed"
-        except ChildProcessError:
-            if not is_running(pid, start):  # gone, a zombie, or its PID already reused
-                return "killed"
-        time.sleep(0.005)
-    raise CleanupError(f"process {pid} did not die after SIGKILL", "look at it with ps -o pid,stat,wchan")
-
-
-@undoes("mount", order=20)
-def _umount(rec: Record) -> str:
-    if not is_lab_path(rec.target):
-        _refuse(rec, "not a lab path")
-    try:
-        kernel.default().umount2(rec.target, kernel.flags.MNT_DETACH)
-    except OSError as exc:
-        if exc.errno in (errno.EINVAL, errno.ENOENT):
-            return "already unmounted"
-        raise
-    return "unmounted"
-
-
-@undoes("netns", order=30)
-def _del_netns(rec: Record) -> str:
-    name = rec.target
-    if not name.startswith(PREFIX) or "/" in name:
-        _refuse(rec, "network namespace without the lab- prefix")
-    path = f"{NETNS_DIR}/{name}"
-    gone = True
-    try:
-        kernel.default().umount2(path, kernel.flags.MNT_DETACH)
-        gone = False
-    except OSError as exc:
-        if exc.errno not in (errno.EINVAL, errno.ENOENT):
-            raise
-    try:
-        os.unlink(path)
-        gone = False
-    except FileNotFoundError:
-        pass
-    if rec.extra.get("made_dir"):
-        try:
-            os.rmdir(NETNS_DIR)  # we created it; only if nothing else lives there now
-        except OSError:
-            pass
-    return "already gone" if gone else "removed"
-
-
-@undoes("link", order=40)
-def _del_link(rec: Record) -> str:
-    name = rec.target
-    if not name.startswith(PREFIX):
-        _refuse(rec, "link without the lab- prefix")
-    if not Path(f"/sys/class/net/{name}").exists():
-        return "already gone"
-    subprocess.run(["ip", "link", "del", name], check=True, capture_output=True)
-    return "deleted"
-
-
-@undoes("nft-table", order=50)
-def _del_nft_table(rec: Record) -> str:
-    family, _, name = rec.target.partition(" ")
-    if not name.startswith(CGROUP_NAME) and not name.startswith(PREFIX):
-        _refuse(rec, "nft table not named labcore...")
-    done = subprocess.run(["nft", "delete", "table", family, name], capture_output=True, text=True)
-    return "deleted" if done.returncode == 0 else "already gone"
-
-
-@undoes("iptables-rule", order=50)
-def _del_iptables_rule(rec: Record) -> str:
-    rule = rec.extra["rule"]  # e.g. ["-s", "10.0.0.0/24", "-j", "MASQUERADE", "-m", "comment", ...]
-    if "labcore" not in rule:
-        _refuse(rec, "iptables rule without the labcore comment")
-    tool = rec.extra.get("tool", "iptables")
-    base = [tool, "-w", "-t", rec.extra.get("table", "filter")]
-    if subprocess.run(base + ["-C", rec.target] + rule, capture_output=True).returncode != 0:
-        return "already gone"
-    subprocess.run(base + ["-D", rec.target] + rule, check=True, capture_output=True)
-    return "deleted"
-
-
-@undoes("sysctl", order=60)
-def _restore_sysctl(rec: Record) -> str:
-    path = Path(rec.target)
-    if not str(path).startswith("/proc/sys/"):
-        _refuse(rec, "not a sysctl")
-    old = rec.extra["old"]
-    if path.read_text().strip() == old:
-        return "already as before"
-    path.write_text(old + "\n")
-    return f"restored to {old}"
-
-
-@undoes("cgroup", order=70)
-def _rmdir_cgroup(rec: Record) -> str:
-    path = Path(rec.target)
-    if not str(path).startswith(CGROUP_ROOT + "/") or CGROUP_NAME not in path.parts:
-        _refuse(rec, f"cgroup outside the {CGROUP_NAME} subtree")
-    deadline = time.monotonic() + 5
-    while True:
-        # A cgroup can only be removed empty: kill what still runs inside (rmdir says EBUSY
-        # until the tasks have exited). Child cgroups are their creators' to remove: a shared
-        # parent such as .../labcore stays while another notebook still uses it.
-        try:
-            procs = (path / "cgroup.procs").read_text().split()
-        except FileNotFoundError:
-            return "already gone"
-        if any(p.is_dir() for p in path.iterdir()):
-            return "kept: other lab cgroups are still inside"
-        for pid in procs:
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        try:
-            path.rmdir()
-            return "removed"
-        except FileNotFoundError:
-            return "already gone"
-        except OSError as exc:
-            if exc.errno != errno.EBUSY or time.monotonic() > deadline:
-                raise
-        time.sleep(0.01)
-
-
 @undoes("path", order=80)
 def _remove_path(rec: Record) -> str:
     if not is_lab_path(rec.target):
-        _refuse(rec, "not a lab path")
+        refuse(rec, "not a lab path")
     path = Path(rec.target)
     if path.is_dir() and not path.is_symlink():
         # rmtree would descend into a mount and delete what it shows: never do that.
@@ -415,5 +296,5 @@ def _remove_path(rec: Record) -> str:
         return "already gone"
 
 
-__all__ = ["Tracker", "Record", "default", "state_dir", "undoes", "is_lab_path",
+__all__ = ["Tracker", "Record", "Held", "Undo", "UNDO", "KINDS", "default", "state_dir", "undoes", "undo_for", "refuse", "is_lab_path",
            "process_start_time", "is_running", "mounts_under", "PREFIX", "CGROUP_NAME"]

@@ -201,7 +201,7 @@ def test_v2_delegates_controllers_and_writes_one_directory(v2, disk):
 
 def test_v2_enables_a_missing_controller_at_the_root_and_takes_it_back(tmp_path, monkeypatch, state_dir):
     fs = FakeCgroupFS(tmp_path / "cg", "v2", enabled_at_root=("cpu", "memory", "pids")).install(monkeypatch)
-    monkeypatch.setattr(tracker, "CGROUP_ROOT", str(fs.root))
+    monkeypatch.setattr("labcore.cgroups.v2.CGROUP_ROOT", str(fs.root))
     cg = cgroups.create("lab-web", root=fs.root)
     assert fs.get("cgroup.subtree_control").split() == ["cpu", "memory", "pids", "io"]
     assert fs.get("labcore/cgroup.subtree_control").split() == ["cpu", "memory", "pids", "io"]
