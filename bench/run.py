@@ -96,7 +96,7 @@ def bench_throttle() -> None:
     """
     if not _cgroup_bench_ready("throttle"):
         return
-    from labcore.cgroups import workloads
+    from labcore.teach import workloads
 
     def measured(limits: dict) -> float:
         with lab.cgroups.create(f"lab-bench-{os.getpid()}", **limits) as cg:

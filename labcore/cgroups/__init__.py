@@ -35,8 +35,8 @@ from pathlib import Path
 
 from .. import tracker
 from . import detect, limits
-from ..teach import workloads
 from ..proc import cgroup as proc_cgroup
+from ..proc.cgroup import CGROUP_ROOT
 from .base import Cgroup, Stats, parse_proc_cgroup
 from .detect import controllers, disk_of, mode, version
 from .limits import Limits, human_bytes
@@ -48,7 +48,7 @@ BACKENDS = {"v1": V1Cgroup, "v2": V2Cgroup}
 
 
 def _root(root) -> Path:
-    return Path(root or tracker.CGROUP_ROOT)
+    return Path(root or CGROUP_ROOT)
 
 
 def backend(root: str | os.PathLike | None = None) -> type[Cgroup]:
@@ -92,4 +92,4 @@ def of(pid: int | str = "self", root: str | os.PathLike | None = None) -> Cgroup
 
 
 __all__ = ["Cgroup", "Stats", "Limits", "V1Cgroup", "V2Cgroup", "create", "of", "backend", "version", "mode",
-           "controllers", "disk_of", "human_bytes", "parse_proc_cgroup", "detect", "limits", "workloads", "BACKENDS"]
+           "controllers", "disk_of", "human_bytes", "parse_proc_cgroup", "detect", "limits", "BACKENDS"]

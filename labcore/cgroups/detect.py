@@ -22,6 +22,7 @@ from pathlib import Path
 from .. import tracker
 from ..errors import UnsupportedError
 from ..proc import cgroup as proc_cgroup
+from ..proc.cgroup import CGROUP_ROOT
 from . import limits
 from .limits import Device, block_device
 from .v1 import HIERARCHIES
@@ -29,7 +30,7 @@ from .v1 import HIERARCHIES
 
 def version(root: str | os.PathLike | None = None) -> str:
     """``"v1"`` or ``"v2"``: which backend drives the cgroups under ``root`` (default /sys/fs/cgroup)."""
-    root = Path(root or tracker.CGROUP_ROOT)
+    root = Path(root or CGROUP_ROOT)
     if (root / "cgroup.controllers").exists():
         return "v2"
     if any((root / d / "cgroup.procs").exists() for d in HIERARCHIES):
@@ -57,7 +58,7 @@ def mode(root: str | os.PathLike | None = None) -> str:
 
 def controllers(root: str | os.PathLike | None = None) -> list[str]:
     """The controllers the lab can use, in its vocabulary (cpu, memory, pids, io; cpuacct on v1)."""
-    root = Path(root or tracker.CGROUP_ROOT)
+    root = Path(root or CGROUP_ROOT)
     if version(root) == "v2":
         offered = (root / "cgroup.controllers").read_text().split()
         return [c for c in ("cpu", "memory", "pids", "io") if c in offered]

@@ -15,6 +15,7 @@ import os
 import platform
 import signal
 import struct
+import time
 
 from . import flags as F
 from .tracing import error_of, result_of
@@ -80,34 +81,36 @@ class LibcKernel:
         self.tracing = -1
 
     # --- reporting ------------------------------------------------------
-    def _emit(self, call: str, args: str, result: str) -> None:
-        line = f"{os.getpid()}\t{call}\t{args}\t{result}\n".encode(errors="replace")
+    def _emit(self, call: str, args: str, result: str, started: int = 0) -> None:
+        """One trace line; ``started`` (CLOCK_REALTIME ns) orders a fork before its child's calls."""
+        line = f"{os.getpid()}\t{started or time.time_ns()}\t{call}\t{args}\t{result}\n".encode(errors="replace")
         try:
             os.write(self.tracing, line)
         except OSError:
             pass  # the trace ended in another process: a trace never breaks a call
 
-    def _check(self, result: int, call: str, args: str, what: str = "") -> int:
+    def _check(self, result: int, call: str, args: str, what: str = "", started: int = 0) -> int:
         """-1 from libc becomes OSError(errno, "WHAT: strerror"); the call is traced either way."""
         if result == -1:
             err = ctypes.get_errno()
             if self.tracing >= 0:
-                self._emit(call, args, error_of(err))
+                self._emit(call, args, error_of(err), started)
             raise OSError(err, f"{what or f'{call}({args})'}: {os.strerror(err)}")
         if self.tracing >= 0:
-            self._emit(call, args, result_of(result))
+            self._emit(call, args, result_of(result), started)
         return result
 
     def _os(self, call: str, args: str, fn, *fn_args, what: str = ""):
         """A call Python's os module already makes: traced, and its error names the object."""
+        started = time.time_ns() if self.tracing >= 0 else 0
         try:
             result = fn(*fn_args)
         except OSError as exc:
             if self.tracing >= 0:
-                self._emit(call, args, error_of(exc.errno))
+                self._emit(call, args, error_of(exc.errno), started)
             raise OSError(exc.errno, f"{what or f'{call}({args})'}: {os.strerror(exc.errno)}") from None
         if self.tracing >= 0:
-            self._emit(call, args, result_of(result))
+            self._emit(call, args, result_of(result), started)
         return result
 
     # --- namespaces -----------------------------------------------------
@@ -132,23 +135,25 @@ class LibcKernel:
         word = flags | signal.SIGCHLD  # the low byte: the signal we get when the child dies
         # NULL stack: the child goes on from here on a copy-on-write copy of ours.
         args = (0, word) if platform.machine() == "s390x" else (word, 0)  # s390 swaps the two
+        started = time.time_ns()  # the child's calls come after this, in the trace too
         result = _libc.syscall(ctypes.c_long(number), ctypes.c_ulong(args[0]), ctypes.c_ulong(args[1]),
                                ctypes.c_void_p(0), ctypes.c_void_p(0), ctypes.c_ulong(0))
         spelled = f"{F.describe(flags, F.CLONE_NAMES)}|SIGCHLD" if flags else "SIGCHLD"
         if result == 0:
             return 0  # the child: the parent reports the call, once
-        return self._check(result, "clone", spelled)
+        return self._check(result, "clone", spelled, started=started)
 
     def fork(self) -> int:
         """fork(2) (glibc's, which runs Python's atfork handlers): our PID in the parent, 0 in the child."""
+        started = time.time_ns()
         try:
             pid = os.fork()
         except OSError as exc:
             if self.tracing >= 0:
-                self._emit("fork", "", error_of(exc.errno))
+                self._emit("fork", "", error_of(exc.errno), started)
             raise
         if pid and self.tracing >= 0:  # the parent reports the call, once
-            self._emit("fork", "", str(pid))
+            self._emit("fork", "", str(pid), started)
         return pid
 
     def ns_ioctl(self, fd: int, request: int, what: str = "") -> int:

@@ -43,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -96,17 +97,35 @@ static const char *describe(unsigned long value, const struct flag *names, char 
     return buf;
 }
 
-/* One trace line for a call that returned `result` (-1: failed with errno). */
-static void trace(const char *call, const char *args, long result)
+/* CLOCK_REALTIME in nanoseconds: when a call began, so the trace can sort the
+ * helper's clone before PID 1's first calls (it is written after them). */
+static long long now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* One trace line for a call begun at `started` (0: just now) that returned
+ * `result` (-1: failed with errno), in the format of labcore/kernel/tracing.py. */
+static void trace_at(long long started, const char *call, const char *args, long result)
 {
     if (!tracing)
         return;
     int saved = errno;
+    if (!started)
+        started = now();
     if (result == -1)
-        dprintf(TRACE, "%d\t%s\t%s\t-1 %s (%s)\n", getpid(), call, args, strerrorname_np(saved), strerror(saved));
+        dprintf(TRACE, "%d\t%lld\t%s\t%s\t-1 %s (%s)\n", getpid(), started, call, args,
+                strerrorname_np(saved), strerror(saved));
     else
-        dprintf(TRACE, "%d\t%s\t%s\t%ld\n", getpid(), call, args, result);
+        dprintf(TRACE, "%d\t%lld\t%s\t%s\t%ld\n", getpid(), started, call, args, result);
     errno = saved;
+}
+
+static void trace(const char *call, const char *args, long result)
+{
+    trace_at(0, call, args, result);
 }
 
 static unsigned long number(const char *text)
@@ -143,9 +162,10 @@ int main(int argc, char **argv)
         fail(UNSHARE, 126);
     /* A raw clone without a new stack behaves like fork(); CLONE_PARENT gives
      * the child our parent, and SIGCHLD is the signal that parent is sent. */
+    long long started = tracing ? now() : 0;
     pid_t pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
     if (pid != 0) /* the helper reports the call, once (PID 1 sees 0) */
-        trace("clone", "CLONE_PARENT|SIGCHLD", pid);
+        trace_at(started, "clone", "CLONE_PARENT|SIGCHLD", pid);
     if (pid < 0)
         fail(CLONE, 126);
     if (pid > 0) {
@@ -208,7 +228,7 @@ int main(int argc, char **argv)
             used += snprintf(args + used, sizeof args - used, "%s'%s'", i > 5 ? ", " : "", argv[i]);
         if (used < sizeof args)
             snprintf(args + used, sizeof args - used, "]");
-        dprintf(TRACE, "%d\texecve\t%s\tno return: the process becomes the program\n", getpid(), args);
+        dprintf(TRACE, "%d\t%lld\texecve\t%s\tno return: the process becomes the program\n", getpid(), now(), args);
     }
     execvp(argv[5], argv + 5);
     trace("execve", args, -1);

@@ -20,8 +20,12 @@ the order they happened (O_APPEND makes each short write atomic); the C
 helper ``nsexec`` is given it too and writes the same lines. The file is
 closed on execve(2) (O_CLOEXEC), so the container's command never sees it.
 
-One line: ``PID<TAB>CALL<TAB>ARGUMENTS<TAB>RESULT``, result ``0``, a value,
-or ``-1 EPERM (Operation not permitted)`` as strace spells it.
+One line: ``PID<TAB>STARTED<TAB>CALL<TAB>ARGUMENTS<TAB>RESULT``, result
+``0``, a value, or ``-1 EPERM (Operation not permitted)`` as strace spells
+it. A call is written once it returns, so a parent's ``fork`` line can land
+after its child's first calls: STARTED (CLOCK_REALTIME in nanoseconds, when
+the call began; a time namespace does not shift that clock) puts the lines
+back in the order the calls were made.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ class Call:
     name: str
     args: str
     result: str
+    started: int = 0
 
     @property
     def failed(self) -> bool:
@@ -59,13 +64,13 @@ def error_of(code: int) -> str:
 
 
 def parse(text: str) -> list[Call]:
-    """The lines of a trace file (a half-written last line is left out)."""
+    """The lines of a trace file, in the order the calls began (a half-written line is left out)."""
     calls = []
     for line in text.splitlines():
         fields = line.split("\t")
-        if len(fields) == 4 and fields[0].isdigit():
-            calls.append(Call(int(fields[0]), fields[1], fields[2], fields[3]))
-    return calls
+        if len(fields) == 5 and fields[0].isdigit() and fields[1].isdigit():
+            calls.append(Call(int(fields[0]), fields[2], fields[3], fields[4], int(fields[1])))
+    return sorted(calls, key=lambda c: c.started)  # stable: equal times keep the file's order
 
 
 class Trace(list):

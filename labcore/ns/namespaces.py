@@ -23,6 +23,7 @@ from .. import kernel, tracker
 from ..errors import InvalidInputError, PrivilegeError, UnknownNamespaceError, UnsupportedError
 from ..kernel import flags as F
 from ..proc import cgroup as proc_cgroup
+from ..proc.cgroup import CGROUP_ROOT
 from ..proc.ns import CONTAINER, KINDS, Kind  # the one table of kinds; re-exported here for the notebooks
 from ..proc.status import status
 from .netns import pin_netns  # lab.pin_netns; it lives with its undo in netns.py
@@ -149,7 +150,7 @@ def scratch_cgroup(name: str):
         raise InvalidInputError(f"bad cgroup name {name!r}", f"use a name starting with {tracker.PREFIX!r}, without '/'")
     v1 = proc_cgroup.v1_controllers()
     if proc_cgroup.mode() == "v2":
-        root = Path(tracker.CGROUP_ROOT)
+        root = Path(CGROUP_ROOT)
     elif "pids" in v1:
         root = Path(v1["pids"])
     else:

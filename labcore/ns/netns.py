@@ -16,7 +16,7 @@ from .. import kernel, tracker
 from ..errors import InvalidInputError
 from ..kernel import flags as F
 
-NETNS_DIR = tracker.NETNS_DIR
+NETNS_DIR = "/run/netns"  # where ip-netns(8) keeps its names
 
 
 def pin_netns(pid: int, name: str) -> tracker.Record:

@@ -52,7 +52,6 @@ from ..errors import CleanupError
 
 PREFIX = "lab-"          # links, network namespaces
 CGROUP_NAME = "labcore"  # the subtree that holds every lab cgroup, in each hierarchy
-NETNS_DIR = "/run/netns"
 
 
 def state_dir() -> Path:

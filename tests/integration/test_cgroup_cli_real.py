@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from labcore.proc.cgroup import CGROUP_ROOT
 from labcore import pidns, tracker
 from labcore.errors import InvalidInputError
 
@@ -26,7 +27,7 @@ def labcore(*args, **kw):
 
 
 def lab_groups() -> list[str]:
-    root = Path(tracker.CGROUP_ROOT)
+    root = Path(CGROUP_ROOT)
     return sorted(str(p) for p in [*root.glob(f"*/{tracker.CGROUP_NAME}/*"), *root.glob(f"{tracker.CGROUP_NAME}/*")]
                   if p.is_dir())
 

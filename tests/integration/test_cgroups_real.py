@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 import labcore as lab
+from labcore.proc.cgroup import CGROUP_ROOT
 from labcore import cgroups, monitor, tracker
 from labcore.cgroups import limits as L
-from labcore.cgroups import workloads as W
+from labcore.teach import workloads as W
 
 MIB = 1 << 20
 VERSIONS = [pytest.param("v1", marks=pytest.mark.needs("root", "cgroup_v1"), id="v1"),
@@ -37,8 +38,8 @@ def name(tag: str) -> str:
 
 def lab_dirs(group: str) -> list[str]:
     """Every directory named ``group`` under a labcore subtree, in every hierarchy."""
-    return [str(p) for p in Path(tracker.CGROUP_ROOT).glob(f"*/{tracker.CGROUP_NAME}/{group}")] + \
-           [str(p) for p in Path(tracker.CGROUP_ROOT).glob(f"{tracker.CGROUP_NAME}/{group}")]
+    return [str(p) for p in Path(CGROUP_ROOT).glob(f"*/{tracker.CGROUP_NAME}/{group}")] + \
+           [str(p) for p in Path(CGROUP_ROOT).glob(f"{tracker.CGROUP_NAME}/{group}")]
 
 
 def test_a_group_is_a_directory_in_every_hierarchy_and_goes_away(version):
@@ -46,10 +47,10 @@ def test_a_group_is_a_directory_in_every_hierarchy_and_goes_away(version):
         dirs = cg.directories()
         assert all((d / "cgroup.procs").exists() for d in dirs)
         if version == "v1":
-            hierarchies = {d.relative_to(tracker.CGROUP_ROOT).parts[0] for d in dirs}
+            hierarchies = {d.relative_to(CGROUP_ROOT).parts[0] for d in dirs}
             assert {"cpu", "cpuacct", "memory", "pids"} <= {h for hs in hierarchies for h in hs.split(",")}
         else:
-            labcore = Path(tracker.CGROUP_ROOT) / tracker.CGROUP_NAME
+            labcore = Path(CGROUP_ROOT) / tracker.CGROUP_NAME
             assert dirs == [labcore / cg.name]
             wanted = {"cpu", "memory", "pids", "io"}
             assert wanted <= set((labcore / "cgroup.subtree_control").read_text().split())  # delegation
@@ -183,4 +184,4 @@ def test_cleanup_removes_a_crashed_kernels_groups_and_processes(version, state_d
     done = subprocess.run([sys.executable, "-m", "labcore", "cleanup"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert lab_dirs(group) == [] and not tracker.is_running(orphan)
-    assert f"cgroup {tracker.CGROUP_ROOT}" in done.stdout
+    assert f"cgroup {CGROUP_ROOT}" in done.stdout

@@ -17,10 +17,10 @@ from labcore.proc.ns import KINDS
 def test_every_check_answers_and_every_no_has_a_fix():
     report = doctor.report()
     assert set(report) == set(doctor.CHECKS)
-    for check in report.values():
-        assert check.detail
-        if not check.ok and check.name != "inside a container":
-            assert check.fix, check.name
+    for answer in report.values():
+        assert answer.detail
+        if not answer.ok and answer.name != "inside a container":
+            assert answer.fix, answer.name
     assert "<table>" in report._repr_html_()
 
 

@@ -7,7 +7,7 @@ import pytest
 from labcore import InvalidInputError, monitor, plots
 from labcore.cgroups import Stats
 from labcore.cgroups import limits as L
-from labcore.cgroups import workloads as W
+from labcore.teach import workloads as W
 from labcore.teach.monitor import Monitor, Sample
 from labcore.teach.widgets import LiveLimit
 
