@@ -74,11 +74,17 @@ def parse(text: str) -> list[Call]:
 
 
 class Trace(list):
-    """The calls of one ``with lab.trace()`` block, in order; prints as a table.
+    """The calls of one ``with lab.trace()`` block, in the order they began.
 
     ``who`` names each process: ``labcore`` for the one that traced, ``PID 1``
     for a process that sees itself as PID 1 (the first of a new pid
     namespace), ``child N`` for the others, numbered as they appear.
+
+    Printed, the calls are grouped by process, one process after another in
+    the order they appeared, each with its calls in its own order. Which of
+    two running processes makes its next call first changes from run to run
+    (the scheduler decides); what each process does, and in which order,
+    does not.
     """
 
     def __init__(self, calls=(), tracer_pid: int = 0):
@@ -97,7 +103,10 @@ class Trace(list):
         return f"child {others.index(call.pid) + 1}"
 
     def rows(self) -> list[tuple[str, str, str, str]]:
-        return [(self.who(c), c.name, c.args, c.result) for c in self]
+        """(who, call, arguments, result), process by process (see above)."""
+        appeared = list(dict.fromkeys(c.pid for c in self))
+        by_process = sorted(self, key=lambda c: appeared.index(c.pid))  # stable: each keeps its own order
+        return [(self.who(c), c.name, c.args, c.result) for c in by_process]
 
     def __repr__(self) -> str:
         """One call a line, as strace(1) writes them, after who made it."""
