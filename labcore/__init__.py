@@ -78,7 +78,7 @@ _NAMES = {
     "run": ("labcore.ns.process", "run"),
     "call": ("labcore.ns.process", "call"),
     "enter": ("labcore.ns.process", "enter"),
-    # every system call labcore makes in a block, as a table
+    # every system call labcore makes in a block, one a line as strace writes them
     "trace": ("labcore.kernel", "trace"),
 }
 

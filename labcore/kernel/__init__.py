@@ -12,7 +12,7 @@ and, in a test without root, on the recorder::
     assert rec.names()[:2] == ["mount", "chdir"]
 
 ``default()`` is this process's real kernel, what ``k`` is when not given.
-``trace()`` shows every call made through it, as a table (see tracing.py).
+``trace()`` shows every call made through it, as strace would (see tracing.py).
 
 Failures raise ``OSError`` with errno kept and the call named:
 ``[Errno 1] mount proc on /proc: Operation not permitted``.
@@ -29,7 +29,7 @@ from .tracing import Call, Trace, tracing
 
 def trace(k: LibcKernel | None = None, show: bool = True):
     """``with lab.trace():``: every system call labcore makes in the block, in this process
-    and in the children it starts, shown as a table when the block ends.
+    and in the children it starts, printed when the block ends, one a line as strace writes them.
 
     Yields the ``Trace`` (a list of ``Call``) for asserts. Used by deep dive A.
     """

@@ -1,4 +1,4 @@
-"""``with lab.trace():``: every system call labcore makes, as a table.
+"""``with lab.trace():``: every system call labcore makes, one a line.
 
 A one-line ``lab.spawn(["true"], ns="pid,uts")`` hides a dozen system
 calls, made by three processes: this one, the helper or child it starts,
@@ -35,7 +35,6 @@ import os
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
-from html import escape
 
 
 @dataclass(frozen=True)
@@ -113,12 +112,6 @@ class Trace(list):
         width = max([len("labcore")] + [len(r[0]) for r in self.rows()])
         return "\n".join(f"{who:<{width}}  {name}({args}) = {result}" for who, name, args, result in self.rows())
 
-    def _repr_html_(self) -> str:
-        head = "".join(f"<th style='text-align:left'>{h}</th>" for h in ("who", "call", "arguments", "result"))
-        body = "".join("<tr>" + "".join(f"<td style='text-align:left'><code>{escape(v)}</code></td>" for v in row)
-                       + "</tr>" for row in self.rows())
-        return f"<table><tr>{head}</tr>{body}</table>"
-
 
 def _open_log() -> int:
     """An anonymous file (no name on disk), append-only, closed on execve(2)."""
@@ -137,7 +130,7 @@ def _open_log() -> int:
 def tracing(k, show: bool = True):
     """Record every system call made through the kernel object ``k`` in the block.
 
-    Yields the ``Trace``, filled when the block ends, and shows it as a table
+    Yields the ``Trace``, filled when the block ends, and prints it
     then (unless ``show=False``). ``lab.trace()`` is this, on this process's
     real kernel.
     """
@@ -156,19 +149,7 @@ def tracing(k, show: bool = True):
         finally:
             os.close(fd)
     if show:
-        _show(result)
-
-
-def _show(result: Trace) -> None:
-    try:
-        from IPython.display import display  # in a notebook: the HTML table
-        from IPython import get_ipython
-        if get_ipython() is not None:
-            display(result)
-            return
-    except ImportError:
-        pass
-    print(repr(result))
+        print(repr(result))
 
 
 __all__ = ["tracing", "Trace", "Call", "parse", "result_of", "error_of"]

@@ -77,7 +77,7 @@ def test_copy_sources_outside_the_context_are_refused(ctx, tmp_path, src):
         go(ctx, tmp_path)
 
 
-def test_run_without_root_says_so_and_keeps_the_layers_before_it(ctx, tmp_path, monkeypatch):
+def test_run_without_root_says_so_and_keeps_the_layers_before_it(ctx, tmp_path, monkeypatch, state_dir):
     from labcore import PrivilegeError
     from labcore.images import builder
     monkeypatch.setattr(builder.os, "geteuid", lambda: 1000)
