@@ -117,6 +117,18 @@ class Exercise:
         return True
 
 
+def _cpus(value) -> float:
+    return round(float(value), 4)  # 0.15000000000000002, as a float slider steps, -> 0.15
+
+
+def _mib(value) -> str:
+    return f"{int(round(value))}M"
+
+
+def _count(value) -> int:
+    return int(round(value))
+
+
 class LiveLimit:
     """A slider that changes one limit of a running cgroup, and a plot redrawn live (chapter 05).
 
@@ -126,22 +138,38 @@ class LiveLimit:
     also redraws every ``every`` seconds while the monitor samples.
     ``set(value)`` does exactly what moving the slider does (the notebook's
     stored run uses it, so the tests replay the same path).
+
+    Each limit has its own slider, in the unit the limit parser takes
+    (``labcore.cgroups.limits``): cpus in CPUs (a float), memory and
+    memory_high in whole MiB (sent as ``"64M"``), pids as a whole count.
+    ``values`` is (low, high, step) in that unit.
     """
 
     PLOTS = {"cpus": "cpu", "memory": "memory", "memory_high": "memory", "pids": "pids"}
+    # limit -> (slider class, unit, default (low, high, step), slider value -> what cgroup.set takes,
+    #           a parsed limit -> slider value)
+    SLIDERS = {
+        "cpus": ("FloatSlider", "CPUs", (0.05, 1.0, 0.05), _cpus, lambda cpus: cpus),
+        "memory": ("IntSlider", "MiB", (16, 512, 16), _mib, lambda size: size >> 20),
+        "memory_high": ("IntSlider", "MiB", (16, 512, 16), _mib, lambda size: size >> 20),
+        "pids": ("IntSlider", "tasks", (5, 200, 5), _count, lambda pids: pids),
+    }
 
-    def __init__(self, cgroup, monitor, limit: str = "cpus", values: tuple = (0.05, 1.0, 0.05),
+    def __init__(self, cgroup, monitor, limit: str = "cpus", values: tuple | None = None,
                  every: float = 1.0):
         import ipywidgets as w
 
         if limit not in self.PLOTS:
             raise ValueError(f"no live control for {limit!r}: choose among {', '.join(self.PLOTS)}")
         self.cgroup, self.monitor, self.limit, self.every = cgroup, monitor, limit, every
+        kind, self.unit, default, self._send, to_slider = self.SLIDERS[limit]
         current = getattr(cgroup.limits, limit)
-        low, high, step = values
+        low, high, step = values if values is not None else default
         self.changes = [(0.0, current)]  # (monitor time, value): the limit's history, for the plot
-        self.slider = w.FloatSlider(value=current if current is not None else high, min=low, max=high, step=step,
-                                    description=limit, continuous_update=False, readout_format=".2f")
+        start = min(max(to_slider(current), low), high) if current is not None else high
+        options = {"readout_format": ".2f"} if kind == "FloatSlider" else {}
+        self.slider = getattr(w, kind)(value=start, min=low, max=high, step=step, description=limit,
+                                       continuous_update=False, **options)
         self.slider.observe(self._changed, names="value")
         self.output = w.Output()
         self._stop = threading.Event()
@@ -150,13 +178,21 @@ class LiveLimit:
 
     def __repr__(self) -> str:
         low, high = self.slider.min, self.slider.max
-        return (f"Live control: {self.limit} of {self.cgroup.name} (slider {low:g} to {high:g}); "
+        unit = "" if self.limit == "cpus" else f" {self.unit}"
+        return (f"Live control: {self.limit} of {self.cgroup.name} (slider {low:g} to {high:g}{unit}); "
                 f"moving it calls cgroup.set({self.limit}=...) and redraws the plot")
 
+    def value(self, position) -> object:
+        """What the slider at ``position`` sends to ``cgroup.set``: a value the limit parser takes."""
+        return self._send(position)
+
     def _changed(self, change) -> None:
-        value = change["new"]
-        self.cgroup.set(**{self.limit: value})
-        self.changes.append((self.monitor.mark(f"{self.limit} = {value:g}"), value))
+        from ..cgroups import limits as L
+        sent = self.value(change["new"])
+        self.cgroup.set(**{self.limit: sent})
+        parsed = L.PARSERS[self.limit](sent)  # in the plots' units: CPUs, bytes, tasks
+        shown = f"{sent:g}" if isinstance(sent, float) else str(sent)
+        self.changes.append((self.monitor.mark(f"{self.limit} = {shown}"), parsed))
         self.refresh()
 
     def set(self, value) -> None:
