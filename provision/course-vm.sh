@@ -3,9 +3,12 @@
 # provision.sh (the system packages every machine gets):
 #   * the Docker engine and the optional tools later chapters compare with;
 #   * the lab's venv and kernelspec (make setup), the kernel started through sudo:
-#     JupyterLab runs as the vagrant user, the demos need root;
+#     JupyterLab runs as the vagrant user, the demos need root. One sudoers rule
+#     (/etc/sudoers.d/labcore) allows exactly the kernel command, with its small
+#     explicit environment (env -i): the learner's HOME and token stay out of root;
 #   * JupyterLab as a systemd service under the vagrant user, with a token,
-#     listening on port 8888 (Vagrant forwards it to the host's 127.0.0.1 only).
+#     listening on the VM's 127.0.0.1:8888 only (not reachable from containers);
+#     Vagrant forwards the host's 127.0.0.1 to it.
 # Idempotent: `vagrant provision` may run it again.
 set -euo pipefail
 LAB=/vagrant
@@ -16,9 +19,8 @@ id vagrant >/dev/null 2>&1 || { echo "course-vm: no vagrant user: this script is
 #   docker.io containerd runc   the real Docker engine: chapters 07, 08 and 14 watch it work
 #   crun                        a second OCI runtime (chapters 08 and 13)
 #   docker-registry             a registry on loopback (chapter 12)
-#   (skopeo, umoci, oci-image-tool and strace come with provision.sh)
-#   sudo                        the lab kernel's way to root
-TOOLS=(docker.io containerd runc crun docker-registry sudo)
+#   (skopeo, umoci, oci-image-tool, strace and sudo, the lab kernel's way to root, come with provision.sh)
+TOOLS=(docker.io containerd runc crun docker-registry)
 export DEBIAN_FRONTEND=noninteractive
 apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${TOOLS[@]}" >/dev/null
 # The packaged registry would listen on every interface; the chapters start their own on 127.0.0.1.
@@ -26,9 +28,15 @@ systemctl disable --now docker-registry >/dev/null 2>&1 || true
 modprobe overlay
 
 # labcore, its venv and the kernelspec, exactly as `make setup` does anywhere; then the
-# kernelspec again, started through sudo (vagrant may use sudo without a password).
+# kernelspec again, started through sudo, and the one sudoers rule that allows it. Both
+# come from labcore.teach.jupyter, so the rule matches the command the kernelspec runs.
 make -C "$LAB" setup
 "$LAB/.venv/bin/python" -m labcore install-kernel --sudo
+rule=$(mktemp)
+"$LAB/.venv/bin/python" -c 'import sys; from labcore.teach.jupyter import sudoers; sys.stdout.write(sudoers("vagrant"))' > "$rule"
+visudo -cqf "$rule" || { echo "course-vm: the lab kernel's sudoers rule does not parse" >&2; rm -f "$rule"; exit 1; }
+install -m 0440 -o root -g root "$rule" /etc/sudoers.d/labcore
+rm -f "$rule"
 
 # JupyterLab's token: made once, kept across `vagrant provision`.
 install -d -m 0750 -o root -g vagrant /etc/labcore
@@ -37,7 +45,7 @@ if [ ! -s /etc/labcore/jupyter.env ]; then
 fi
 chown root:vagrant /etc/labcore/jupyter.env
 chmod 0640 /etc/labcore/jupyter.env
-install -d -m 0700 /var/lib/labcore   # the root kernel's IPython and matplotlib settings, not vagrant's
+install -d -m 0700 /var/lib/labcore   # the root kernel's IPython and matplotlib settings (HOME=/root), not vagrant's
 
 cat > /etc/systemd/system/labcore-jupyter.service <<UNIT
 [Unit]
@@ -48,9 +56,8 @@ After=network-online.target docker.service
 User=vagrant
 Group=vagrant
 EnvironmentFile=/etc/labcore/jupyter.env
-Environment=IPYTHONDIR=/var/lib/labcore/ipython MPLCONFIGDIR=/var/lib/labcore/matplotlib
 WorkingDirectory=$LAB/notebooks
-ExecStart=$LAB/.venv/bin/jupyter lab --no-browser --ip=0.0.0.0 --port=8888 --ServerApp.port_retries=0 \\
+ExecStart=$LAB/.venv/bin/jupyter lab --no-browser --ip=127.0.0.1 --port=8888 --ServerApp.port_retries=0 \\
     --ServerApp.root_dir=$LAB/notebooks --MultiKernelManager.default_kernel_name=labcore
 Restart=on-failure
 
@@ -60,4 +67,4 @@ UNIT
 systemctl daemon-reload
 systemctl enable labcore-jupyter >/dev/null
 systemctl restart labcore-jupyter
-echo "course-vm: JupyterLab runs as vagrant on port 8888 (labcore-jupyter.service)"
+echo "course-vm: JupyterLab runs as vagrant on 127.0.0.1:8888 (labcore-jupyter.service)"

@@ -13,7 +13,39 @@ def test_kernelspec_is_installed_with_the_extension():
     spec = get_kernel_spec("labcore")
     assert spec.display_name == "Docker Internals Lab"
     assert spec.argv[-2:] == ["--ext", "labcore.ipython"]
-    assert kernelspec(sudo=True)["argv"][:3] == ["sudo", "-E", "--non-interactive"]
+    assert kernelspec(sudo=True)["argv"][:4] == ["sudo", "--non-interactive", "/usr/bin/env", "-i"]
+
+
+@pytest.mark.needs("root", "tool:sudo")
+def test_sudo_applies_the_course_vms_rule_to_the_kernel_command_only(tmp_path):
+    """The real sudo reads the rule course-vm.sh writes (here for nobody), in a private mount namespace
+    where it is /etc/sudoers: the kernel command with a connection file is allowed, nothing else."""
+    import shlex
+    import subprocess
+    import sys
+
+    from labcore.teach.jupyter import sudoers
+    rule = tmp_path / "sudoers"
+    rule.write_text(sudoers("nobody"))
+    rule.chmod(0o440)
+    argv = kernelspec(sudo=True)["argv"][2:]   # what follows sudo's own options
+    connection = "/home/nobody/.local/share/jupyter/runtime/kernel-0b5e2c1a-1f.json"
+    good = [connection if a == "{connection_file}" else a for a in argv]
+    cases = {"kernel": (good, True),
+             "extra argument": (good + ["--IPKernelApp.exec_lines=import os"], False),
+             "two words for the file": (good[:good.index(connection)] + ["/a.json", "--x=1", "/b.json"]
+                                        + good[good.index(connection) + 1:], False),
+             "learner's HOME": ([a.replace("HOME=/root", "HOME=/home/nobody") for a in good], False),
+             "other program": (["/usr/bin/env", "-i", sys.executable, "-c", "pass"], False),
+             "a shell": (["/bin/sh"], False)}
+    script = 'mount --bind "$0" /etc/sudoers && for c in "$@"; do ' \
+             'eval "set -- $c"; sudo -l -U nobody "$@" >/dev/null 2>&1; echo $?; done'
+    quoted = [shlex.join(words) for words, _ in cases.values()]
+    done = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(rule),
+                           *quoted], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    got = dict(zip(cases, (line == "0" for line in done.stdout.split())))
+    assert got == {name: allowed for name, (_, allowed) in cases.items()}
 
 
 @pytest.fixture(scope="module")
