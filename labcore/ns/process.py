@@ -149,9 +149,11 @@ class Result:
     stdout: str
     stderr: str
     pid: int
+    cut: bool = False  # the output was longer than labcore keeps (MAX_OUTPUT): its end is missing
 
     def __repr__(self) -> str:
-        return f"<Result {shlex.join(self.argv)!r}: exit {self.returncode}>"
+        cut = ", output cut" if self.cut else ""
+        return f"<Result {shlex.join(self.argv)!r}: exit {self.returncode}{cut}>"
 
 
 def spawn(argv: list[str], ns: str | Iterable[str] = CONTAINER, *,
@@ -190,10 +192,13 @@ def run(argv: list[str], ns: str | Iterable[str] = CONTAINER, *, timeout: float 
     """Run ``argv`` in new namespaces, wait for it, return its output.
 
     Used throughout the notebooks: ``run(["hostname"], hostname="box").stdout``.
+    Output is bounded: each stream keeps its first ``MAX_OUTPUT`` bytes (then
+    ``result.cut`` is true and a last line says so), and a command that
+    writes more than ``MAX_READ`` is killed.
     """
     with spawn(argv, ns, capture=True, **kwargs) as proc:
         out, err = _communicate(proc, timeout)
-        return Result(list(argv), proc.returncode, out, err, proc.pid)
+        return Result(list(argv), proc.returncode, out, err, proc.pid, proc.output_cut)
 
 
 def call(fn: Callable, *args, ns: str | Iterable[str] = CONTAINER, timeout: float = 60, **kwargs):
@@ -236,7 +241,7 @@ def enter(pid: int, argv: list[str], kinds: str | Iterable[str] | None = None, t
     try:
         with _start(Plan(join=fds, second_fork="pid" in kinds), list(argv), kinds, True, None) as proc:
             out, err = _communicate(proc, timeout)
-            return Result(list(argv), proc.returncode, out, err, proc.pid)
+            return Result(list(argv), proc.returncode, out, err, proc.pid, proc.output_cut)
     finally:
         for _, fd in fds:
             os.close(fd)
@@ -272,14 +277,33 @@ def _start(p: Plan, payload, kinds, capture: bool, env, cgroup=None, via: str | 
     return parent.start(p, payload, kinds, capture, env, cgroup, k, Process)
 
 
-def _communicate(proc: Process, timeout: float, result: bool = False) -> tuple[str, str]:
-    """Read stdout, stderr (and the pickled result) until EOF, then reap."""
-    streams = {proc.stdout.fileno(): [], proc.stderr.fileno(): []}
+MAX_OUTPUT = 16 << 20  # bytes of each stream (stdout, stderr) kept: a notebook shows no more
+MAX_READ = 64 << 20    # bytes read from one stream before the command is killed: it prints forever
+
+
+def _communicate(proc: Process, timeout: float, result: bool = False,
+                 keep: int = MAX_OUTPUT, bound: int = MAX_READ) -> tuple[str, str]:
+    """Read stdout, stderr (and the pickled result) until EOF, then reap.
+
+    A command may print without end (``yes``): of each stream only the
+    first ``keep`` bytes are kept, and a line at the end says the output was
+    cut; once a stream has written ``bound`` bytes the command is killed
+    (SIGKILL) and reading stops, so the kernel's memory stays bounded.
+    ``proc.output_cut`` says whether anything was cut. (The pickled result of
+    ``call`` is not cut: it is the function's answer, not its output.)
+    """
+    if not 0 < keep <= bound:
+        raise InvalidInputError(f"output bounds keep={keep} and bound={bound} are out of order",
+                                "keep at least one byte and no more than the bound")
+    outputs = (proc.stdout.fileno(), proc.stderr.fileno())
+    streams = {fd: [] for fd in outputs}
     if result and proc._result_fd >= 0:
         streams[proc._result_fd] = []
+    read = dict.fromkeys(streams, 0)  # bytes read from each stream, kept or not
     open_fds = set(streams)
+    killed = False
     deadline = time.monotonic() + timeout
-    while open_fds:
+    while open_fds and not killed:
         ready, _, _ = select.select(list(open_fds), [], [], max(deadline - time.monotonic(), 0))
         if not ready:
             proc.close()
@@ -287,15 +311,39 @@ def _communicate(proc: Process, timeout: float, result: bool = False) -> tuple[s
                            "give it a larger timeout, or check that it does not wait for input")
         for fd in ready:
             chunk = os.read(fd, 65536)
+            if not chunk:
+                open_fds.discard(fd)
+                continue
+            if fd in outputs:
+                room = max(keep - read[fd], 0)
+                read[fd] += len(chunk)
+                chunk = chunk[:room]
+                killed = killed or read[fd] > bound
             if chunk:
                 streams[fd].append(chunk)
-            else:
-                open_fds.discard(fd)
+    if killed:
+        proc.kill()  # SIGKILL to PID 1: the whole pid namespace goes with it
     if result and proc._result_fd >= 0:
         proc._result = b"".join(streams[proc._result_fd])
     proc.wait()
-    return (b"".join(streams[proc.stdout.fileno()]).decode(errors="replace"),
-            b"".join(streams[proc.stderr.fileno()]).decode(errors="replace"))
+    proc.output_cut = any(read[fd] > keep for fd in outputs)
+    return tuple(_text(streams[fd], read[fd], keep, bound) for fd in outputs)
+
+
+def _size(n: int) -> str:
+    return f"{n >> 20} MiB" if n >= 1 << 20 and not n % (1 << 20) else f"{n} bytes"
+
+
+def _text(chunks: list[bytes], read: int, keep: int, bound: int) -> str:
+    """A stream's kept bytes as text, with a last line saying what was cut."""
+    text = b"".join(chunks).decode(errors="replace")
+    if read <= keep:
+        return text
+    if read > bound:
+        why = f"it wrote more than {_size(bound)}, so it was killed"
+    else:
+        why = f"{_size(read - keep)} more were read and dropped"
+    return text + f"\n[labcore: output cut after the first {_size(keep)}: {why}]\n"
 
 
 __all__ = ["Process", "Result", "spawn", "run", "call", "enter", "helper_built"]
