@@ -19,7 +19,17 @@ character or block device          refused (a disk's device node in a
 setuid / setgid bit                removed, and listed in the result
 more bytes or entries than the     refused as soon as the limit is crossed
 limits
+a GNU long name or PAX header      refused from its size field, before tarfile
+claiming gigabytes                 would read it whole into memory
+a truncated or damaged gzip        refused; if the root was empty, what was
+                                   written is removed (``store.unpack``
+                                   stages a whole image and renames it)
+a PAX mtime of 1e400 or nan        refused (a fractional one is kept to the ns)
 =================================  ==========================================
+
+An entry replaces what the layers below left at its path, as the OCI image
+spec says: a directory replaces a file or a symlink (the link is removed,
+never followed), a file or a symlink replaces a whole directory.
 
 Every path is resolved one component at a time from a directory file
 descriptor of the root, with ``O_NOFOLLOW`` (see openat(2) and
@@ -37,22 +47,18 @@ from __future__ import annotations
 import errno
 import gzip
 import os
-import shutil
 import stat
 import tarfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InvalidInputError, PrivilegeError
-from .layers import CHUNK, OPAQUE, WHITEOUT
+from .layers import CHUNK, OPAQUE, WHITEOUT, BoundedTarInfo, UnsafeArchiveError, open_regular
 from .overlay import make_whiteout, mark_opaque
 
 MAX_SYMLINKS = 40  # as the kernel's own path walk (ELOOP after 40)
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-class UnsafeArchiveError(InvalidInputError):
-    """A layer tar holds an entry that would reach outside its target, or too much data."""
 
 
 @dataclass
@@ -90,7 +96,13 @@ class _Limited:
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0 or self.count + size > self.limit + CHUNK:
             size = self.limit + CHUNK - self.count
-        data = self.raw.read(size)
+        try:
+            data = self.raw.read(size)
+        except EOFError:
+            raise UnsafeArchiveError(f"layer {self.name} is truncated: its gzip stream ends before its end marker",
+                                     "the blob is damaged (an interrupted download?)") from None
+        except (zlib.error, gzip.BadGzipFile) as exc:
+            raise UnsafeArchiveError(f"layer {self.name} is not valid gzip: {exc}", "the blob is damaged") from None
         self.count += len(data)
         if self.count > self.limit:
             raise UnsafeArchiveError(f"layer {self.name} holds more than {self.limit} bytes",
@@ -174,42 +186,71 @@ class _Root:
 
 
 def _remove(parent: int, name: str) -> None:
-    """Remove ``name`` in the directory ``parent``, a whole tree if it is one (never following links)."""
+    """Remove ``name`` in the directory ``parent``, a whole tree if it is one (never following links).
+
+    A directory is made writable (0700) before it is emptied: a layer may
+    have made it read-only, and without root its owner must chmod it first.
+    """
     try:
         st = os.stat(name, dir_fd=parent, follow_symlinks=False)
     except FileNotFoundError:
         return
-    if stat.S_ISDIR(st.st_mode):
-        shutil.rmtree(name, dir_fd=parent)
-    else:
+    if not stat.S_ISDIR(st.st_mode):
         os.unlink(name, dir_fd=parent)
+        return
+    fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
+    try:
+        try:
+            os.fchmod(fd, 0o700)
+        except PermissionError:
+            pass  # not ours: removing what is inside fails with its own error
+        for child in os.listdir(fd):
+            _remove(fd, child)
+    finally:
+        os.close(fd)
+    os.rmdir(name, dir_fd=parent)
 
 
-def _open_blob(path: Path, limit: int):
-    raw = open(path, "rb")
-    if raw.read(2) == b"\x1f\x8b":
-        raw.seek(0)
-        stream = gzip.GzipFile(fileobj=raw, mode="rb")
+def remove_tree(path: str | os.PathLike) -> None:
+    """Remove a directory and what it holds, read-only subdirectories included, never following links."""
+    path = Path(path)
+    fd = os.open(path.parent, _DIR_FLAGS & ~os.O_NOFOLLOW)
+    try:
+        _remove(fd, path.name)
+    finally:
+        os.close(fd)
+
+
+def _open_blob(blob, limit: int):
+    """(the file to close or None, a bounded stream of the tar): ``blob`` is a path or an open binary file."""
+    if isinstance(blob, (str, os.PathLike)):
+        raw = owned = open_regular(blob, f"layer {os.fspath(blob)}")
     else:
-        raw.seek(0)
-        stream = raw
-    return raw, _Limited(stream, limit, path.name)
+        raw, owned = blob, None
+    start = raw.tell()
+    magic = raw.read(2)
+    raw.seek(start)
+    stream = gzip.GzipFile(fileobj=raw, mode="rb") if magic == b"\x1f\x8b" else raw
+    return owned, _Limited(stream, limit, os.path.basename(str(getattr(raw, "name", "layer"))))
 
 
-def apply_layer(blob: str | os.PathLike, root: str | os.PathLike, *, mode: str = "flat",
+def apply_layer(blob, root: str | os.PathLike, *, mode: str = "flat",
                 limits: Limits | None = None, keep_owner: bool | None = None) -> Applied:
     """Apply the layer tar ``blob`` (gzipped or not) onto the directory ``root``.
 
-    ``mode="flat"`` applies whiteouts by deleting (unpacking an image);
-    ``mode="overlay"`` writes overlayfs's marks instead (a layer stored for
-    an overlay mount; needs root). Refuses with ``UnsafeArchiveError``
-    naming the entry at the first one that would leave ``root``.
+    ``blob`` is a path (a regular file: a FIFO or a symlink is refused) or
+    an open binary file, read from where it is (``Layout.open_layer`` gives
+    the one it verified). ``mode="flat"`` applies whiteouts by deleting
+    (unpacking an image); ``mode="overlay"`` writes overlayfs's marks
+    instead (a layer stored for an overlay mount; needs root). Refuses with
+    ``UnsafeArchiveError`` naming the entry at the first one that would
+    leave ``root``; when ``root`` was empty, what was written is removed.
     Owners are kept when we are root (``keep_owner``).
     """
     if mode not in ("flat", "overlay"):
         raise InvalidInputError(f"unknown mode {mode!r}", "use 'flat' or 'overlay'")
     limits = limits or Limits()
-    root, blob = Path(root), Path(blob)
+    root = Path(root)
     if not root.is_dir() or root.is_symlink():
         raise InvalidInputError(f"target {root} is not a directory", "create it first")
     if mode == "overlay" and os.geteuid() != 0:
@@ -218,27 +259,68 @@ def apply_layer(blob: str | os.PathLike, root: str | os.PathLike, *, mode: str =
     keep_owner = os.geteuid() == 0 if keep_owner is None else keep_owner
     applied = Applied()
     created: set[str] = set()
-    target = _Root(root)
-    raw, stream = _open_blob(blob, limits.max_bytes)
+    dir_modes: list[tuple[list[str], int]] = []
+    owned, stream = _open_blob(blob, limits.max_bytes)
+    name = stream.name
     try:
-        with tarfile.open(fileobj=stream, mode="r|") as tar:
+        target = _Root(root)
+    except BaseException:
+        if owned is not None:
+            owned.close()
+        raise
+    was_empty = not os.listdir(target.fd)
+    try:
+        with tarfile.open(fileobj=stream, mode="r|", tarinfo=BoundedTarInfo) as tar:
             for member in tar:
                 applied.entries += 1
                 if applied.entries > limits.max_entries:
-                    raise UnsafeArchiveError(f"layer {blob.name} has more than {limits.max_entries} entries",
+                    raise UnsafeArchiveError(f"layer {name} has more than {limits.max_entries} entries",
                                              "an absurd archive is refused: raise Limits.max_entries if genuine")
-                _apply(tar, member, target, mode, limits, keep_owner, applied, created)
-    except tarfile.TarError as exc:
-        raise UnsafeArchiveError(f"layer {blob.name} is not a valid tar: {exc}", "the blob is damaged") from None
+                _apply(tar, member, target, mode, limits, keep_owner, applied, created, dir_modes)
+        _set_dir_modes(target, dir_modes, applied)
+    except BaseException as exc:
+        if was_empty:  # leave nothing half-unpacked: the root is as empty as it came
+            for child in os.listdir(target.fd):
+                _remove(target.fd, child)
+        if isinstance(exc, tarfile.TarError):
+            raise UnsafeArchiveError(f"layer {name} is not a valid tar: {exc}", "the blob is damaged") from None
+        raise
     finally:
         target.close()
-        raw.close()
+        if owned is not None:
+            owned.close()
     applied.bytes = stream.count
     return applied
 
 
+def _set_dir_modes(root: _Root, dir_modes: list[tuple[list[str], int]], applied: Applied) -> None:
+    """Directories get their modes last (as tar does): a 0555 directory is still filled without root."""
+    for parts, perm in reversed(dir_modes):  # children first
+        try:
+            fd = root.parent(parts, False, "/".join(parts), Applied())
+        except UnsafeArchiveError:
+            continue  # a later entry replaced the directory by a file
+        if fd is not None:
+            try:
+                os.fchmod(fd, perm)
+            finally:
+                os.close(fd)
+
+
+def _mtime_ns(member: tarfile.TarInfo) -> int:
+    """The entry's mtime in nanoseconds: a PAX mtime may be fractional, or crafted (1e400, nan)."""
+    try:
+        ns = round(member.mtime * 10**9)
+    except (ValueError, OverflowError, TypeError):
+        ns = None
+    if ns is None or not -(1 << 63) <= ns < 1 << 63:
+        raise UnsafeArchiveError(f"entry {member.name!r} has mtime {member.pax_headers.get('mtime', member.mtime)}",
+                                 "not a time a file can have: the archive is malformed or crafted")
+    return ns
+
+
 def _apply(tar, member: tarfile.TarInfo, root: _Root, mode: str, limits: Limits, keep_owner: bool,
-           applied: Applied, created: set[str]) -> None:
+           applied: Applied, created: set[str], dir_modes: list) -> None:
     parts = clean_name(member.name)
     if not parts:
         return  # "./": the root itself, which we never change
@@ -261,12 +343,14 @@ def _apply(tar, member: tarfile.TarInfo, root: _Root, mode: str, limits: Limits,
     if not (member.isreg() or member.isdir() or member.issym() or member.islnk() or member.isfifo()):
         raise UnsafeArchiveError(f"entry {member.name!r} has an unknown type {member.type!r}",
                                  "the archive is malformed")
+    mtime_ns = _mtime_ns(member)
     parent = root.parent(parts[:-1], True, member.name, applied)
     try:
         created.add(rel)
         existing = _lstat(parent, name)
         if existing and not (member.isdir() and stat.S_ISDIR(existing.st_mode)):
-            _remove(parent, name)  # replaced: a file by a dir, a link by a file...
+            _remove(parent, name)  # replaced: a file by a dir, a link (never followed) by a dir...
+            existing = None
         perm = member.mode & 0o7777
         if perm & 0o6000:
             perm &= ~0o6000
@@ -291,9 +375,10 @@ def _apply(tar, member: tarfile.TarInfo, root: _Root, mode: str, limits: Limits,
                 os.mkdir(name, 0o700, dir_fd=parent)
             fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
             try:
-                _set_owner_and_mode(fd, member, perm, keep_owner)
+                _set_owner_and_mode(fd, member, perm | 0o700, keep_owner)  # its own mode at the end
             finally:
                 os.close(fd)
+            dir_modes.append((parts, perm))
         elif member.issym():
             # The target is stored as text and only ever resolved inside the container's root.
             os.symlink(member.linkname, name, dir_fd=parent)
@@ -306,7 +391,7 @@ def _apply(tar, member: tarfile.TarInfo, root: _Root, mode: str, limits: Limits,
             if keep_owner:
                 os.chown(name, member.uid, member.gid, dir_fd=parent, follow_symlinks=False)
         if not member.isdir() and not member.issym():
-            os.utime(name, ns=(member.mtime * 10**9, member.mtime * 10**9), dir_fd=parent, follow_symlinks=False)
+            os.utime(name, ns=(mtime_ns, mtime_ns), dir_fd=parent, follow_symlinks=False)
     finally:
         os.close(parent)
 
@@ -371,4 +456,4 @@ def _whiteout(parent: int, parts: list[str], entry: str, mode: str, applied: App
         make_whiteout(hidden, dir_fd=parent)
 
 
-__all__ = ["apply_layer", "Applied", "Limits", "UnsafeArchiveError", "clean_name", "MAX_SYMLINKS"]
+__all__ = ["apply_layer", "Applied", "Limits", "UnsafeArchiveError", "clean_name", "remove_tree", "MAX_SYMLINKS"]

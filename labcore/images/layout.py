@@ -19,7 +19,12 @@ Three JSON documents chain together, each naming the next by digest:
 Because every name is a hash, nothing can be changed without changing the
 names above it, and a reader can verify every byte. Everything read here is
 untrusted: digests are checked, sizes bounded, and a digest is only ever
-used as a file name once it matches ``sha256:<64 hex>``. Used by 06 and 12.
+used as a file name once it matches ``sha256:<64 hex>``. A blob is opened
+once (``O_NOFOLLOW | O_NONBLOCK``, and refused at once unless fstat(2) says
+it is a regular file: a FIFO or a link to /dev/zero would never end), and
+the file that was verified is the file that is then read. Blobs are
+stored as copies: a hard link would share the inode with the file it came
+from, which its owner can still change. Used by 06 and 12.
 """
 
 from __future__ import annotations
@@ -29,12 +34,11 @@ import json
 import os
 import platform
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InvalidInputError, UnsupportedError
-from ..fs.layers import TAR, TAR_GZIP, sha256_file, uncompressed_digest
+from ..fs.layers import CHUNK, TAR, TAR_GZIP, HashingWriter, open_regular, sha256_fileobj, uncompressed_digest
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 INDEX = "application/vnd.oci.image.index.v1+json"
@@ -96,7 +100,7 @@ class Image:
 
     @property
     def diff_ids(self) -> list[str]:
-        return self.config.get("rootfs", {}).get("diff_ids", [])
+        return (self.config.get("rootfs") or {}).get("diff_ids", [])
 
     @property
     def runtime(self) -> dict:
@@ -152,9 +156,11 @@ class Layout:
         if not marker.is_file():
             raise InvalidInputError(f"{layout.path} is not an OCI image layout (no oci-layout file)",
                                     "give the directory that holds oci-layout, index.json and blobs/")
+        with open_regular(marker) as f:
+            text = f.read(4096)
         try:
-            version = json.loads(marker.read_text()[:4096]).get("imageLayoutVersion")
-        except ValueError:
+            version = json.loads(text).get("imageLayoutVersion")
+        except (ValueError, AttributeError):
             version = None
         if version != "1.0.0":
             raise UnsupportedError(f"{marker}: imageLayoutVersion {version!r}", "only layout version 1.0.0 exists")
@@ -182,19 +188,25 @@ class Layout:
         return {"mediaType": media_type, "digest": self.put_bytes(data), "size": len(data)}
 
     def put_file(self, source: str | os.PathLike, digest: str) -> None:
-        """Store an existing file under its (verified) digest, by hard link when possible."""
+        """Store a copy of a file under its digest, checked on the bytes copied.
+
+        A copy, never a hard link: a link would be the learner's own file,
+        which they (or anyone who can write it) could change after the check.
+        """
         path = self.blob_path(digest)
-        if path.exists():
+        if path.is_file() and not path.is_symlink():
             return
-        actual = sha256_file(source)
-        if actual != digest:
-            raise DigestMismatchError(f"{source} has digest {actual}, not {digest}", "the file is corrupt")
         tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
         try:
-            os.link(source, tmp)
-        except OSError:
-            shutil.copyfile(source, tmp)
-        os.replace(tmp, path)
+            with open_regular(source) as src, open(tmp, "xb") as out:
+                sink = HashingWriter(out)
+                while chunk := src.read(CHUNK):
+                    sink.write(chunk)
+            if sink.digest() != digest:
+                raise DigestMismatchError(f"{source} has digest {sink.digest()}, not {digest}", "the file is corrupt")
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def _write_index(self, index: dict) -> None:
         tmp = self.path / f".index.json.tmp-{os.getpid()}"
@@ -236,12 +248,12 @@ class Layout:
         return [m["annotations"][REF_NAME] for m in self.index().get("manifests", [])
                 if REF_NAME in m.get("annotations", {})]
 
-    def _json(self, path: Path, what: str) -> dict:
-        try:
-            with open(path, "rb") as f:
+    def _json(self, path: Path, what: str, data: bytes | None = None) -> dict:
+        if data is None:
+            if not os.path.lexists(path):
+                raise InvalidInputError(f"{what} missing in {self.path}", "the layout is incomplete")
+            with open_regular(path, what) as f:
                 data = f.read(MAX_JSON + 1)
-        except FileNotFoundError:
-            raise InvalidInputError(f"{what} missing in {self.path}", "the layout is incomplete") from None
         if len(data) > MAX_JSON:
             raise InvalidInputError(f"{what} is larger than {MAX_JSON} bytes", "this is not a manifest")
         try:
@@ -252,35 +264,68 @@ class Layout:
             raise InvalidInputError(f"{what} is not a JSON object", "the layout is damaged")
         return doc
 
-    def read_blob_json(self, descriptor: dict) -> dict:
-        """Read a JSON blob after checking its size and digest against the descriptor."""
-        digest = check_digest(descriptor.get("digest"))
+    def open_blob(self, digest: str):
+        """The blob as an open file, refused at once unless it is a regular file (not yet verified)."""
         path = self.blob_path(digest)
-        if not path.is_file():
+        if not os.path.lexists(path):
             raise InvalidInputError(f"blob {digest} missing from {self.path}", "the layout is incomplete")
-        if path.stat().st_size != descriptor.get("size"):
-            raise DigestMismatchError(f"blob {digest} is {path.stat().st_size} bytes, the descriptor says "
-                                      f"{descriptor.get('size')}", "the layout is corrupt or tampered with")
-        self.verify(digest)
-        return self._json(path, f"blob {digest}")
+        return open_regular(path, f"blob {digest}")
 
-    def verify(self, digest: str) -> None:
-        """Hash a blob and refuse it if it does not match its name."""
-        actual = sha256_file(self.blob_path(digest))
+    def read_blob_json(self, descriptor: dict) -> dict:
+        """Read a JSON blob after checking its size and digest against the descriptor (one open file)."""
+        if not isinstance(descriptor, dict):
+            raise InvalidInputError(f"descriptor {descriptor!r} is not a JSON object", "the layout is damaged")
+        digest = check_digest(descriptor.get("digest"))
+        with self.open_blob(digest) as f:
+            size = os.fstat(f.fileno()).st_size
+            if size != descriptor.get("size"):
+                raise DigestMismatchError(f"blob {digest} is {size} bytes, the descriptor says "
+                                          f"{descriptor.get('size')}", "the layout is corrupt or tampered with")
+            if size > MAX_JSON:
+                raise InvalidInputError(f"blob {digest} is larger than {MAX_JSON} bytes", "this is not a manifest")
+            data = f.read(MAX_JSON + 1)
+        self._check(digest, "sha256:" + hashlib.sha256(data).hexdigest())
+        return self._json(self.blob_path(digest), f"blob {digest}", data)
+
+    @staticmethod
+    def _check(digest: str, actual: str) -> None:
         if actual != digest:
             raise DigestMismatchError(f"blob {digest} has content with digest {actual}",
                                       "the blob is corrupt or was tampered with: refusing it")
 
+    def verify(self, digest: str) -> None:
+        """Hash a blob and refuse it if it does not match its name."""
+        with self.open_blob(check_digest(digest)) as f:
+            self._check(digest, sha256_fileobj(f))
+
+    def open_layer(self, descriptor: dict, diff_id: str):
+        """A layer blob as an open file, checked against its digest and diff_id, rewound to its start.
+
+        Read this file (``apply_layer`` takes it), not the path: the name
+        could point at other bytes by then. Close it when done (``with``).
+        """
+        if not isinstance(descriptor, dict) or descriptor.get("mediaType") not in LAYER_TYPES:
+            media = descriptor.get("mediaType") if isinstance(descriptor, dict) else descriptor
+            raise UnsupportedError(f"layer media type {media!r}", "the lab reads tar and tar+gzip layers")
+        digest = check_digest(descriptor.get("digest"))
+        check_digest(diff_id)
+        f = self.open_blob(digest)
+        try:
+            self._check(digest, sha256_fileobj(f))
+            f.seek(0)
+            actual = uncompressed_digest(f)
+            if actual != diff_id:
+                raise DigestMismatchError(f"layer {digest} uncompresses to {actual}, "
+                                          f"but the config's diff_id is {diff_id}", "the image is inconsistent")
+            f.seek(0)
+            return f
+        except BaseException:
+            f.close()
+            raise
+
     def verify_layer(self, descriptor: dict, diff_id: str) -> None:
         """Check a layer blob against its digest (stored bytes) and diff_id (uncompressed tar)."""
-        if descriptor.get("mediaType") not in LAYER_TYPES:
-            raise UnsupportedError(f"layer media type {descriptor.get('mediaType')!r}",
-                                   "the lab reads tar and tar+gzip layers")
-        self.verify(check_digest(descriptor.get("digest")))
-        actual = uncompressed_digest(self.blob_path(descriptor["digest"]))
-        if actual != check_digest(diff_id):
-            raise DigestMismatchError(f"layer {descriptor['digest']} uncompresses to {actual}, "
-                                      f"but the config's diff_id is {diff_id}", "the image is inconsistent")
+        self.open_layer(descriptor, diff_id).close()
 
     def image(self, tag: str | None = None) -> Image:
         """Resolve a tag (or the only image) to its verified manifest and config."""
@@ -301,7 +346,9 @@ class Layout:
             doc = self.read_blob_json(descriptor)
         if doc.get("mediaType", descriptor.get("mediaType")) not in (MANIFEST, DOCKER_MANIFEST):
             raise UnsupportedError(f"manifest media type {doc.get('mediaType')!r}", "the lab reads OCI image manifests")
+        _check_manifest(doc, descriptor["digest"])
         config = self.read_blob_json(doc["config"])
+        _check_config(config, doc["config"]["digest"])
         image = Image(self, tag, descriptor["digest"], doc, config)
         if len(image.layers) != len(image.diff_ids):
             raise InvalidInputError(f"manifest lists {len(image.layers)} layers but the config {len(image.diff_ids)} "
@@ -314,6 +361,40 @@ class Layout:
             if p.get("os", "linux") == "linux" and p.get("architecture", goarch()) == goarch():
                 return m
         raise UnsupportedError(f"no linux/{goarch()} image in the index", "this image was built for another machine")
+
+
+def _check_descriptor(d, what: str) -> None:
+    if not isinstance(d, dict):
+        raise InvalidInputError(f"{what} is {d!r}, not a descriptor", "the image is damaged or was crafted")
+    check_digest(d.get("digest"))
+    if not isinstance(d.get("size"), int) or isinstance(d.get("size"), bool) or d["size"] < 0:
+        raise InvalidInputError(f"{what} has size {d.get('size')!r}", "a descriptor's size is a count of bytes")
+    if not isinstance(d.get("mediaType", ""), str):
+        raise InvalidInputError(f"{what} has media type {d.get('mediaType')!r}", "the image is damaged")
+
+
+def _check_manifest(doc: dict, digest: str) -> None:
+    """The parts of a manifest the lab reads, each of the right type (pure)."""
+    if "config" not in doc:
+        raise InvalidInputError(f"manifest {digest} has no config", "an image manifest names its config blob")
+    _check_descriptor(doc["config"], f"manifest {digest}: config")
+    layers = doc.get("layers", [])
+    if not isinstance(layers, list):
+        raise InvalidInputError(f"manifest {digest}: layers is {layers!r}, not a list", "the image is damaged")
+    for i, layer in enumerate(layers):
+        _check_descriptor(layer, f"manifest {digest}: layer {i + 1}")
+
+
+def _check_config(config: dict, digest: str) -> None:
+    for key in ("config", "rootfs"):
+        if not isinstance(config.get(key) or {}, dict):
+            raise InvalidInputError(f"config {digest}: {key} is {config[key]!r}, not an object", "the image is damaged")
+    diff_ids = (config.get("rootfs") or {}).get("diff_ids", [])
+    if not isinstance(diff_ids, list) or not all(isinstance(d, str) for d in diff_ids):
+        raise InvalidInputError(f"config {digest}: diff_ids is {diff_ids!r}", "a list of sha256 digests")
+    history = config.get("history", [])
+    if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+        raise InvalidInputError(f"config {digest}: history is {history!r}", "a list of objects")
 
 
 def parse_ref(ref: str) -> tuple[Path, str | None]:

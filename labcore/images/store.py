@@ -12,7 +12,10 @@ Two ways to turn an image's layers into files:
   containers of one image share the same layer directories.
 
 Either way, every blob is checked against its digest (and its diff_id)
-*before* anything is extracted: a corrupt or tampered layer is refused.
+*before* anything is extracted: a corrupt or tampered layer is refused. The
+file that was checked is the one extracted (never the name opened again),
+and a layer that fails halfway leaves nothing: ``unpack`` fills a staging
+directory next to DEST and renames it to DEST only when every layer is in.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 
 from ..errors import InvalidInputError
 from ..fs import overlay as ov
-from ..fs.extract import Applied, Limits, apply_layer
+from ..fs.extract import Applied, Limits, apply_layer, remove_tree
 from ..fs.scratch import Scratch
 from .layout import Image, Layout, parse_ref
 
@@ -56,13 +59,24 @@ def unpack(ref: str | os.PathLike | Image, dest: str | os.PathLike, *, limits: L
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise InvalidInputError(f"{dest} exists and is not an empty directory",
                                 "unpack into a new directory: nothing of yours gets overwritten")
-    for descriptor, diff_id in zip(image.layers, image.diff_ids):
-        image.layout.verify_layer(descriptor, diff_id)  # all of them, before writing anything
-    dest.mkdir(parents=True, exist_ok=True)
-    result = Unpacked(image, dest)
-    for descriptor in image.layers:
-        result.layers.append(apply_layer(image.layout.blob_path(descriptor["digest"]), dest,
-                                         mode="flat", limits=limits))
+    files = []
+    try:
+        for descriptor, diff_id in zip(image.layers, image.diff_ids):
+            files.append(image.layout.open_layer(descriptor, diff_id))  # all of them, before writing anything
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        staging = dest.with_name(f".{dest.name}.unpacking-{os.getpid()}")
+        staging.mkdir()
+        try:
+            result = Unpacked(image, dest)
+            for f in files:
+                result.layers.append(apply_layer(f, staging, mode="flat", limits=limits))
+            os.replace(staging, dest)  # rename(2): replaces an empty directory, or makes DEST
+        except BaseException:
+            remove_tree(staging)
+            raise
+    finally:
+        for f in files:
+            f.close()
     return result
 
 
@@ -79,9 +93,13 @@ class LayerStore:
     def add(self, layout: Layout, descriptor: dict, diff_id: str) -> Path:
         """Verify and extract one layer (once) in overlay form; returns its directory."""
         if diff_id not in self.dirs:
-            layout.verify_layer(descriptor, diff_id)
-            target = self.scratch.dir(f"l{len(self.dirs)}")  # short names: mount options fit in a page
-            apply_layer(layout.blob_path(descriptor["digest"]), target, mode="overlay")
+            with layout.open_layer(descriptor, diff_id) as verified:
+                target = self.scratch.dir(f"l{len(self.dirs)}")  # short names: mount options fit in a page
+                try:
+                    apply_layer(verified, target, mode="overlay")
+                except BaseException:
+                    remove_tree(target)  # a layer that failed halfway is not kept
+                    raise
             self.dirs[diff_id] = target
         return self.dirs[diff_id]
 
