@@ -37,13 +37,15 @@ kernel: $(VENV)/.installed
 	@$(PY) -m labcore install-kernel
 
 ## lab: start JupyterLab on 127.0.0.1:$(PORT) with token authentication
+# The token travels in the environment (JUPYTER_TOKEN, read by jupyter_server), never on a
+# command line: every local user can read /proc/PID/cmdline, only the owner /proc/PID/environ.
 lab: setup
 	@$(PY) -c 'import socket,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); \
 	  s.bind(("$(HOST)", $(PORT)))' 2>/dev/null || { echo "port $(PORT) on $(HOST) is taken: stop what uses it (ss -ltnp 'sport = :$(PORT)') or run make lab PORT=8899" >&2; exit 1; }
-	@token=$$($(PY) -c 'import secrets; print(secrets.token_hex(24))'); \
-	echo; echo "  Docker Internals Lab: open http://$(HOST):$(PORT)/lab?token=$$token"; echo; \
+	@JUPYTER_TOKEN=$$($(PY) -c 'import secrets; print(secrets.token_hex(24))'); export JUPYTER_TOKEN; \
+	echo; echo "  Docker Internals Lab: open http://$(HOST):$(PORT)/lab?token=$$JUPYTER_TOKEN"; echo; \
 	exec $(VENV)/bin/jupyter lab --no-browser --allow-root --ip=$(HOST) --port=$(PORT) \
-	  --ServerApp.port_retries=0 --IdentityProvider.token=$$token \
+	  --ServerApp.port_retries=0 \
 	  --ServerApp.root_dir=notebooks --MultiKernelManager.default_kernel_name=labcore
 
 ## test: everything CI runs: unit, integration, nbval, unprivileged pass, leak check
