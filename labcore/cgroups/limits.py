@@ -16,6 +16,7 @@ Units are binary, as in ``docker run``: ``64M`` is 64 MiB (64 × 2^20 bytes).
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import stat
@@ -37,6 +38,25 @@ UNITS = {"": 1, "B": 1, **{f"{letter}{suffix}": 1 << (10 * power)
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 UNLIMITED = "max"            # the word that lifts a limit, as in cgroup v2 files
 SYS_BLOCK = "/sys/dev/block"  # MAJ:MIN -> the device's directory in sysfs
+MAX_BYTES = (1 << 63) - 1    # the largest size or rate a cgroup file takes (an s64)
+MAX_DIGITS = 12              # a count with more digits than this is out of every range here
+
+
+def _show(value) -> str:
+    """A value as a notice shows it: its repr, cut short if it is absurdly long."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
+
+
+def _whole(value, what: str, fix: str) -> int:
+    """A whole number written in decimal digits; a huge one is never converted (int() refuses 4300+ digits)."""
+    text = str(value).strip()
+    if isinstance(value, bool) or not re.fullmatch(r"[-+]?\d+", text):
+        raise InvalidInputError(f"{what} {_show(value)} is not a whole number", fix)
+    sign, digits = ("-" if text.startswith("-") else ""), text.lstrip("+-").lstrip("0") or "0"
+    if len(digits) > MAX_DIGITS:
+        digits = "9" * (MAX_DIGITS + 1)  # out of range either way, and the range check names it
+    return int(sign + digits)
 
 
 def check_name(name: str) -> str:
@@ -55,10 +75,12 @@ def check_name(name: str) -> str:
 def _number(text: str, what: str, value) -> float:
     try:
         number = float(text)
-    except ValueError:
-        raise InvalidInputError(f"{what} {value!r} is not a number", None) from None
-    if number != number or number in (float("inf"), float("-inf")):
-        raise InvalidInputError(f"{what} {value!r} is not a finite number")
+    except (ValueError, OverflowError):
+        raise InvalidInputError(f"{what} {_show(value)} is not a number",
+                                "write a decimal number such as 0.25 or 25%") from None
+    if not math.isfinite(number):
+        raise InvalidInputError(f"{what} {_show(value)} is not a finite number",
+                                "write a decimal number such as 0.25 or 25% ('max' lifts the limit)")
     return number
 
 
@@ -73,16 +95,16 @@ def parse_cpus(value, cpus_present: int | None = None) -> float | None:
     present = cpus_present or os.cpu_count() or 1
     text = str(value).strip()
     if isinstance(value, bool):
-        raise InvalidInputError(f"cpus {value!r} is not a number of CPUs", "write cpus=0.25 or cpus='25%'")
+        raise InvalidInputError(f"cpus {_show(value)} is not a number of CPUs", "write cpus=0.25 or cpus='25%'")
     cpus = _number(text[:-1], "cpus", value) / 100 if text.endswith("%") else _number(text, "cpus", value)
     if cpus <= 0:
-        raise InvalidInputError(f"cpus {value!r} must be more than zero",
+        raise InvalidInputError(f"cpus {_show(value)} must be more than zero",
                                 "give a share of one CPU, for example 0.25 or '25%' ('max' lifts the limit)")
     if cpus * PERIOD_US < MIN_QUOTA_US:
-        raise InvalidInputError(f"cpus {value!r} is below the kernel's minimum quota of 1 ms per 100 ms period",
+        raise InvalidInputError(f"cpus {_show(value)} is below the kernel's minimum quota of 1 ms per 100 ms period",
                                 "give at least 0.01 (1%)")
     if cpus > present:
-        raise InvalidInputError(f"cpus {value!r} is more than the {present} CPU(s) present on this machine",
+        raise InvalidInputError(f"cpus {_show(value)} is more than the {present} CPU(s) present on this machine",
                                 f"give at most {present}")
     return cpus
 
@@ -92,21 +114,31 @@ def parse_bytes(value, what: str = "memory") -> int | None:
     if value == UNLIMITED or value is None:
         return None
     if isinstance(value, bool):
-        raise InvalidInputError(f"{what} {value!r} is not a size", "write a size such as '64M'")
+        raise InvalidInputError(f"{what} {_show(value)} is not a size", "write a size such as '64M'")
     if isinstance(value, (int, float)):
-        number, unit = float(value), ""
+        try:
+            number, unit = float(value), ""
+        except OverflowError:
+            number, unit = math.inf, ""
     else:
         match = re.fullmatch(r"\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?\d+)?)\s*([A-Za-z]*)\s*", str(value))
         if not match:
-            raise InvalidInputError(f"{what} {value!r} is not a size",
+            raise InvalidInputError(f"{what} {_show(value)} is not a size",
                                     "write a number with an optional unit: 64M, 1G, 512K, or bytes")
         number, unit = float(match.group(1)), match.group(2).upper()
         if unit not in UNITS:
-            raise InvalidInputError(f"{what} {value!r} has an unknown unit {match.group(2)!r}",
+            raise InvalidInputError(f"{what} {_show(value)} has an unknown unit {match.group(2)!r}",
                                     "units are K, M, G, T (binary: 1M = 1048576 bytes), or none for bytes")
-    size = int(number * UNITS[unit])
+    total = number * UNITS[unit]
+    if not math.isfinite(total):
+        raise InvalidInputError(f"{what} {_show(value)} is not a finite size",
+                                "give a size such as '64M' ('max' lifts the limit)")
+    if total > MAX_BYTES:
+        raise InvalidInputError(f"{what} {_show(value)} is more than the kernel can store ({MAX_BYTES} bytes)",
+                                "give a size such as '64M' ('max' lifts the limit)")
+    size = int(total)
     if size <= 0:
-        raise InvalidInputError(f"{what} {value!r} must be more than zero", "give a size such as '64M' ('max' lifts it)")
+        raise InvalidInputError(f"{what} {_show(value)} must be more than zero", "give a size such as '64M' ('max' lifts it)")
     return size
 
 
@@ -116,11 +148,11 @@ def parse_memory(value, what: str = "memory") -> int | None:
     if size is None:
         return None
     if size < MIN_MEMORY:
-        raise InvalidInputError(f"{what} {value!r} is below the minimum of 6M",
+        raise InvalidInputError(f"{what} {_show(value)} is below the minimum of 6M",
                                 "a process needs a few MiB just to start; give at least 6M")
     total = ram_bytes()
     if total and size > total:
-        raise InvalidInputError(f"{what} {value!r} is more than this machine's {total >> 20} MiB of RAM",
+        raise InvalidInputError(f"{what} {_show(value)} is more than this machine's {total >> 20} MiB of RAM",
                                 "a limit above the RAM limits nothing; give less, or 'max' for no limit")
     return size
 
@@ -129,13 +161,10 @@ def parse_weight(value) -> int | None:
     """CPU weight in cgroup v2 units: 1 to 10000, default 100 (v1 shares are converted by the backend)."""
     if value is None:
         return None
-    text = str(value).strip()
-    if isinstance(value, bool) or not re.fullmatch(r"[-+]?\d+", text):
-        raise InvalidInputError(f"cpu weight {value!r} is not a whole number", "give 1 to 10000; the default is 100")
-    weight = int(text)
+    weight = _whole(value, "cpu weight", "give 1 to 10000; the default is 100")
     low, high = WEIGHT_RANGE
     if not low <= weight <= high:
-        raise InvalidInputError(f"cpu weight {value!r} is out of range", f"give {low} to {high}; the default is 100")
+        raise InvalidInputError(f"cpu weight {_show(value)} is out of range", f"give {low} to {high}; the default is 100")
     return weight
 
 
@@ -143,15 +172,12 @@ def parse_pids(value) -> int | None:
     """The most tasks (processes and threads) the group may hold; ``"max"`` -> None."""
     if value == UNLIMITED or value is None:
         return None
-    text = str(value).strip()
-    if isinstance(value, bool) or not re.fullmatch(r"[-+]?\d+", text):
-        raise InvalidInputError(f"pids {value!r} is not a whole number", "give a count such as 20, or 'max'")
-    pids = int(text)
+    pids = _whole(value, "pids", "give a count such as 20, or 'max'")
     if pids <= 0:
-        raise InvalidInputError(f"pids {value!r} must be more than zero",
+        raise InvalidInputError(f"pids {_show(value)} must be more than zero",
                                 "a group of 0 tasks could not even hold its first process; give 1 or more")
     if pids > MAX_PIDS:
-        raise InvalidInputError(f"pids {value!r} is more than the kernel's {MAX_PIDS} PIDs", "give less, or 'max'")
+        raise InvalidInputError(f"pids {_show(value)} is more than the kernel's {MAX_PIDS} PIDs", "give less, or 'max'")
     return pids
 
 

@@ -25,6 +25,13 @@ def labcore(*args):
     ("--io-bps=/dev/lab-nope:4M", "device '/dev/lab-nope' does not exist"),
     ("--cgroup=a/b", "cgroup name 'a/b' contains '/' or '..'"),
     ("--cgroup=..", "cgroup name '..' contains '/' or '..'"),
+    ("--memory=1e400", "memory '1e400'"),
+    ("--memory-high=1e400", "memory high '1e400'"),
+    ("--cpus=nan", "cpus 'nan' is not a finite number"),
+    ("--cpus=inf", "cpus 'inf' is not a finite number"),
+    ("--pids=1e9", "pids '1e9'"),
+    ("--pids=" + "9" * 5000, "pids '99999"),
+    ("--cpu-weight=" + "9" * 5000, "cpu weight '99999"),
 ])
 def test_bad_limits_are_named_with_a_fix(option, words):
     done = labcore("run", option, "--", "true")

@@ -138,3 +138,24 @@ def test_changes_keep_only_what_was_named():
 def test_human_bytes():
     assert [L.human_bytes(n) for n in (100, 2048, 64 << 20, 3 << 29, None)] == \
         ["100 B", "2 KiB", "64 MiB", "1.5 GiB", "unlimited"]
+
+
+@pytest.mark.parametrize("parser, given", [
+    (L.parse_bytes, "1e400"), (L.parse_memory, "1e400"), (L.parse_bytes, "9" * 400 + "M"),
+    (L.parse_bytes, float("inf")), (L.parse_bytes, float("nan")), (L.parse_bytes, 1e400),
+    (L.parse_cpus, "nan"), (L.parse_cpus, "1e400"), (L.parse_cpus, float("nan")),
+    (L.parse_pids, "1e9"), (L.parse_pids, "9" * 5000), (L.parse_pids, 1e9),
+    (L.parse_weight, "9" * 5000), (L.parse_weight, "1e3"),
+])
+def test_absurd_numbers_are_named_with_a_fix(parser, given):
+    """Overflowing, infinite, NaN and 5000-digit values: an InvalidInputError, never OverflowError or ValueError."""
+    with pytest.raises(InvalidInputError) as err:
+        parser(given)
+    shown = repr(given) if len(repr(given)) <= 40 else repr(given)[:20]
+    assert shown in err.value.what and err.value.fix
+
+
+def test_an_absurd_rate_is_named(fake_disks):
+    with pytest.raises(InvalidInputError, match="254:0:1e400") as err:
+        L.parse_rate("254:0:1e400")
+    assert err.value.fix
