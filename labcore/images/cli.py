@@ -12,11 +12,32 @@ from __future__ import annotations
 import argparse
 import os
 
-from . import builder, store
+from . import builder, dockerfile as dockerfile_, store
+
+
+MAX_DOCKERFILE = 1 << 20
+
+
+def check_dockerfile(path: str) -> None:
+    """Read and parse a Dockerfile: unreadable, not UTF-8, a bad line is an ``InvalidInputError`` naming it."""
+    from ..errors import InvalidInputError
+    from ..fs.layers import open_regular
+    try:
+        with open_regular(path, f"Dockerfile {path}") as f:
+            data = f.read(MAX_DOCKERFILE + 1)
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc.strerror}", "check the -f path") from None
+    if len(data) > MAX_DOCKERFILE:
+        raise InvalidInputError(f"{path} is larger than {MAX_DOCKERFILE} bytes", "this is not a Dockerfile")
+    try:
+        dockerfile_.parse(data)
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"{path}: {exc.what}", exc.fix) from None
 
 
 def cmd_build(args) -> int:
     dockerfile = args.file or os.path.join(args.context, "Dockerfile")
+    check_dockerfile(dockerfile)  # before anything is made: the builder reads it as text
     result = builder.build(dockerfile, args.context, args.output, args.tag, cache=args.cache,
                            gzip_level=None if args.no_compress else 6)
     for step in result.steps:
@@ -68,7 +89,7 @@ def register(sub) -> None:
     i.set_defaults(fn=cmd_inspect)
 
 
-__all__ = ["register", "cmd_build", "cmd_unpack", "cmd_inspect"]
+__all__ = ["register", "cmd_build", "cmd_unpack", "cmd_inspect", "check_dockerfile"]
 
 
 if __name__ == "__main__":  # pragma: no cover

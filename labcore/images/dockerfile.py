@@ -13,6 +13,8 @@ CMD            the default command, JSON (exec) form or shell form
 =============  ===========================================================
 
 Lines ending in ``\\`` continue on the next one; ``#`` starts a comment.
+A Dockerfile is UTF-8 text: other bytes, or an unbalanced quote, are
+refused with the line they are on.
 """
 
 from __future__ import annotations
@@ -66,6 +68,25 @@ def _logical_lines(text: str):
         yield start, " ".join(p for p in buf if p)
 
 
+def _split(rest: str, line: int, keyword: str) -> list[str]:
+    """Words as a shell splits them; an unbalanced quote names the line."""
+    try:
+        return shlex.split(rest)
+    except ValueError as exc:  # "No closing quotation", "No escaped character"
+        raise InvalidInputError(f"line {line}: {keyword} {rest!r}: {str(exc).lower()}",
+                                "check the quotes: each \" or ' needs its closing one") from None
+
+
+def decode(data: bytes, name: str = "the Dockerfile") -> str:
+    """A Dockerfile's bytes as text: UTF-8 (a BOM allowed), or an error naming the line of the first bad byte."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InvalidInputError(f"{name}, line {line}: byte {data[exc.start]:#04x} is not UTF-8",
+                                "save the Dockerfile as UTF-8 text") from None
+
+
 def _json_array(rest: str, line: int, keyword: str) -> list[str] | None:
     if not rest.startswith("["):
         return None
@@ -79,10 +100,7 @@ def _json_array(rest: str, line: int, keyword: str) -> list[str] | None:
 
 
 def _parse_env(rest: str, line: int) -> tuple:
-    try:
-        words = shlex.split(rest)
-    except ValueError as exc:
-        raise InvalidInputError(f"line {line}: ENV {rest!r}: {exc}", "check the quotes") from None
+    words = _split(rest, line, "ENV")
     if not words:
         raise InvalidInputError(f"line {line}: ENV needs KEY=VALUE", "for example ENV PATH=/bin")
     if "=" not in words[0]:  # the old form: ENV KEY the rest is the value
@@ -101,8 +119,14 @@ def _parse_env(rest: str, line: int) -> tuple:
     return tuple(pairs)
 
 
-def parse(text: str) -> list[Instruction]:
-    """Parse a Dockerfile into instructions; ``InvalidInputError`` names the line of any problem."""
+def parse(text: str | bytes) -> list[Instruction]:
+    """Parse a Dockerfile into instructions; ``InvalidInputError`` names the line of any problem.
+
+    ``text`` may be the file's bytes (``Path.read_bytes()``): they are decoded
+    as UTF-8 first (``decode``), so a stray Latin-1 byte names its line.
+    """
+    if isinstance(text, (bytes, bytearray)):
+        text = decode(bytes(text))
     out: list[Instruction] = []
     for line, logical in _logical_lines(text):
         word, _, rest = logical.partition(" ")
@@ -122,7 +146,7 @@ def parse(text: str) -> list[Instruction]:
                                         "FROM scratch, or FROM path/to/layout:tag")
             args = (words[0],)
         elif keyword == "COPY":
-            words = _json_array(rest, line, keyword) or shlex.split(rest)
+            words = _json_array(rest, line, keyword) or _split(rest, line, keyword)
             if any(w.startswith("--") for w in words):
                 raise InvalidInputError(f"line {line}: COPY options ({words[0]}) are not supported",
                                         "COPY SRC... DEST, files of the build context")
@@ -146,4 +170,4 @@ def parse(text: str) -> list[Instruction]:
     return out
 
 
-__all__ = ["Instruction", "parse", "SUPPORTED"]
+__all__ = ["Instruction", "parse", "decode", "SUPPORTED"]

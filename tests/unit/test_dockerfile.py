@@ -45,3 +45,22 @@ CMD echo shell form
 def test_refusals_name_the_line(text, match):
     with pytest.raises(InvalidInputError, match=match):
         parse(text)
+
+
+@pytest.mark.parametrize("text,match", [
+    ('FROM scratch\nCOPY "a /b', "line 2: .*quot"),
+    ("FROM scratch\n\nCOPY a 'b", "line 3: .*quot"),
+    ('FROM scratch\nENV A="x', "line 2: .*quot"),
+    ('FROM scratch\nCOPY a \\\n  "b', "line 2: .*quot"),
+])
+def test_unbalanced_quotes_name_the_line(text, match):
+    with pytest.raises(InvalidInputError, match=match):
+        parse(text)
+
+
+def test_a_file_that_is_not_utf8_names_the_line():
+    data = b"FROM scratch\nENV A=1\nCOPY caf\xe9 /\n"
+    with pytest.raises(InvalidInputError, match="line 3: byte 0xe9 is not UTF-8"):
+        parse(data)
+    assert parse("FROM scratch\nCOPY café /\n".encode())[1].args == ("café", "/")
+    assert parse(b"\xef\xbb\xbfFROM scratch\n")[0].keyword == "FROM"  # a BOM is allowed
