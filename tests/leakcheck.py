@@ -2,11 +2,25 @@
 
 Everything the lab can create is listed here, read from the kernel (or its
 own tools), and normalised so that only a real change shows up: mounts,
-cgroup directories in every hierarchy, links, network namespaces, nft and
-iptables rules (without packet counters), forwarding sysctls, loop devices,
-processes living in namespaces other than the host's, and the tracker's
-records. ``python tests/leakcheck.py snapshot FILE`` saves one;
+cgroup directories in every hierarchy, the cgroup v2 root's enabled
+controllers, links, network namespaces, nft and iptables rules (without
+packet counters), forwarding sysctls, the hostname, loop devices, processes
+living in namespaces other than the host's, the tracker's records, the lab's
+scratch files in /var/tmp and new files in its cache.
+``python tests/leakcheck.py snapshot FILE`` saves one;
 ``python tests/leakcheck.py compare FILE`` compares the host with it.
+
+A busy host changes while the tests run: systemd starts and stops scopes and
+sandboxed services, Docker starts containers (overlay mounts, veth links,
+iptables rules, processes in their own namespaces). ``compare`` leaves out
+such changes, and only those: anything carrying the lab's names (``lab-``,
+``labcore``) always counts; a cgroup counts only with the lab's names (the
+lab makes cgroups only under its own, and refuses to remove others); a
+mount, link or rule counts unless it is Docker's, containerd's, a login's
+or an automount's (``CHURN``); a process in other namespaces counts unless
+it lives in a cgroup outside the test run's and outside the lab's (a
+container's or a service's: whatever the lab starts stays in the run's
+cgroup or moves into the lab's).
 """
 
 from __future__ import annotations
@@ -20,6 +34,17 @@ import sys
 from pathlib import Path
 
 SYSCTLS = ["net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding", "net/ipv4/conf/all/route_localnet"]
+VAR_TMP = Path("/var/tmp")
+#: Where a probe's item names the lab: a path component, link, rule or cgroup starting so.
+LAB_NAME = re.compile(r"(?:^|[/\s:\"'(=])(?:lab-|labcore)")
+#: Host changes that are not the lab's, by probe (items with the lab's names always count).
+CHURN = {
+    "mounts": re.compile(r"^(?:/var/lib/docker/|/run/docker/|/var/lib/containerd/|/run/containerd/|/run/user/\d+"
+                         r"|/run/credentials/|/var/lib/kubelet/|/snap/|/run/snapd/|/proc/sys/fs/binfmt_misc )"),
+    "links": re.compile(r"^(?:veth|docker\d|br-[0-9a-f]{12}$|cni|flannel|cali|virbr|vnet\d)"),
+    "firewall rules": re.compile(r"DOCKER|docker0|LIBVIRT_|br-[0-9a-f]{12}"),
+}
+RUN_CGROUP = "cgroup of this run"
 
 
 def _run(cmd: list[str]) -> str:
@@ -89,8 +114,17 @@ def loop_devices() -> list[str]:
     return out
 
 
+def cgroup_of(pid: int | str) -> str:
+    """A process's cgroup in every hierarchy, as one line: ``4:memory:/docker/ab | 0::/``."""
+    try:
+        lines = Path(f"/proc/{pid}/cgroup").read_text().split()
+    except OSError:
+        return ""
+    return " | ".join(sorted(lines))
+
+
 def namespaced_processes() -> list[str]:
-    """Processes whose pid, net or mnt namespace differs from ours (we run in the host's)."""
+    """Processes whose pid, net or mnt namespace differs from ours (we run in the host's), with their cgroup."""
     def ns(pid, kind):
         try:
             return os.readlink(f"/proc/{pid}/ns/{kind}")
@@ -110,7 +144,49 @@ def namespaced_processes() -> list[str]:
             continue
         comm = stat[stat.index("(") + 1:stat.rindex(")")]
         start = stat.rsplit(")", 1)[1].split()[19]
-        out.append(f"pid {entry} ({comm}) started at tick {start}")
+        out.append(f"pid {entry} ({comm}) started at tick {start} in cgroup {cgroup_of(entry)}")
+    return sorted(out)
+
+
+def cgroup2_controllers() -> list[str]:
+    """The controllers each cgroup v2 root enables for its children (cgroup.subtree_control)."""
+    out = []
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        point, fstype = line.split()[1:3]
+        control = Path(point) / "cgroup.subtree_control"
+        if fstype == "cgroup2" and control.exists():
+            out.append(f"{point}: {control.read_text().strip() or '(none)'}")
+    return sorted(set(out))
+
+
+def hostname() -> list[str]:
+    return [f"{key} {Path('/proc/sys/kernel', key).read_text().strip()}" for key in ("hostname", "domainname")]
+
+
+def var_tmp_files() -> list[str]:
+    """The lab's scratch in /var/tmp: every lab-* entry, and everything under labcore/."""
+    out = [str(p) for p in VAR_TMP.glob("lab-*")]
+    scratch = VAR_TMP / "labcore"
+    if scratch.exists():
+        out.append(str(scratch))
+        out += [os.path.join(root, name) for root, dirs, files in os.walk(scratch) for name in dirs + files]
+    return sorted(out)
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("LABCORE_CACHE", "/var/cache/labcore"))
+
+
+def cache_files() -> list[str]:
+    """Files in the lab's cache (the test VM's root filesystem counted as one, not file by file)."""
+    root = cache_dir()
+    out = []
+    for path, dirs, files in os.walk(root):
+        rel = os.path.relpath(path, root)
+        if rel == os.path.join("test-vm", "rootfs"):
+            dirs[:] = []
+            continue
+        out += [os.path.normpath(os.path.join(rel, name)) for name in files]
     return sorted(out)
 
 
@@ -122,29 +198,78 @@ def tracker_records() -> list[str]:
 PROBES = {
     "mounts": mounts,
     "cgroups": cgroups,
+    "cgroup v2 root controllers": cgroup2_controllers,
     "links": links,
     "network namespaces": netns,
     "firewall rules": firewall,
     "sysctls": sysctls,
+    "hostname": hostname,
     "loop devices": loop_devices,
     "processes in other namespaces": namespaced_processes,
     "tracker records": tracker_records,
+    "files in /var/tmp": var_tmp_files,
+    "new files in the lab's cache": cache_files,
 }
+#: Probes where only what appeared counts: a cache may be pruned.
+ONLY_NEW = {"new files in the lab's cache"}
 
 
 def snapshot() -> dict[str, list[str]]:
-    return {name: probe() for name, probe in PROBES.items()}
+    shot = {name: probe() for name, probe in PROBES.items()}
+    shot[RUN_CGROUP] = [cgroup_of("self")]
+    return shot
+
+
+def is_lab(item: str) -> bool:
+    return bool(LAB_NAME.search(item))
+
+
+def _cgroups(text: str) -> dict[str, str]:
+    """``4:memory:/a | 0::/b`` as {"4:memory": "/a", "0:": "/b"}."""
+    out = {}
+    for line in text.split(" | "):
+        if line.count(":") >= 2:
+            hierarchy, path = line.rsplit(":", 1)
+            out[hierarchy] = path
+    return out
+
+
+def _within(path: str, top: str) -> bool:
+    return top == "/" or path == top or path.startswith(top.rstrip("/") + "/")
+
+
+def is_churn(probe: str, item: str, runs: list[str]) -> bool:
+    """Whether a change of ``item`` is the busy host's, not the lab's (see the module's docstring)."""
+    if is_lab(item):
+        return False
+    if probe == "cgroups":
+        return True
+    if probe == "processes in other namespaces":
+        if " in cgroup " not in item:
+            return False
+        theirs = _cgroups(item.rsplit(" in cgroup ", 1)[1])
+        for run in map(_cgroups, runs):
+            if run and all(_within(theirs.get(h, ""), top) for h, top in run.items()):
+                return False  # started from the test run: the lab's
+        return True
+    churn = CHURN.get(probe)
+    return bool(churn and churn.search(item))
 
 
 def compare(before: dict, after: dict) -> list[str]:
-    """Human-readable differences; empty when the host is as it was."""
+    """Human-readable differences the lab made; empty when the host is as it was, but for churn."""
+    runs = [c for shot in (before, after) for c in shot.get(RUN_CGROUP, [])]
     lines = []
     for name in PROBES:
         old, new = set(before.get(name, [])), set(after.get(name, []))
         for item in sorted(new - old):
-            lines.append(f"{name}: left behind: {item}")
+            if not is_churn(name, item, runs):
+                lines.append(f"{name}: left behind: {item}")
+        if name in ONLY_NEW:
+            continue
         for item in sorted(old - new):
-            lines.append(f"{name}: gone since before: {item}")
+            if not is_churn(name, item, runs):
+                lines.append(f"{name}: gone since before: {item}")
     return lines
 
 
@@ -162,7 +287,7 @@ def main(argv: list[str]) -> int:
         print("leak check FAILED: the host differs from before the tests")
         print("\n".join("  " + d for d in diff))
         return 1
-    counts = ", ".join(f"{len(v)} {k}" for k, v in after.items())
+    counts = ", ".join(f"{len(after[k])} {k}" for k in PROBES)
     print(f"leak check: host unchanged ({counts})")
     return 0
 
