@@ -67,10 +67,22 @@ def _run(args, argv, cgroup) -> int:
 
 def cmd_cleanup(args) -> int:
     from . import tracker
-    done = tracker.default().cleanup()
+    from .errors import CleanupError
+    trk = tracker.default()
+    try:
+        done, error = trk.cleanup(force=args.force), None
+    except CleanupError as exc:
+        done, error = getattr(exc, "outcome", tracker.Outcome()), exc
     for rec, outcome in done:
         print(f"{rec.describe()}: {outcome}")
-    print(f"cleanup: {len(done)} object(s) handled, nothing left in {tracker.default().objects}")
+    for rec in done.spared:
+        print(f"{rec.describe()}: spared (process {rec.owner}, which made it, is still running; --force undoes it)")
+    left = len(trk.records()) + len(trk.skipped)
+    print(f"cleanup: {len(done)} object(s) handled, {len(done.spared)} spared, "
+          + (f"nothing left in {trk.objects}" if not left else f"{left} record(s) left in {trk.objects}"))
+    if error is not None:
+        print(f"labcore: {error.notice()}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -101,13 +113,21 @@ def _install_kernel_options(kern: argparse.ArgumentParser) -> None:
                       help="start the kernel through sudo, so a non-root Jupyter gets a root kernel (the VM)")
 
 
+def _cleanup_options(cleanup: argparse.ArgumentParser) -> None:
+    cleanup.add_argument("--force", action="store_true",
+                         help="also undo objects whose creating process is still running")
+
+
 # name -> (help, description, function, the function adding its options)
 COMMANDS = {
     "doctor": ("what this machine can do for the course", None, cmd_doctor, None),
     "run": ("run a command as PID 1 of new namespaces",
             "Run CMD in new namespaces as PID 1 with a fresh /proc, pass stdio through, and exit "
             "with CMD's status (128+N if killed by signal N).", cmd_run, _run_options),
-    "cleanup": ("undo every kernel object the lab recorded (after a crashed kernel)", None, cmd_cleanup, None),
+    "cleanup": ("undo every kernel object the lab recorded (after a crashed kernel)",
+                "Undo what crashed notebooks left. Objects whose creator still runs are spared "
+                "unless --force is given; exits 1 if anything could not be undone or a record file was malformed.",
+                cmd_cleanup, _cleanup_options),
     "install-kernel": ("install the lab's Jupyter kernelspec", None, cmd_install_kernel, _install_kernel_options),
     "image": ("build, unpack and inspect OCI images (chapter 06)", None, None, None),  # see labcore/images/cli.py
 }

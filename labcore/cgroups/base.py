@@ -204,6 +204,8 @@ class Cgroup:
             try:
                 make_directory(path)
             except FileExistsError:
+                # Someone else's (another notebook made it meanwhile): drop the record, never undo it.
+                rec.not_mine()
                 if not shared:
                     raise InvalidInputError(f"cgroup {path} already exists",
                                             "pick another name, or run `labcore cleanup`") from None
@@ -211,7 +213,8 @@ class Cgroup:
                 raise PrivilegeError(f"cannot create the cgroup {path}: Permission denied",
                                      "creating cgroups needs root: run the lab kernel as root (see notebooks/00)") \
                     from None
-        self._records.append(rec)
+        if not rec.disowned:
+            self._records.append(rec)
 
     def _make_leaf(self, parent: Path, leaf: Path, prepare_parent=None) -> None:
         """The labcore parent, then the group. Another notebook may remove an empty parent at
@@ -283,9 +286,19 @@ class Cgroup:
         """Kill what is left inside, rmdir every directory made (deepest first), drop the records."""
         if not self.owned:
             return
+        trk = tracker.default()
         for rec in sorted(self._records, key=lambda r: (-len(Path(r.target).parts), -r.seq)):
-            tracker.default().undo(rec)
+            trk.undo(rec)
         self._records = []
+        # The shared labcore parent was made (and recorded) by whichever group came first; its record
+        # stays while other groups are inside. The last group out retries it, so it goes with them.
+        parents = {str(d.parent) for d in self.directories()}
+        for rec in trk.records():
+            if rec.kind == "cgroup" and rec.target in parents:
+                try:
+                    trk.undo(rec)
+                except (OSError, LabError):
+                    pass  # `labcore cleanup` retries
 
     def _require_owned(self, what: str) -> None:
         if not self.owned:
@@ -332,38 +345,89 @@ class Cgroup:
         raise NotImplementedError
 
 
-@tracker.undoes("cgroup", order=70)  # after processes and mounts, before paths
-def rmdir_recorded(rec: tracker.Record) -> str:
-    """Empty a lab cgroup (SIGKILL what still runs in it) and remove it."""
-    path = Path(rec.target)
-    if not str(path).startswith(CGROUP_ROOT + "/") or LAB not in path.parts:
+def lab_cgroup(rec: tracker.Record) -> Path:
+    """The record's cgroup directory, normalised and resolved; refused unless in a ``labcore`` subtree.
+
+    ``/sys/fs/cgroup/labcore/...`` (v2) or ``/sys/fs/cgroup/HIERARCHY/labcore/...`` (v1).
+    """
+    target = rec.target
+    if not os.path.isabs(target) or os.path.normpath(target) != target:
+        tracker.refuse(rec, "not a normalised absolute path ('..', '.' or a relative path)")
+    path = Path(os.path.realpath(target))  # v1: cpu -> cpu,cpuacct; a planted symlink goes elsewhere
+    root = Path(os.path.realpath(CGROUP_ROOT))
+    try:
+        rel = path.relative_to(root).parts
+    except ValueError:
+        tracker.refuse(rec, f"{path} is outside {root}")
+    if not (rel[:1] == (LAB,) or rel[1:2] == (LAB,)):
         tracker.refuse(rec, f"cgroup outside the {LAB} subtree")
-    deadline = time.monotonic() + 5
-    while True:
-        # A cgroup can only be removed empty: kill what still runs inside (rmdir says EBUSY
-        # until the tasks have exited). Child cgroups are their creators' to remove: a shared
-        # parent such as .../labcore stays while another notebook still uses it.
+    return path
+
+
+def _kill_members(path: Path) -> list[str] | None:
+    """SIGKILL every process of one cgroup directory (through pidfds); its PIDs, or None if it is gone."""
+    from ..ns.kill import kill_pidfd
+    try:
+        procs = (path / "cgroup.procs").read_text().split()
+    except FileNotFoundError:
+        return None
+    for pid in procs:
         try:
-            procs = (path / "cgroup.procs").read_text().split()
+            fd = os.pidfd_open(int(pid))
+        except ProcessLookupError:
+            continue
+        try:
+            # Still in this group once the pidfd pins it? Then it is not a newcomer with a reused PID.
+            if pid in (path / "cgroup.procs").read_text().split():
+                kill_pidfd(fd, int(pid), timeout=0)
         except FileNotFoundError:
-            return "already gone"
-        if any(p.is_dir() for p in path.iterdir()):
-            return "kept: other lab cgroups are still inside"
-        for pid in procs:
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            pass
+        finally:
+            os.close(fd)
+    return procs
+
+
+def _rmdir_emptied(path: Path, deadline: float) -> bool:
+    """Kill what runs in one cgroup directory and rmdir it (EBUSY until the tasks have exited)."""
+    while True:
+        if _kill_members(path) is None:
+            return False
         try:
             path.rmdir()
-            return "removed"
+            return True
         except FileNotFoundError:
-            return "already gone"
+            return False
         except OSError as exc:
             if exc.errno != errno.EBUSY or time.monotonic() > deadline:
                 raise
         time.sleep(0.01)
 
 
-__all__ = ["rmdir_recorded", "Cgroup", "Stats", "make_directory", "read", "read_int", "read_keyed", "write",
+@tracker.undoes("cgroup", order=70)  # after processes and mounts, before paths
+def rmdir_recorded(rec: tracker.Record) -> str:
+    """Empty a lab cgroup (SIGKILL what still runs in it) and remove it, with its sub-groups.
+
+    A group's sub-groups (made by a learner inside it) go with it, deepest
+    first. The shared ``labcore`` parent is different: the groups inside are
+    other notebooks' (each removes its own), so while any is there the
+    parent stays, and so does its record (unless another record names it too).
+    """
+    path = lab_cgroup(rec)
+    if not path.is_dir():
+        return "already gone"
+    deadline = time.monotonic() + 5
+    children = [p for p in path.iterdir() if p.is_dir() and not p.is_symlink()]
+    if path.name == LAB and children:
+        others = [r for r in tracker.default().records()
+                  if r.kind == "cgroup" and r.target == rec.target and r.file != rec.file]
+        if others:
+            return "left to its other record: other lab cgroups are still inside"
+        return "kept: other lab cgroups are still inside"
+    for parent, dirs, _ in os.walk(path, topdown=False):  # deepest first; symlinks are not followed
+        for name in dirs:
+            _rmdir_emptied(Path(parent) / name, deadline)
+    return "removed" if _rmdir_emptied(path, deadline) else "already gone"
+
+
+__all__ = ["rmdir_recorded", "lab_cgroup", "Cgroup", "Stats", "make_directory", "read", "read_int", "read_keyed", "write",
            "parse_proc_cgroup", "LAB"]

@@ -88,13 +88,47 @@ def bind(source: str | os.PathLike, target: str | os.PathLike, readonly: bool = 
     return BindMount(source, target, rec, readonly)
 
 
+def _identity(m: MountInfo) -> dict:
+    return {"mount_id": m.mount_id, "device": m.device, "fstype": m.fstype, "source": m.source}
+
+
+@tracker.stamps("mount")
+def stamp_mount(rec: tracker.Record) -> dict:
+    """Once mounted: which mount it is (mountinfo's ID, device, type, source), for the undo to compare.
+
+    ``None`` when nothing shows at the target in our mount namespace (a
+    mount made in another namespace that did not propagate here).
+    """
+    found = find_mount(str(tracker.resolve(rec.target)))
+    return _identity(found) if found else {"mount_id": None}
+
+
 @tracker.undoes("mount", order=20)  # after processes, before the paths the mounts sit in
 def unmount_recorded(rec: tracker.Record) -> str:
-    """Detach a mount the lab made (MNT_DETACH: at once, even if something still uses it)."""
-    if not tracker.is_lab_path(rec.target):
-        tracker.refuse(rec, "not a lab path")
+    """Detach a mount the lab made, if the mount found there is still the one recorded.
+
+    UMOUNT_NOFOLLOW: a symlink put in its place is not followed; MNT_DETACH:
+    at once, even if something still uses it. A record made before the
+    mount existed (a crash while mounting) has no ID: it is undone only if
+    nothing is mounted there any more.
+    """
+    path = tracker.lab_path(rec)
+    mounts = read()
+    top = next((m for m in reversed(mounts) if m.point == str(path)), None)
+    wanted = rec.extra.get("mount_id")
+    if wanted is None:
+        if top is None:
+            return "already unmounted"
+        tracker.refuse(rec, f"the mount at {path} (ID {top.mount_id}) cannot be told to be the lab's: "
+                            "its ID was never recorded")
+    # Mount IDs are reused once freed: the device, type and source must match too.
+    ours = [m for m in mounts if all(rec.extra.get(k, v) == v for k, v in _identity(m).items())]
+    if not ours:
+        return "already unmounted" + (" (another mount is there now, left alone)" if top else "")
+    if top is None or top.mount_id != wanted or ours[0].point != str(path):
+        tracker.refuse(rec, f"the recorded mount {wanted} is no longer the topmost one at {path}")
     try:
-        kernel.default().umount2(rec.target, F.MNT_DETACH)
+        kernel.default().umount2(str(path), F.UMOUNT_NOFOLLOW | F.MNT_DETACH)
     except OSError as exc:
         if exc.errno in (errno.EINVAL, errno.ENOENT):
             return "already unmounted"
@@ -102,4 +136,4 @@ def unmount_recorded(rec: tracker.Record) -> str:
     return "unmounted"
 
 
-__all__ = ["unmount_recorded", "MountInfo", "parse_mountinfo", "mountinfo", "find", "backing", "bind", "BindMount"]
+__all__ = ["unmount_recorded", "stamp_mount", "MountInfo", "parse_mountinfo", "mountinfo", "find", "backing", "bind", "BindMount"]

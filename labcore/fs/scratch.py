@@ -1,7 +1,8 @@
 """Scratch directories: where layers, upper dirs and mount points live.
 
 Everything the filesystem chapters create on disk goes into a directory
-under the lab's state directory (``/run/labcore/fs/...``), recorded by the
+under the lab's state directory (``/run/labcore/fs/...``), or for bulky
+data under its data directory (``/var/tmp/labcore``), recorded by the
 tracker *before* it exists, so ``labcore cleanup`` removes it after a
 crash. The tracker's ``path`` undo never descends into a mount, so a
 forgotten overlay is unmounted (``mount`` records go first) before its
@@ -19,12 +20,14 @@ from .. import tracker
 from ..errors import InvalidInputError
 
 
-DATA_DIR = "/var/tmp"  # on a disk (not a tmpfs) on Debian and in the course VM
+# The lab's data directory is the tracker's to know (it judges what is a lab path); named here for the chapters.
+DATA_DIR, default_data_dir, data_dir = tracker.DATA_DIR, tracker.default_data_dir, tracker.data_dir
 
 
-def data_dir() -> Path:
-    """Where bulky scratch data goes: $LABCORE_DATA_DIR, else DATA_DIR (a disk, where /run is a small tmpfs)."""
-    return Path(os.environ.get("LABCORE_DATA_DIR", DATA_DIR))
+def ensure_data_dir() -> Path:
+    """``data_dir()``, made if missing, and refused unless it is this user's (or root's) and nobody else
+    may write to it."""
+    return tracker.check_private(data_dir(), "data directory")
 
 
 class Scratch:
@@ -39,11 +42,15 @@ class Scratch:
     def __init__(self, name: str = "scratch", on_disk: bool = False):
         if not name or "/" in name or name.startswith("."):
             raise InvalidInputError(f"bad scratch name {name!r}", "use a plain name such as 'layers'")
-        base = data_dir() if on_disk else tracker.state_dir() / "fs"
+        base = ensure_data_dir() if on_disk else tracker.state_dir() / "fs"
         self.path = base / f"{tracker.PREFIX if on_disk else ''}{name}-{secrets.token_hex(4)}"
         with tracker.default().created("path", self.path) as rec:
-            base.mkdir(parents=True, exist_ok=True, mode=0o711)  # (data_dir() exists already)
-            self.path.mkdir(mode=0o755)
+            base.mkdir(parents=True, exist_ok=True, mode=0o711)
+            try:
+                self.path.mkdir(mode=0o755)
+            except FileExistsError:
+                rec.not_mine()  # (a random name: someone else's, never ours to remove)
+                raise
         self._rec = rec
 
     def __truediv__(self, other) -> Path:
@@ -89,4 +96,4 @@ def disk_usage(path: str | os.PathLike) -> int:
     return total
 
 
-__all__ = ["Scratch", "disk_usage", "data_dir", "DATA_DIR"]
+__all__ = ["Scratch", "disk_usage", "data_dir", "default_data_dir", "ensure_data_dir", "DATA_DIR"]

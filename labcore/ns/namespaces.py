@@ -159,11 +159,19 @@ def scratch_cgroup(name: str):
     records = []
     try:
         parent = root / tracker.CGROUP_NAME
-        # The shared parent is ours to remove only if we made it (others may be using it).
-        for path in ([] if parent.is_dir() else [parent]) + [parent / name]:
+        # Made first, recorded before: if it exists already (EEXIST), it is someone else's and its record
+        # goes without undo. The shared parent is ours to remove only if we made it (others may be using it).
+        for path, shared in ((parent, True), (parent / name, False)):
             with trk.created("cgroup", str(path)) as rec:
-                path.mkdir()
-            records.append(rec)
+                try:
+                    path.mkdir()
+                except FileExistsError:
+                    rec.not_mine()
+                    if not shared:
+                        raise InvalidInputError(f"cgroup {path} already exists",
+                                                "pick another name, or run `labcore cleanup`") from None
+            if not rec.disowned:
+                records.append(rec)
         yield str(root / tracker.CGROUP_NAME / name)
     finally:
         for rec in reversed(records):

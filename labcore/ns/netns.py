@@ -43,12 +43,14 @@ def pin_netns(pid: int, name: str) -> tracker.Record:
 def unpin_netns(rec: tracker.Record) -> str:
     """Detach the bind mount and remove its file; the namespace goes with its last reference."""
     name = rec.target
-    if not name.startswith(tracker.PREFIX) or "/" in name:
+    if not name.startswith(tracker.PREFIX) or "/" in name or "\0" in name:
         tracker.refuse(rec, "network namespace without the lab- prefix")
+    if os.path.realpath(NETNS_DIR) != NETNS_DIR:
+        tracker.refuse(rec, f"{NETNS_DIR} is a symlink")
     path = f"{NETNS_DIR}/{name}"
     gone = True
     try:
-        kernel.default().umount2(path, F.MNT_DETACH)
+        kernel.default().umount2(path, F.UMOUNT_NOFOLLOW | F.MNT_DETACH)
         gone = False
     except OSError as exc:
         if exc.errno not in (errno.EINVAL, errno.ENOENT):

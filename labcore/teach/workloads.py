@@ -29,7 +29,7 @@ from .. import tracker
 from ..errors import InvalidInputError, UnsupportedError
 from ..cgroups import limits as L
 from ..cgroups.detect import disk_of
-from ..fs.scratch import DATA_DIR  # the disk the data file goes on (and the doctor's cgroup_io looks at)
+from ..fs.scratch import DATA_DIR, ensure_data_dir  # the disk the data file goes on (the doctor's cgroup_io looks at it)
 
 PAYLOAD = str(Path(__file__).with_name("payload.py"))
 MAX_SECONDS = 120
@@ -96,8 +96,9 @@ class DataFile(tracker.Held):
     after a crash. ``device`` is the disk it lives on: the one to throttle.
     """
 
-    def __init__(self, size="128M", directory: str = DATA_DIR):
+    def __init__(self, size="128M", directory: str | None = None):
         self.size = L.parse_bytes(size, "data file size")
+        directory = directory or str(ensure_data_dir())  # the lab's own directory on DATA_DIR's disk
         if self.size > MAX_DATA:
             raise InvalidInputError(f"data file size {size!r} is more than {L.human_bytes(MAX_DATA)}",
                                     "a few hundred MiB are plenty to watch a throttle")
@@ -107,7 +108,11 @@ class DataFile(tracker.Held):
                                    "give directory= a directory on a real disk, or use the course VM")
         self.path = Path(directory) / f"lab-data-{os.getpid()}-{next(_serial)}"
         with tracker.default().created("path", self.path) as self._record:
-            self._write()
+            try:
+                self._write()
+            except FileExistsError:  # O_EXCL: someone else's file, never ours to remove
+                self._record.not_mine()
+                raise
 
     def _write(self) -> None:
         block = mmap.mmap(-1, 1 << 20)  # aligned, as O_DIRECT requires
