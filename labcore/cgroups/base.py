@@ -235,9 +235,15 @@ class Cgroup:
         """Change limits now, on whatever runs inside: ``cg.set(cpus=0.5, memory="128M")``.
 
         ``"max"`` lifts a limit. Used by chapter 05's live control.
+        Raising pids (or lifting it) is refused while a fork bomb runs in the
+        group (``workloads.fork_bomb`` marks it): only that limit holds it.
         """
         self._require_owned("change its limits")
         changes = L.parse_changes(**human)
+        if "pids" in changes and getattr(self, "fork_bomb", False) and \
+                (changes["pids"] is None or changes["pids"] > (self.limits.pids or 0)) and self.procs():
+            raise InvalidInputError(f"pids {human['pids']!r}: a fork bomb runs in cgroup {self.name}, "
+                                    f"held by pids {self.limits.pids}", "wait until it ends (or lower the limit)")
         self._check_supported(changes)
         self._apply(changes)
         for key in ("io_read_bps", "io_write_bps"):

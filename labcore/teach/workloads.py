@@ -33,6 +33,7 @@ from ..fs.scratch import DATA_DIR, ensure_data_dir  # the disk the data file goe
 
 PAYLOAD = str(Path(__file__).with_name("payload.py"))
 MAX_SECONDS = 120
+MAX_PAUSE = 5          # seconds between two steps of the hog (payload.MAX_PAUSE)
 MAX_BOMB_PIDS = 200
 MAX_HOG = 2 << 30
 MAX_DATA = 1 << 30
@@ -44,10 +45,16 @@ def _argv(*args) -> list[str]:
     return [sys.executable, "-I", PAYLOAD, *(str(a) for a in args)]
 
 
-def _seconds(seconds: float) -> float:
-    if not 0 < float(seconds) <= MAX_SECONDS:
-        raise InvalidInputError(f"seconds {seconds!r} is out of range", f"give more than 0 and at most {MAX_SECONDS}")
-    return float(seconds)
+def _seconds(seconds: float, what: str = "seconds", most: float = MAX_SECONDS, zero: bool = False) -> float:
+    """A duration in (0, most] seconds ([0, most] if ``zero``), or an InvalidInputError naming it."""
+    try:
+        value = float(seconds)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{what} {seconds!r} is not a number of seconds", f"give at most {most}") from None
+    if isinstance(seconds, bool) or not (0 <= value if zero else 0 < value) or not value <= most:
+        raise InvalidInputError(f"{what} {seconds!r} is out of range",
+                                f"give {'0' if zero else 'more than 0'} to at most {most} seconds")
+    return value
 
 
 def safe_memory() -> int:
@@ -74,17 +81,30 @@ def hog(total="256M", step="4M", pause: float = 0.05, hold: float = 0.5) -> list
                                 "ask for less: the point is to cross a cgroup limit, not to fill the host")
     if chunk > size:
         raise InvalidInputError(f"hog step {step!r} is larger than the total {total!r}", "use a smaller step")
-    return _argv("hog", size >> 20, max(1, chunk >> 20), float(pause), float(hold))
+    pause, hold = _seconds(pause, "hog pause", MAX_PAUSE, zero=True), _seconds(hold, "hog hold", zero=True)
+    steps = -(-(size >> 20) // max(1, chunk >> 20))
+    if pause * steps > MAX_SECONDS:
+        raise InvalidInputError(f"hog pause {pause!r} x {steps} steps is more than {MAX_SECONDS} s",
+                                "use a shorter pause or a larger step")
+    return _argv("hog", size >> 20, max(1, chunk >> 20), pause, hold)
 
 
 def fork_bomb(cgroup, seconds: float = 3) -> list[str]:
-    """A fork bomb that stops after ``seconds``: refused unless ``cgroup`` caps its pids."""
+    """A fork bomb that stops after ``seconds``: refused unless ``cgroup`` caps its pids.
+
+    Checked three times: here (the group's limits), by the bomb itself,
+    which reads its own group's pids.max before its first fork and refuses
+    anything above the limit checked here, and by ``cgroup.set``, which
+    refuses to raise pids while the bomb runs (the group is marked here).
+    """
     pids = getattr(getattr(cgroup, "limits", None), "pids", None)
     if not getattr(cgroup, "owned", False) or pids is None or pids > MAX_BOMB_PIDS:
         raise InvalidInputError(f"a fork bomb needs a lab cgroup with pids at most {MAX_BOMB_PIDS} "
                                 f"(this one: {pids if pids is not None else 'no pids limit'})",
                                 "create it with lab.cgroups.create(name, pids=20)")
-    return _argv("bomb", _seconds(seconds))
+    argv = _argv("bomb", _seconds(seconds), pids)
+    cgroup.fork_bomb = True  # Cgroup.set: no raising pids while something runs in it
+    return argv
 
 
 class DataFile(tracker.Held):
@@ -153,4 +173,4 @@ def page_cache(data: DataFile) -> list[str]:
 
 
 __all__ = ["busy", "hog", "fork_bomb", "DataFile", "disk_read", "page_cache", "safe_memory", "MAX_SECONDS",
-           "MAX_BOMB_PIDS", "PAYLOAD", "DATA_DIR"]
+           "MAX_BOMB_PIDS", "MAX_PAUSE", "PAYLOAD", "DATA_DIR"]

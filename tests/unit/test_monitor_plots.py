@@ -128,7 +128,7 @@ def test_workloads_refuse_what_could_hurt_the_host(monkeypatch):
     with pytest.raises(InvalidInputError, match="seconds"):
         W.busy(seconds=0)
     group = FakeGroup()
-    assert W.fork_bomb(group, 2)[-2:] == ["bomb", "2.0"]
+    assert W.fork_bomb(group, 2)[-3:] == ["bomb", "2.0", "20"]
     for pids in (None, W.MAX_BOMB_PIDS + 1):
         group.limits = L.Limits(pids=pids)
         with pytest.raises(InvalidInputError, match="fork bomb needs a lab cgroup"):
