@@ -305,6 +305,7 @@ class Tracker:
         if rec.disowned:
             self.forget(rec)
             return
+        undo_for(kind)  # loads the module that registers the kind's stamp, if not loaded yet
         stamp = STAMP.get(kind)
         if stamp is not None:
             self.update(rec, **stamp(rec))
