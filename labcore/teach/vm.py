@@ -28,7 +28,12 @@ can boot this VM. Read qemu-system-x86_64(1) and the kernel's
 Documentation/admin-guide/kernel-parameters.txt for the options below.
 
 The QEMU process is recorded by the tracker before it starts, so
-``labcore cleanup`` stops a VM left behind by a crashed notebook.
+``labcore cleanup`` stops a VM left behind by a crashed notebook. A VM
+gets at most what the host can give (``check_host``: RAM from MemAvailable,
+CPUs from os.cpu_count()), and as root QEMU runs in a lab cgroup whose
+memory limit is the guest's RAM plus ``QEMU_OVERHEAD_MB``: however the
+guest behaves, QEMU cannot take more of the host. The cgroup goes when the
+VM stops.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import itertools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,13 +53,39 @@ from pathlib import Path
 from . import initramfs
 from .. import tracker
 from ..kernel import spawnproto as proto
+from ..proc.meminfo import MEMINFO
 from ..proc.meminfo import parse as meminfo  # lab.vm.meminfo, for notebook 02
+from ..proc.meminfo import read as read_meminfo
 from ..proc.status import status
 from ..errors import InvalidInputError, LabError, UnsupportedError
 
 QEMU = "qemu-system-x86_64"
 READY = "LAB-VM-READY"
 EXIT = "LAB-VM-EXIT"
+QEMU_OVERHEAD_MB = 256  # QEMU's own memory beyond the guest's RAM: its code, TCG's translated code, devices
+QEMU_PIDS = 256         # QEMU's threads (one per virtual CPU, I/O workers) fit well under this
+_serial = itertools.count()
+
+
+def check_host(memory_mb: int, cpus: int, meminfo_path: str = MEMINFO, cpu_count: int | None = None) -> None:
+    """Refuse a VM larger than this host can give now: its RAM (with QEMU's own
+    ``QEMU_OVERHEAD_MB``) must fit in MemAvailable, its CPUs in os.cpu_count()."""
+    available = read_meminfo(meminfo_path).get("MemAvailable", 0) >> 20
+    if memory_mb + QEMU_OVERHEAD_MB > available:
+        raise InvalidInputError(f"memory_mb={memory_mb} is more than this host can give: it has {available} MiB "
+                                f"available now (MemAvailable), and QEMU needs about {QEMU_OVERHEAD_MB} MiB more",
+                                f"give at most {max(available - QEMU_OVERHEAD_MB, 0)} MiB (256 is plenty)")
+    present = cpu_count or os.cpu_count() or 1
+    if cpus > present:
+        raise InvalidInputError(f"cpus={cpus} is more than this host's {present} CPU(s)",
+                                f"give at most {present} virtual CPUs")
+
+
+def vm_cgroup(memory_mb: int):
+    """A lab cgroup for one QEMU: memory limited to the guest's RAM plus QEMU's overhead, and pids."""
+    from .. import cgroups  # on first use: the tiny VM needs no cgroup unless it runs as root
+    return cgroups.create(f"lab-vm-{os.getpid()}-{next(_serial)}", memory=f"{memory_mb + QEMU_OVERHEAD_MB}M",
+                          pids=QEMU_PIDS)
 
 
 def cache_dir() -> Path:
@@ -144,7 +176,7 @@ def qemu_argv(kernel: str | os.PathLike, initrd: str, memory_mb: int = 256, cpus
     return argv + list(extra)
 
 
-def start_qemu(argv: list[str], pass_fds=(), **popen) -> tuple[subprocess.Popen, tracker.Record]:
+def start_qemu(argv: list[str], pass_fds=(), cgroup=None, **popen) -> tuple[subprocess.Popen, tracker.Record]:
     """Start QEMU recorded by the tracker first, so ``labcore cleanup`` can always stop it.
 
     A bash shell waits at a gate, then becomes QEMU with execve: same PID,
@@ -153,6 +185,7 @@ def start_qemu(argv: list[str], pass_fds=(), **popen) -> tuple[subprocess.Popen,
     bash's read; if we die before recording it, the gate reads end-of-file
     and nothing is started.
     Serial console on stdin/stdout pipes unless ``popen`` says otherwise.
+    ``cgroup`` (a ``lab.cgroups.Cgroup``) is joined at the gate, before QEMU runs.
     """
     gate_r, gate_w = os.pipe()
     go = proto.GO.decode()
@@ -165,6 +198,8 @@ def start_qemu(argv: list[str], pass_fds=(), **popen) -> tuple[subprocess.Popen,
     try:
         record = tracker.default().add("process", proc.pid, start_time=tracker.process_start_time(proc.pid),
                                        what="qemu")
+        if cgroup is not None:
+            cgroup.attach(proc.pid)  # before GO: QEMU never runs outside its limits
         os.write(gate_w, proto.GO + b"\n")
     except BaseException:
         proc.kill()
@@ -222,6 +257,7 @@ class VM:
     guest_uptime: float | None = None
     returncode: int | None = None
     pid: int | None = None
+    cgroup: object = field(default=None, repr=False)  # the lab cgroup QEMU runs in (as root), until it stops
     _proc: subprocess.Popen | None = field(default=None, repr=False)
     _record: tracker.Record | None = field(default=None, repr=False)
     _buffer: str = field(default="", repr=False)
@@ -237,6 +273,7 @@ class VM:
         if self._proc is not None:
             raise LabError("this VM was already booted", "make a new lab.vm.VM()")
         qemu_argv(".", ".", self.memory_mb, self.cpus, self.accel)  # checks the values before anything starts
+        check_host(self.memory_mb, self.cpus)
         binary = qemu_binary()
         self.kernel = self.kernel or guest_kernel()
         image = initramfs.busybox_initramfs(INIT)
@@ -247,7 +284,11 @@ class VM:
         argv[0] = binary
         start = time.monotonic()
         try:
-            self._proc, self._record = start_qemu(argv, pass_fds=(memfd,))
+            self.cgroup = vm_cgroup(self.memory_mb) if os.geteuid() == 0 else None
+            self._proc, self._record = start_qemu(argv, pass_fds=(memfd,), cgroup=self.cgroup)
+        except BaseException:
+            self._forget()
+            raise
         finally:
             os.close(memfd)
         self.pid = self._proc.pid
@@ -364,6 +405,9 @@ class VM:
         if self._record is not None:
             tracker.default().forget(self._record)
             self._record = None
+        if self.cgroup is not None:  # QEMU has exited: its cgroup goes too
+            self.cgroup.remove()
+            self.cgroup = None
 
     def __enter__(self) -> "VM":
         return self.boot() if self._proc is None else self
@@ -374,7 +418,8 @@ class VM:
 
 
 def boot(memory_mb: int = 256, cpus: int = 1, accel: str = "tcg") -> VM:
-    """Boot the tiny VM and return it running; ``vm.stop()`` when done."""
+    """Boot the tiny VM and return it running; ``vm.stop()`` when done.
+    Refused (InvalidInputError) if the host cannot give it ``memory_mb`` and ``cpus``."""
     return VM(memory_mb=memory_mb, cpus=cpus, accel=accel).boot()
 
 
@@ -398,4 +443,5 @@ def available() -> tuple[bool, str, str]:
 
 
 __all__ = ["VM", "Memory", "GuestKernel", "boot", "start_qemu", "guest_kernel", "qemu_binary", "qemu_argv", "command_line",
-           "process_memory", "meminfo", "available", "cache_dir", "INIT"]
+           "process_memory", "meminfo", "available", "cache_dir", "check_host", "vm_cgroup", "INIT",
+           "QEMU_OVERHEAD_MB"]

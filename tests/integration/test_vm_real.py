@@ -22,7 +22,8 @@ def test_boot_run_measure_and_power_off(state_dir):
         memory = vm.memory()
         assert 0 < memory.guest_available < memory.guest_total < vm.memory_mb * 2**20
         assert memory.qemu_rss > memory.guest_used
-        assert len(tracker.default().records()) == 1  # QEMU, recorded while it runs
+        kinds = [r.kind for r in tracker.default().records()]  # QEMU, recorded while it runs, and as root
+        assert kinds.count("process") == 1 and set(kinds) <= {"process", "cgroup"}  # the cgroup it runs in
         with pytest.raises(lab.LabError, match="status 3"):
             vm.run("exit 3")
         with pytest.raises(lab.InvalidInputError):

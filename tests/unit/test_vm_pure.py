@@ -99,3 +99,39 @@ def test_missing_qemu_says_what_to_install(monkeypatch):
     assert not ok and "qemu-system-x86" in detail and "apt-get install qemu-system-x86" in fix
     check = checks.check_vm()  # the doctor's "vm", with the same fix
     assert not check.ok and "apt-get install qemu-system-x86" in check.fix and "(fix:" not in check.detail
+
+
+def test_check_host_refuses_more_memory_or_cpus_than_the_host_can_give(tmp_path):
+    info = tmp_path / "meminfo"
+    info.write_text("MemTotal:        2048000 kB\nMemAvailable:    1048576 kB\n")  # 1024 MiB available
+    vm.check_host(1024 - vm.QEMU_OVERHEAD_MB, 2, str(info), cpu_count=2)
+    with pytest.raises(InvalidInputError, match=r"memory_mb=1000 is more than this host can give: it has 1024 MiB"):
+        vm.check_host(1000, 1, str(info), cpu_count=2)
+    with pytest.raises(InvalidInputError, match=r"cpus=3 is more than this host's 2 CPU\(s\)"):
+        vm.check_host(256, 3, str(info), cpu_count=2)
+
+
+@pytest.mark.parametrize("kwargs, named", [({"memory_mb": 4096}, "memory_mb=4096 .* 1024 MiB"),
+                                           ({"cpus": 3}, r"cpus=3 is more than this host's 2 CPU")])
+def test_a_vm_larger_than_the_host_is_refused_before_anything_starts(monkeypatch, kwargs, named):
+    monkeypatch.setattr(vm, "read_meminfo", lambda path: {"MemAvailable": 1 << 30})
+    monkeypatch.setattr(vm.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(vm, "qemu_binary", lambda: pytest.fail("the VM started"))
+    with pytest.raises(InvalidInputError, match=named):
+        vm.VM(**kwargs).boot()
+    with pytest.raises(InvalidInputError, match=named):
+        vm.boot(**kwargs)
+
+
+def test_qemu_runs_in_a_cgroup_limited_a_bit_above_the_guests_ram(monkeypatch):
+    made = []
+
+    def create(name, **limits):
+        made.append((name, limits))
+        return "a cgroup"
+    from labcore import cgroups
+    monkeypatch.setattr(cgroups, "create", create)
+    assert vm.vm_cgroup(256) == "a cgroup"
+    (name, limits), = made
+    assert name.startswith("lab-vm-") and limits["memory"] == f"{256 + vm.QEMU_OVERHEAD_MB}M"
+    assert 0 < vm.QEMU_OVERHEAD_MB <= 512 and limits["pids"] > 0
