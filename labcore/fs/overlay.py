@@ -198,14 +198,17 @@ def mount(lower: list, merged, upper=None, work=None, options: list[str] | tuple
 
 
 def container_layer(lower: list, options: list[str] | tuple = (), name: str = "container",
-                    on_disk: bool = False) -> Overlay:
+                    on_disk: bool = True) -> Overlay:
     """A container's root: ``lower`` (the image, topmost first) under a fresh writable layer.
 
     Makes a scratch dir with ``upper``, ``work`` and ``merged`` inside, mounts
     the overlay there, and deletes all three on ``unmount()``: removing a
-    container removes its writable layer and nothing else. ``on_disk=True``
-    keeps upper and work in ``Scratch(on_disk=True)`` (chapter 11 writes
-    hundreds of MB there). Used by 06, 11, B.
+    container removes its writable layer and nothing else. Upper and work
+    (what the container writes) live on disk, in ``Scratch(on_disk=True)``
+    under the lab's data directory: a container that writes gigabytes fills
+    a disk, not the RAM-backed /run (chapter 11 writes hundreds of MB).
+    ``on_disk=False`` keeps them with ``merged`` under the state directory.
+    Used by 03, 06, 11, B.
     """
     scratches = [Scratch(name)]
     try:

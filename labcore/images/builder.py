@@ -27,6 +27,7 @@ content-addressed all the way up. ``labcore image build`` calls ``build``.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import posixpath
@@ -49,6 +50,22 @@ from .layout import CONFIG, MANIFEST, Image, Layout, check_tag, goarch, parse_re
 from .store import LayerStore
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+RUN_MEMORY = 1 << 30   # a RUN step's memory, at most (less if the host has less available: run_limits)
+RUN_PIDS = 512         # a RUN step's tasks: a make -j, not a fork bomb
+_serial = itertools.count()
+
+
+def run_limits(available: int | None = None) -> dict:
+    """The limits a RUN step runs under, as ``lab.cgroups.create`` takes them (pure).
+
+    Memory: ``RUN_MEMORY``, or half of what the host has available now
+    (MemAvailable) if that is less, and never under 64 MiB; pids: ``RUN_PIDS``.
+    """
+    from ..cgroups import limits as L
+    if available is None:
+        available = L.ram_bytes(field="MemAvailable")
+    memory = max(min(RUN_MEMORY, available // 2), 64 << 20)
+    return {"memory": f"{memory >> 20}M", "pids": RUN_PIDS}
 
 
 class BuildError(LabError):
@@ -241,8 +258,11 @@ class _Builder:
             self.store = LayerStore("build", on_disk=True)  # layers can be big: not in a RAM-backed /run
         lower = [self.store.add(self.layout, layer.descriptor(), layer.diff_id) for layer in self.layers]
         env = {**dict([DEFAULT_PATH.split("=", 1)]), **self.env}
-        with ov.container_layer(list(reversed(lower)), name="run", on_disk=True) as container:
-            result = process.run(list(ins.args), CONTAINER, hostname="lab-build", timeout=900,
+        from .. import cgroups  # a RUN step runs in a lab cgroup: a build cannot take the host's memory or PIDs
+        # The writable layer lives on disk in the lab's data directory (on_disk), not in a RAM-backed /run.
+        with cgroups.create(f"lab-build-{os.getpid()}-{next(_serial)}", **run_limits()) as group, \
+                ov.container_layer(list(reversed(lower)), name="run", on_disk=True) as container:
+            result = process.run(list(ins.args), CONTAINER, hostname="lab-build", timeout=900, cgroup=group,
                                  env={k: v for k, v in env.items()}, rootfs=Rootfs(str(container.merged), self.workdir))
             step.output = result.stdout + result.stderr
             if result.returncode != 0:
@@ -327,4 +347,5 @@ def build(dockerfile_path: str | os.PathLike, context: str | os.PathLike, output
     return Build(steps, layout.image(tag), time.perf_counter() - started)
 
 
-__all__ = ["build", "Build", "Step", "BuildCache", "BuildError", "content_hash", "default_cache", "DEFAULT_PATH"]
+__all__ = ["build", "Build", "Step", "BuildCache", "BuildError", "content_hash", "default_cache", "DEFAULT_PATH",
+           "run_limits", "RUN_MEMORY", "RUN_PIDS"]

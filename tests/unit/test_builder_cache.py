@@ -86,3 +86,14 @@ def test_run_without_root_says_so_and_keeps_the_layers_before_it(ctx, tmp_path, 
         go(ctx, tmp_path)
     (ctx / "Dockerfile").write_text("FROM scratch\nCOPY base/ /\n")
     assert go(ctx, tmp_path).reused() == [2]  # the COPY before it was built and cached
+
+
+def test_run_steps_get_memory_and_pids_limits_the_parser_accepts():
+    from labcore.cgroups import limits as L
+    from labcore.images import builder
+    plenty, little = builder.run_limits(available=64 << 30), builder.run_limits(available=512 << 20)
+    assert plenty == {"memory": "1024M", "pids": builder.RUN_PIDS} and little["memory"] == "256M"
+    assert builder.run_limits(available=0)["memory"] == "64M"
+    for limits in (plenty, little):
+        parsed = L.parse_changes(memory=limits["memory"], pids=limits["pids"])  # refused values would raise here
+        assert parsed["memory"] <= builder.RUN_MEMORY and 0 < parsed["pids"] <= 4096

@@ -201,3 +201,10 @@ def test_raising_pids_is_refused_while_a_fork_bomb_runs(tmp_path, monkeypatch, s
         fs.set("labcore/lab-bomb/cgroup.procs", "")  # it ended
         group.set(pids=100)
         assert group.limits.pids == 100
+
+
+def test_a_containers_writable_layer_goes_on_disk_by_default():
+    import inspect
+
+    from labcore.fs import overlay
+    assert inspect.signature(overlay.container_layer).parameters["on_disk"].default is True
