@@ -47,6 +47,38 @@ chown root:vagrant /etc/labcore/jupyter.env
 chmod 0640 /etc/labcore/jupyter.env
 install -d -m 0700 /var/lib/labcore   # the root kernel's IPython and matplotlib settings (HOME=/root), not vagrant's
 
+# Where JupyterLab listens. libvirt's forward arrives through the VM's sshd, on 127.0.0.1.
+# VirtualBox's NAT forward arrives on the NAT interface's address (the default route's):
+# JupyterLab listens there, and an nftables table of its own drops port 8888 arriving on
+# any other interface (docker0, the course's bridges and veths), so containers cannot
+# reach it. `ip route get` only asks the routing table: it sends nothing.
+JUPYTER_IP=127.0.0.1
+nft delete table inet labcore_vm 2>/dev/null || true
+if [ "$(systemd-detect-virt 2>/dev/null)" = oracle ]; then
+    read -r NAT_IF JUPYTER_IP < <(ip -4 -o route get 192.0.2.1 | sed -E 's/.* dev ([^ ]+).* src ([^ ]+).*/\1 \2/')
+    nft -f - <<NFT
+table inet labcore_vm {
+    chain input {
+        type filter hook input priority 0; policy accept;
+        tcp dport 8888 iifname != { "lo", "$NAT_IF" } drop
+    }
+}
+NFT
+    cat > /etc/systemd/system/labcore-vm-firewall.service <<UNIT
+[Unit]
+Description=Docker Internals Lab: JupyterLab's port only through VirtualBox's NAT
+Before=labcore-jupyter.service
+[Service]
+Type=oneshot
+ExecStart=/usr/sbin/nft -f /etc/labcore/firewall.nft
+RemainAfterExit=yes
+[Install]
+WantedBy=multi-user.target
+UNIT
+    nft list table inet labcore_vm > /etc/labcore/firewall.nft
+    systemctl enable labcore-vm-firewall >/dev/null
+fi
+
 cat > /etc/systemd/system/labcore-jupyter.service <<UNIT
 [Unit]
 Description=Docker Internals Lab: JupyterLab for the vagrant user
@@ -57,7 +89,7 @@ User=vagrant
 Group=vagrant
 EnvironmentFile=/etc/labcore/jupyter.env
 WorkingDirectory=$LAB/notebooks
-ExecStart=$LAB/.venv/bin/jupyter lab --no-browser --ip=127.0.0.1 --port=8888 --ServerApp.port_retries=0 \\
+ExecStart=$LAB/.venv/bin/jupyter lab --no-browser --ip=$JUPYTER_IP --port=8888 --ServerApp.port_retries=0 \\
     --ServerApp.root_dir=$LAB/notebooks --MultiKernelManager.default_kernel_name=labcore
 Restart=on-failure
 
@@ -67,4 +99,4 @@ UNIT
 systemctl daemon-reload
 systemctl enable labcore-jupyter >/dev/null
 systemctl restart labcore-jupyter
-echo "course-vm: JupyterLab runs as vagrant on 127.0.0.1:8888 (labcore-jupyter.service)"
+echo "course-vm: JupyterLab runs as vagrant on $JUPYTER_IP:8888 (labcore-jupyter.service)"
