@@ -38,7 +38,8 @@ def test_sigkill_then_cleanup_unmounts_and_removes_everything(state_dir):
     try:
         line = holder.stdout.readline()
         word, count, pid = line.split()
-        assert (word, count) == ("ready", "5"), line  # 2 scratch dirs, overlay, bind, container's PID 1
+        # 3 scratch dirs (base; the layer's merged, and its upper and work on disk), overlay, bind, container's PID 1
+        assert (word, count) == ("ready", "6"), line
         holder.send_signal(signal.SIGKILL)
         holder.wait()
         left = ours(leakcheck.compare(before, leakcheck.snapshot()), state_dir, pid)
@@ -48,6 +49,6 @@ def test_sigkill_then_cleanup_unmounts_and_removes_everything(state_dir):
         holder.wait()
         done = subprocess.run([sys.executable, "-m", "labcore", "cleanup"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.count("unmounted") == 2 and done.stdout.count("removed") == 2 and "killed" in done.stdout
+    assert done.stdout.count("unmounted") == 2 and done.stdout.count("removed") == 3 and "killed" in done.stdout
     assert ours(leakcheck.compare(before, leakcheck.snapshot()), state_dir, pid) == []
     assert not list((state_dir / "fs").iterdir())
