@@ -55,6 +55,16 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = 1
 
 
+@pytest.fixture(scope="session")
+def nobody_copy():
+    """The working tree and the venv's packages where nobody may read them (suite.NobodyCopy):
+    the checkout itself may sit in a directory nobody cannot enter, as root's home is."""
+    import suite  # tests/suite.py; imported here only: it snapshots nothing when imported, but is heavy
+    copy = suite.NobodyCopy()
+    yield copy
+    copy.remove()
+
+
 @pytest.fixture
 def state_dir(tmp_path, monkeypatch):
     """A private tracker state directory, so a test's cleanup touches only its own records."""

@@ -10,7 +10,6 @@ import json
 import pwd
 import shutil
 import subprocess
-import sysconfig
 import tempfile
 from pathlib import Path
 
@@ -29,7 +28,7 @@ def nobody_tmp():
 
 
 @pytest.mark.needs("root")  # to run postBuild as nobody, the unprivileged user Binder would use
-def test_postbuild_makes_the_lab_kernel_usable_by_an_ordinary_user(nobody_tmp):
+def test_postbuild_makes_the_lab_kernel_usable_by_an_ordinary_user(nobody_tmp, nobody_copy):
     tmp_path = nobody_tmp
     nobody = pwd.getpwnam("nobody")
     repo, env, home = tmp_path / "repo", tmp_path / "env", tmp_path / "home"
@@ -42,7 +41,9 @@ def test_postbuild_makes_the_lab_kernel_usable_by_an_ordinary_user(nobody_tmp):
     # Without a pip of its own: the borrowed one installs into this env.
     subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", str(env)], check=True)
     site = next(env.glob("lib/python3*/site-packages"))
-    (site / "lab-borrowed-requirements.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # The requirements come from the venv's packages as nobody may read them (the checkout's own
+    # venv may be out of its reach).
+    (site / "lab-borrowed-requirements.pth").write_text(str(nobody_copy.base / "site-packages") + "\n")
     home.mkdir()
     for path in (tmp_path, repo, env, home):
         subprocess.run(["chown", "-R", f"{nobody.pw_uid}:{nobody.pw_gid}", str(path)], check=True)

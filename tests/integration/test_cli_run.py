@@ -43,19 +43,18 @@ def test_command_not_found_exits_127_with_a_notice():
 
 
 @pytest.fixture
-def as_nobody():
-    """Run labcore as the unprivileged user nobody, with a home it may write to."""
+def as_nobody(nobody_copy):
+    """Run labcore as the unprivileged user nobody, from a copy it may read, with a home it may write to."""
     nobody = pwd.getpwnam("nobody")
     home = tempfile.mkdtemp(prefix="lab-nobody-")
     os.chown(home, nobody.pw_uid, nobody.pw_gid)
     env = {"PATH": os.environ["PATH"], "HOME": home}
 
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "labcore", *args], capture_output=True, text=True,
+        return subprocess.run([nobody_copy.python, "-m", "labcore", *args], capture_output=True, text=True,
                               env=env, cwd=home, user=nobody.pw_uid, group=nobody.pw_gid, extra_groups=[])
     yield run
     shutil.rmtree(home)
-    shutil.rmtree(f"/tmp/labcore-{nobody.pw_uid}", ignore_errors=True)
 
 
 def test_without_root_says_what_it_needs(as_nobody):
