@@ -222,6 +222,7 @@ def run(cgroup: Cgroup, argv: list[str], timeout: float = 10, interval: float = 
     before = mon.sample().stats
     started = mon.mark("start")
     chunks = {"out": [], "err": []}
+    kept = {"out": 0, "err": 0}  # bytes read from each stream: a workload printing forever is cut
     deadline_hit = False
     with process.spawn(argv, ns, capture=True, cgroup=cgroup) as proc:
         streams = {proc.stdout.fileno(): "out", proc.stderr.fileno(): "err"}
@@ -236,10 +237,13 @@ def run(cgroup: Cgroup, argv: list[str], timeout: float = 10, interval: float = 
                 break
             for fd in ready:
                 data = os.read(fd, 65536)
-                if data:
-                    chunks[streams[fd]].append(data)
-                else:
+                if not data:
                     del streams[fd]
+                    continue
+                kept[streams[fd]] += len(data)  # past process.MAX_OUTPUT, read and dropped:
+                room = process.MAX_OUTPUT - (kept[streams[fd]] - len(data))  # the timeout ends it
+                if room > 0:
+                    chunks[streams[fd]].append(data[:room])
         if not deadline_hit and proc.wait(timeout=max(end - time.monotonic(), 0)) is None:
             deadline_hit = True  # it closed its output but went on running
             mon.mark("deadline: killed")

@@ -29,6 +29,16 @@ def test_a_container_printing_forever_is_cut_and_killed(state_dir):
 
 
 @pytest.mark.needs("root", "cgroup_limits")
+def test_a_monitored_workload_printing_forever_keeps_a_bounded_output(state_dir):
+    # monitor.run reads until its timeout: past MAX_OUTPUT a stream is read and dropped.
+    with cgroups.create(name("chatty"), pids=20) as cg:
+        run = monitor.run(cg, [sys.executable, "-c", "import sys\nwhile True: sys.stdout.write('y' * 4095 + '\\n')"],
+                          timeout=3, interval=0.5)
+    assert run.deadline_hit
+    assert len(run.stdout) == lab.process.MAX_OUTPUT  # it printed far more in 3 s than it kept
+
+
+@pytest.mark.needs("root", "cgroup_limits")
 def test_the_bomb_refuses_to_start_when_its_limit_was_raised_before_it_ran(state_dir):
     with cgroups.create(name("bomb"), pids=20) as cg:
         argv = W.fork_bomb(cg, 3)  # checked: pids 20
