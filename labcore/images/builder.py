@@ -294,7 +294,7 @@ def build(dockerfile_path: str | os.PathLike, context: str | os.PathLike, output
     if not context.is_dir():
         raise InvalidInputError(f"build context {context} is not a directory", "give the directory COPY reads from")
     try:
-        text = dockerfile_path.read_text()
+        text = dockerfile_path.read_bytes()  # parse() decodes it, naming the line of a bad byte
     except OSError as exc:
         raise InvalidInputError(f"cannot read {dockerfile_path}: {exc.strerror}", "check the -f path") from None
     instructions = dockerfile.parse(text)  # every line checked before anything is built

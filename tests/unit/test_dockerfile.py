@@ -64,3 +64,12 @@ def test_a_file_that_is_not_utf8_names_the_line():
         parse(data)
     assert parse("FROM scratch\nCOPY café /\n".encode())[1].args == ("café", "/")
     assert parse(b"\xef\xbb\xbfFROM scratch\n")[0].keyword == "FROM"  # a BOM is allowed
+
+
+def test_build_of_a_dockerfile_that_is_not_utf8_names_the_line(tmp_path):
+    from labcore.errors import InvalidInputError
+    from labcore.images import builder
+    (tmp_path / "Dockerfile").write_bytes(b"FROM scratch\nENV X=caf\xe9\n")
+    with pytest.raises(InvalidInputError, match="line 2"):
+        builder.build(tmp_path / "Dockerfile", tmp_path, tmp_path / "out", "t:1")
+    assert not (tmp_path / "out").exists()
