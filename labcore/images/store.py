@@ -83,8 +83,10 @@ def unpack(ref: str | os.PathLike | Image, dest: str | os.PathLike, *, limits: L
 class LayerStore:
     """Layers extracted one directory each, keyed by diff_id, ready to be overlay lowerdirs."""
 
-    def __init__(self, name: str = "layers", on_disk: bool = False):
-        self.scratch = Scratch(name, on_disk=on_disk)  # on_disk: see labcore.fs.scratch
+    def __init__(self, name: str = "layers", on_disk: bool = True):
+        # On disk by default (the lab's data directory): an image's layers can be large, and
+        # /run, where the state directory lives, is a small tmpfs taken from RAM.
+        self.scratch = Scratch(name, on_disk=on_disk)
         self.dirs: dict[str, Path] = {}    # diff_id -> directory
 
     def __repr__(self) -> str:

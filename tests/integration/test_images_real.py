@@ -104,6 +104,8 @@ def test_labcore_reads_an_image_that_umoci_made(ctx, tmp_path):
     assert not (unpacked.rootfs / "etc" / "group").exists() and (unpacked.rootfs / "bin" / "busybox").exists()
     assert unpacked.layers[1].deleted == ["etc/group"]
     with images.LayerStore("test-store") as store:  # and the same image as overlay layers
+        from labcore.fs.scratch import data_dir
+        assert data_dir() in store.scratch.path.parents  # on disk, not in the RAM-backed /run
         with store.container(images.open_image(f"{layout}:v2")) as c:
             assert (c.merged / "etc" / "motd").read_text() == "from umoci\n"
             assert not (c.merged / "etc" / "group").exists()
