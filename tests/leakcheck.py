@@ -164,12 +164,14 @@ def hostname() -> list[str]:
 
 
 def var_tmp_files() -> list[str]:
-    """The lab's scratch in /var/tmp: every lab-* entry, and everything under labcore/."""
+    """The lab's scratch in /var/tmp: every lab-* entry, and everything under labcore/.
+
+    /var/tmp/labcore itself is the lab's data directory, made on first use and
+    kept (as /run/labcore is): only what it holds counts.
+    """
     out = [str(p) for p in VAR_TMP.glob("lab-*")]
     scratch = VAR_TMP / "labcore"
-    if scratch.exists():
-        out.append(str(scratch))
-        out += [os.path.join(root, name) for root, dirs, files in os.walk(scratch) for name in dirs + files]
+    out += [os.path.join(root, name) for root, dirs, files in os.walk(scratch) for name in dirs + files]
     return sorted(out)
 
 

@@ -140,3 +140,13 @@ def test_a_real_snapshot_has_every_probe_and_compares_equal_to_itself():
     now = leakcheck.snapshot()
     assert set(leakcheck.PROBES) <= set(now) and now[leakcheck.RUN_CGROUP][0]
     assert leakcheck.compare(now, now) == []
+
+
+def test_the_data_directory_itself_may_appear_but_not_what_it_holds(tmp_path, monkeypatch):
+    import leakcheck
+    monkeypatch.setattr(leakcheck, "VAR_TMP", tmp_path)
+    assert leakcheck.var_tmp_files() == []
+    (tmp_path / "labcore").mkdir()  # made on first use, and kept, like /run/labcore
+    assert leakcheck.var_tmp_files() == []
+    (tmp_path / "labcore" / "lab-web-12345678").mkdir()
+    assert leakcheck.var_tmp_files() == [str(tmp_path / "labcore" / "lab-web-12345678")]
