@@ -2,6 +2,7 @@
 the tiny VM's share of the host, and where writable layers live. No root, no process started."""
 
 import os
+import select
 import threading
 
 import pytest
@@ -34,7 +35,10 @@ class Chatty:
         line = b"y" * 4095 + b"\n"
         try:
             while not self.killed.is_set() and (self.total is None or self.written < self.total):
-                self.written += os.write(self._out_w, line)
+                # Write only when the pipe has room: a write blocked on a full pipe would never see
+                # kill() (nobody reads after it), and wait() would join this thread forever.
+                if select.select([], [self._out_w], [], 0.05)[1]:
+                    self.written += os.write(self._out_w, line)
         except BrokenPipeError:
             pass
         os.close(self._out_w)
