@@ -45,29 +45,19 @@ overlayfs's form (whiteouts become 0/0 devices, opaque dirs get the xattr).
 from __future__ import annotations
 
 import errno
-import gzip
 import os
 import stat
 import tarfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InvalidInputError, PrivilegeError
-from .layers import CHUNK, OPAQUE, WHITEOUT, BoundedTarInfo, UnsafeArchiveError, open_regular
+from .layers import OPAQUE, WHITEOUT
 from .overlay import make_whiteout, mark_opaque
+from .tarsafety import CHUNK, BoundedTarInfo, Limits, UnsafeArchiveError, _mtime_ns, _open_blob, clean_name
 
 MAX_SYMLINKS = 40  # as the kernel's own path walk (ELOOP after 40)
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-@dataclass
-class Limits:
-    """How much one layer may hold before it is refused as absurd."""
-
-    max_bytes: int = 16 << 30     # uncompressed bytes read from the archive
-    max_entries: int = 1_000_000
-    max_file: int = 8 << 30
 
 
 @dataclass
@@ -85,43 +75,6 @@ class Applied:
         return (f"<Applied {self.entries} entries, {self.bytes} bytes; {len(self.deleted)} whiteout(s), "
                 f"{len(self.opaque)} opaque, {len(self.stripped)} setuid/setgid stripped, "
                 f"{len(self.confined)} confined>")
-
-
-class _Limited:
-    """Reads from a (decompressed) stream and refuses to go past ``limit`` bytes."""
-
-    def __init__(self, raw, limit: int, name: str):
-        self.raw, self.limit, self.count, self.name = raw, limit, 0, name
-
-    def read(self, size: int = -1) -> bytes:
-        if size is None or size < 0 or self.count + size > self.limit + CHUNK:
-            size = self.limit + CHUNK - self.count
-        try:
-            data = self.raw.read(size)
-        except EOFError:
-            raise UnsafeArchiveError(f"layer {self.name} is truncated: its gzip stream ends before its end marker",
-                                     "the blob is damaged (an interrupted download?)") from None
-        except (zlib.error, gzip.BadGzipFile) as exc:
-            raise UnsafeArchiveError(f"layer {self.name} is not valid gzip: {exc}", "the blob is damaged") from None
-        self.count += len(data)
-        if self.count > self.limit:
-            raise UnsafeArchiveError(f"layer {self.name} holds more than {self.limit} bytes",
-                                     "an absurdly large archive is refused: raise Limits.max_bytes if it is genuine")
-        return data
-
-
-def clean_name(name: str, what: str = "entry") -> list[str]:
-    """An archive path as components, refusing absolute names and '..' (pure)."""
-    if "\0" in name:
-        raise UnsafeArchiveError(f"{what} {name!r} contains a NUL byte", "the archive is malformed")
-    if name.startswith("/"):
-        raise UnsafeArchiveError(f"{what} {name!r} is an absolute path",
-                                 "layer entries are relative to the root: this archive was crafted")
-    parts = [p for p in name.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        raise UnsafeArchiveError(f"{what} {name!r} climbs out with '..'",
-                                 "path traversal: this archive was crafted to write outside its root")
-    return parts
 
 
 class _Root:
@@ -221,19 +174,6 @@ def remove_tree(path: str | os.PathLike) -> None:
         os.close(fd)
 
 
-def _open_blob(blob, limit: int):
-    """(the file to close or None, a bounded stream of the tar): ``blob`` is a path or an open binary file."""
-    if isinstance(blob, (str, os.PathLike)):
-        raw = owned = open_regular(blob, f"layer {os.fspath(blob)}")
-    else:
-        raw, owned = blob, None
-    start = raw.tell()
-    magic = raw.read(2)
-    raw.seek(start)
-    stream = gzip.GzipFile(fileobj=raw, mode="rb") if magic == b"\x1f\x8b" else raw
-    return owned, _Limited(stream, limit, os.path.basename(str(getattr(raw, "name", "layer"))))
-
-
 def apply_layer(blob, root: str | os.PathLike, *, mode: str = "flat",
                 limits: Limits | None = None, keep_owner: bool | None = None) -> Applied:
     """Apply the layer tar ``blob`` (gzipped or not) onto the directory ``root``.
@@ -305,18 +245,6 @@ def _set_dir_modes(root: _Root, dir_modes: list[tuple[list[str], int]], applied:
                 os.fchmod(fd, perm)
             finally:
                 os.close(fd)
-
-
-def _mtime_ns(member: tarfile.TarInfo) -> int:
-    """The entry's mtime in nanoseconds: a PAX mtime may be fractional, or crafted (1e400, nan)."""
-    try:
-        ns = round(member.mtime * 10**9)
-    except (ValueError, OverflowError, TypeError):
-        ns = None
-    if ns is None or not -(1 << 63) <= ns < 1 << 63:
-        raise UnsafeArchiveError(f"entry {member.name!r} has mtime {member.pax_headers.get('mtime', member.mtime)}",
-                                 "not a time a file can have: the archive is malformed or crafted")
-    return ns
 
 
 def _apply(tar, member: tarfile.TarInfo, root: _Root, mode: str, limits: Limits, keep_owner: bool,

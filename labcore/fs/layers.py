@@ -23,73 +23,23 @@ tar's; ``labcore.fs.extract`` translates back.
 
 from __future__ import annotations
 
-import errno
 import gzip
 import hashlib
 import os
 import stat
 import tarfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InvalidInputError
+from .digest import MAX_UNCOMPRESSED, uncompressed_digest
 from .overlay import is_opaque, is_whiteout
+from .tarsafety import CHUNK, MAX_HEADER, BoundedTarInfo, UnsafeArchiveError, open_regular
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
-CHUNK = 1 << 20
 TAR = "application/vnd.oci.image.layer.v1.tar"
 TAR_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
-MAX_UNCOMPRESSED = 16 << 30   # a layer that decompresses to more than this is refused (Limits.max_bytes)
-MAX_HEADER = 1 << 20          # a GNU long name or a PAX header bigger than this is refused unread
-
-
-class UnsafeArchiveError(InvalidInputError):
-    """A layer tar holds an entry that would reach outside its target, or too much data."""
-
-
-def open_regular(path: str | os.PathLike, what: str | None = None):
-    """Open a file to read, refusing at once anything but a regular file (a FIFO, a device, a symlink).
-
-    ``O_NOFOLLOW`` refuses a symlink as the last component, ``O_NONBLOCK``
-    keeps open(2) of a FIFO from waiting for a writer, and fstat(2) on the
-    descriptor checks what was opened, not what the name points at later.
-    """
-    what = what or str(path)
-    try:
-        f = open(path, "rb", opener=lambda name, _: os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
-                                                              | os.O_CLOEXEC))
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise InvalidInputError(f"{what} is not a regular file (a symbolic link)",
-                                    "a blob is a file of its own: copy the file, do not link it") from None
-        if exc.errno == errno.ENOENT:
-            raise InvalidInputError(f"{what} does not exist", "check the path") from None
-        raise
-    st = os.fstat(f.fileno())
-    if not stat.S_ISREG(st.st_mode):
-        f.close()
-        raise InvalidInputError(f"{what} is not a regular file ({stat.filemode(st.st_mode)[0]} in ls -l)",
-                                "a blob is a regular file: a FIFO or a device never ends")
-    os.set_blocking(f.fileno(), True)
-    return f
-
-
-class BoundedTarInfo(tarfile.TarInfo):
-    """A TarInfo that refuses a GNU long name or PAX header claiming more than ``MAX_HEADER`` bytes.
-
-    tarfile reads such a header whole into memory; its size field is checked
-    here first, so a header claiming gigabytes costs 512 bytes, not gigabytes.
-    """
-
-    def _proc_member(self, tarfile_):
-        kinds = {tarfile.GNUTYPE_LONGNAME: "GNU long name", tarfile.GNUTYPE_LONGLINK: "GNU long link name",
-                 tarfile.XHDTYPE: "PAX", tarfile.XGLTYPE: "PAX global", tarfile.SOLARIS_XHDTYPE: "PAX (Solaris)"}
-        if self.type in kinds and self.size > MAX_HEADER:
-            raise UnsafeArchiveError(f"a {kinds[self.type]} header claims {self.size} bytes",
-                                     f"more than {MAX_HEADER} for a header: the archive was crafted")
-        return super()._proc_member(tarfile_)
 
 
 class HashingWriter:
@@ -340,68 +290,6 @@ def compress(tar_path: str | os.PathLike, out_path: str | os.PathLike, level: in
     finally:
         hashing_out.close()
     return sink.digest(), sink.size
-
-
-def uncompressed_digest(blob, max_bytes: int = MAX_UNCOMPRESSED) -> str:
-    """sha256 of the tar inside a blob, gzipped or not: the layer's diff_id.
-
-    ``blob`` is a path or an open binary file (read from where it is). Every
-    gzip member is hashed, as ``gzip -d`` and ``apply_layer`` read them all,
-    so the diff_id covers the bytes that are extracted. Refused with
-    ``UnsafeArchiveError``: a truncated stream, bytes after it that are not
-    gzip, and more than ``max_bytes`` uncompressed (memory stays bounded:
-    at most ``CHUNK`` bytes are decompressed at a time).
-    """
-    if isinstance(blob, (str, os.PathLike)):
-        with open_regular(blob) as f:
-            return uncompressed_digest(f, max_bytes)
-    f, name = blob, os.path.basename(str(getattr(blob, "name", "blob")))
-    h = hashlib.sha256()
-    total = 0
-
-    def add(data: bytes) -> None:
-        nonlocal total
-        total += len(data)
-        if total > max_bytes:
-            raise UnsafeArchiveError(f"layer {name} uncompresses to more than {max_bytes} bytes",
-                                     "a decompression bomb, or a layer too large for the lab: refused")
-        h.update(data)
-
-    start = f.tell()
-    magic = f.read(2)
-    f.seek(start)
-    if magic != b"\x1f\x8b":
-        while chunk := f.read(CHUNK):
-            add(chunk)
-        return "sha256:" + h.hexdigest()
-    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    pending = b""
-    while True:
-        if not pending:
-            pending = f.read(CHUNK)
-            if not pending:
-                break
-        if d.eof:  # a member ended: another one follows, or zero padding (as gzip -d allows)
-            pending = pending.lstrip(b"\0")
-            if not pending:
-                continue
-            if len(pending) < 2:
-                pending += f.read(CHUNK)
-            if not pending.startswith(b"\x1f\x8b"):
-                raise UnsafeArchiveError(f"layer {name} has bytes after its gzip stream that are not gzip",
-                                         "the blob is damaged or was crafted")
-            d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            add(d.decompress(pending, CHUNK))
-            while d.unconsumed_tail:
-                add(d.decompress(d.unconsumed_tail, CHUNK))
-        except zlib.error as exc:
-            raise UnsafeArchiveError(f"layer {name} is not valid gzip: {exc}", "the blob is damaged") from None
-        pending = d.unused_data
-    if not d.eof:
-        raise UnsafeArchiveError(f"layer {name} is truncated: its gzip stream ends before its end marker",
-                                 "the blob is damaged (an interrupted download?)")
-    return "sha256:" + h.hexdigest()
 
 
 def make_layer(src: str | os.PathLike, blobs: str | os.PathLike, *, gzip_level: int | None = 6,
