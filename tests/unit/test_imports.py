@@ -148,7 +148,7 @@ def all_cycles(edges: dict[str, set[str]]) -> list[list[str]]:
 def test_the_graph_sees_function_level_and_relative_imports():
     edges = graph()
     assert "labcore.proc.stat" in edges["labcore.tracker"]        # from ..proc.stat import ...
-    assert "labcore.proc.mountinfo" in edges["labcore.tracker"]   # from ..proc import mountinfo
+    assert "labcore.proc.mountinfo" in edges["labcore.tracker.paths"]  # from ..proc import mountinfo
     assert "labcore.teach.jupyter" in edges["labcore.cli"]        # inside cmd_install_kernel
 
 

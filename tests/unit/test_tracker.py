@@ -112,7 +112,7 @@ def test_is_lab_path(state_dir):
 def test_path_undo_never_descends_into_a_mount(trk, monkeypatch):
     target = trk.root / "with-mount"
     target.mkdir(parents=True)
-    monkeypatch.setattr(tracker, "mounts_under", lambda p: [str(target / "m")])
+    monkeypatch.setattr(tracker.paths, "mounts_under", lambda p: [str(target / "m")])
     rec = trk.add("path", target)
     with pytest.raises(CleanupError, match="still mounted"):
         trk.undo(rec)
