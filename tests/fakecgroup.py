@@ -3,7 +3,8 @@
 A real cgroup filesystem fills a directory with control files the moment
 ``mkdir`` makes it, and lets ``rmdir`` remove it with those files inside.
 ``FakeCgroupFS`` imitates both: ``install(monkeypatch)`` swaps
-``labcore.cgroups.base.make_directory`` for a mkdir that writes the files a
+``labcore.cgroups.base.make_directory`` (defined in ``labcore.cgroups.files``,
+called from base) for a mkdir that writes the files a
 real kernel would show (with their default values), the backends' ``write``
 for one that merges like the kernel (``+cpu`` adds to a set, an ``io.max``
 line replaces that device's line), and the tracker's cgroup undo for one
@@ -17,7 +18,7 @@ import shutil
 from pathlib import Path
 
 from labcore import tracker
-from labcore.cgroups import base
+from labcore.cgroups import base, files
 
 V1_FILES = {
     "cpu": {"cpu.cfs_period_us": "100000", "cpu.cfs_quota_us": "-1", "cpu.shares": "1024",
@@ -95,7 +96,7 @@ class FakeCgroupFS:
         return "removed"
 
     def write(self, path: Path, value: str) -> None:
-        """base.write, with the kernel's merging for files that hold a set or one line per device."""
+        """files.write, with the kernel's merging for files that hold a set or one line per device."""
         path = Path(path)
         if path.name == "cgroup.subtree_control" and path.exists():
             enabled = path.read_text().split()
@@ -115,11 +116,11 @@ class FakeCgroupFS:
                 value = device + " " + " ".join(f"{k}={v}" for k, v in merged.items())
             lines[device] = value
             value = "\n".join(lines.values())
-        base.write(path, value)
+        files.write(path, value)
 
     def install(self, monkeypatch) -> "FakeCgroupFS":
         self.removed: list[str] = []
-        monkeypatch.setattr(base, "make_directory", self.make_directory)
+        monkeypatch.setattr(base, "make_directory", self.make_directory)  # looked up in base by _mkdir_tracked
         monkeypatch.setattr("labcore.cgroups.v1.write", self.write)
         monkeypatch.setattr("labcore.cgroups.v2.write", self.write)
         monkeypatch.setitem(tracker.UNDO, "cgroup", tracker.Undo(70, self._undo))

@@ -12,8 +12,8 @@ The two versions lay these files out differently (one tree per controller
 on v1, one tree for all on v2) and name them differently (``cpu.max`` vs
 ``cpu.cfs_quota_us``). ``V1Cgroup`` and ``V2Cgroup`` hide that; this module
 holds what they share: creating the directories through the tracker,
-writing and reading files with errors that name the file, and ``Stats``,
-the counters in one vocabulary.
+writing and reading files with errors that name the file (``labcore.cgroups.files``),
+and ``Stats``, the counters in one vocabulary.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from .. import tracker
 from ..errors import InvalidInputError, LabError, PrivilegeError, UnsupportedError
 from ..proc.cgroup import CGROUP_ROOT, parse_proc_cgroup  # parsed in labcore.proc; lab.cgroups.parse_proc_cgroup
 from . import limits as L
+from .files import make_directory, read, read_int, read_keyed, write  # re-exported: lab.cgroups.base.write...
 
 LAB = tracker.CGROUP_NAME  # every group the lab makes lives under a "labcore" directory
 
@@ -85,70 +86,6 @@ class Stats:
         rows = "".join(f"<tr><td>{escape(line[:26].strip())}</td><td>{escape(line[26:].strip())}</td></tr>"
                        for line in self.lines())
         return f"<table>{rows}</table>"
-
-
-# --- files ---------------------------------------------------------------------------
-
-def make_directory(path: Path) -> None:
-    """mkdir(2) in a cgroup filesystem: the kernel creates the control files with it."""
-    path.mkdir()
-
-
-def read(path: Path, default: str | None = None) -> str | None:
-    """A control file's content, stripped; ``default`` if the file does not exist."""
-    try:
-        # os.open/os.read, not Path.read_text: three times faster, and the monitor reads a dozen files per sample.
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            chunks = []
-            while chunk := os.read(fd, 65536):
-                chunks.append(chunk)
-        finally:
-            os.close(fd)
-        return b"".join(chunks).decode().strip()
-    except FileNotFoundError:
-        return default
-    except OSError as exc:
-        if exc.errno == errno.ENODEV:  # a controller file whose controller went away
-            return default
-        raise
-
-
-def read_int(path: Path) -> int | None:
-    text = read(path)
-    return int(text) if text not in (None, "", "max") else None
-
-
-def read_keyed(path: Path) -> dict[str, int]:
-    """Files of ``key value`` lines (cpu.stat, memory.events, pids.events) as a dict."""
-    out = {}
-    for line in (read(path) or "").splitlines():
-        key, _, value = line.partition(" ")
-        if value.strip().lstrip("-").isdigit():
-            out[key] = int(value)
-    return out
-
-
-def write(path: Path, value: str) -> None:
-    """Write one value into a control file, as ``echo VALUE > FILE`` does.
-
-    The file must exist: on a cgroup filesystem a missing file means its
-    controller is not enabled here, which is worth saying plainly.
-    """
-    if not path.exists():
-        raise UnsupportedError(f"cannot write {value!r} to {path}: no such control file",
-                               f"the {path.name.split('.')[0]} controller is not enabled for this group "
-                               "(see `labcore doctor`)")
-    try:
-        with open(path, "w") as f:  # one write(2): the kernel parses the whole value at once
-            f.write(value)
-    except PermissionError:
-        raise PrivilegeError(f"cannot write {value!r} to {path}: Permission denied",
-                             "run the lab kernel as root (see notebooks/00)") from None
-    except OSError as exc:
-        raise LabError(f"cannot write {value!r} to {path}: {os.strerror(exc.errno or errno.EIO)}",
-                       "the kernel refused this value; see the controller's documentation "
-                       "(Documentation/admin-guide/cgroup-v2.rst)") from None
 
 
 # --- the interface ---------------------------------------------------------------

@@ -27,7 +27,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import limits as L
-from .base import LAB, Cgroup, Stats, read, read_int, read_keyed, write
+from .base import LAB, Cgroup, Stats
+from .files import read, read_int, read_keyed, write
 
 # Hierarchy directory under the cgroup root -> the controller it serves, in the lab's vocabulary.
 HIERARCHIES = {"cpu": "cpu", "cpuacct": "cpuacct", "memory": "memory", "pids": "pids", "blkio": "io"}

@@ -33,7 +33,8 @@ from .. import tracker
 from ..errors import CleanupError
 from ..proc.cgroup import CGROUP_ROOT
 from . import limits as L
-from .base import LAB, Cgroup, Stats, read, read_int, read_keyed, write
+from .base import LAB, Cgroup, Stats
+from .files import read, read_int, read_keyed, write
 
 CONTROLLERS = ("cpu", "memory", "pids", "io")
 

@@ -45,7 +45,6 @@ import shlex
 import shutil
 import signal
 import subprocess
-import itertools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,39 +52,14 @@ from pathlib import Path
 from . import initramfs
 from .. import tracker
 from ..kernel import spawnproto as proto
-from ..proc.meminfo import MEMINFO
 from ..proc.meminfo import parse as meminfo  # lab.vm.meminfo, for notebook 02
-from ..proc.meminfo import read as read_meminfo
-from ..proc.status import status
 from ..errors import InvalidInputError, LabError, UnsupportedError
+from .vmlimits import QEMU_OVERHEAD_MB, QEMU_PIDS, check_host, vm_cgroup  # re-exported: lab.vm.check_host...
+from .vmmemory import Memory, process_memory  # re-exported: lab.vm.Memory, lab.vm.process_memory
 
 QEMU = "qemu-system-x86_64"
 READY = "LAB-VM-READY"
 EXIT = "LAB-VM-EXIT"
-QEMU_OVERHEAD_MB = 256  # QEMU's own memory beyond the guest's RAM: its code, TCG's translated code, devices
-QEMU_PIDS = 256         # QEMU's threads (one per virtual CPU, I/O workers) fit well under this
-_serial = itertools.count()
-
-
-def check_host(memory_mb: int, cpus: int, meminfo_path: str = MEMINFO, cpu_count: int | None = None) -> None:
-    """Refuse a VM larger than this host can give now: its RAM (with QEMU's own
-    ``QEMU_OVERHEAD_MB``) must fit in MemAvailable, its CPUs in os.cpu_count()."""
-    available = read_meminfo(meminfo_path).get("MemAvailable", 0) >> 20
-    if memory_mb + QEMU_OVERHEAD_MB > available:
-        raise InvalidInputError(f"memory_mb={memory_mb} is more than this host can give: it has {available} MiB "
-                                f"available now (MemAvailable), and QEMU needs about {QEMU_OVERHEAD_MB} MiB more",
-                                f"give at most {max(available - QEMU_OVERHEAD_MB, 0)} MiB (256 is plenty)")
-    present = cpu_count or os.cpu_count() or 1
-    if cpus > present:
-        raise InvalidInputError(f"cpus={cpus} is more than this host's {present} CPU(s)",
-                                f"give at most {present} virtual CPUs")
-
-
-def vm_cgroup(memory_mb: int):
-    """A lab cgroup for one QEMU: memory limited to the guest's RAM plus QEMU's overhead, and pids."""
-    from .. import cgroups  # on first use: the tiny VM needs no cgroup unless it runs as root
-    return cgroups.create(f"lab-vm-{os.getpid()}-{next(_serial)}", memory=f"{memory_mb + QEMU_OVERHEAD_MB}M",
-                          pids=QEMU_PIDS)
 
 
 def cache_dir() -> Path:
@@ -208,34 +182,6 @@ def start_qemu(argv: list[str], pass_fds=(), cgroup=None, **popen) -> tuple[subp
     finally:
         os.close(gate_w)
     return proc, record
-
-
-@dataclass
-class Memory:
-    """A VM's memory, seen from both sides."""
-
-    qemu_rss: int        # bytes of host RAM the QEMU process has touched (VmRSS)
-    qemu_pss: int        # the same, shared library pages divided among their users (Pss)
-    guest_total: int     # bytes the guest kernel manages (MemTotal inside)
-    guest_available: int  # bytes the guest could still give to programs (MemAvailable inside)
-
-    @property
-    def guest_used(self) -> int:
-        """What the guest kernel and its init use: the price of a second kernel."""
-        return self.guest_total - self.guest_available
-
-
-def process_memory(pid: int) -> tuple[int, int]:
-    """(RSS, PSS) of a process in bytes, from /proc/PID/status and smaps_rollup."""
-    rss = int(status(pid).get("VmRSS", "0 kB").split()[0]) * 1024  # no VmRSS: a zombie holds no memory
-    pss = 0
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                pss = int(line.split()[1]) * 1024
-    except (PermissionError, FileNotFoundError):
-        pss = rss
-    return rss, pss
 
 
 @dataclass

@@ -114,7 +114,7 @@ def test_check_host_refuses_more_memory_or_cpus_than_the_host_can_give(tmp_path)
 @pytest.mark.parametrize("kwargs, named", [({"memory_mb": 4096}, "memory_mb=4096 .* 1024 MiB"),
                                            ({"cpus": 3}, r"cpus=3 is more than this host's 2 CPU")])
 def test_a_vm_larger_than_the_host_is_refused_before_anything_starts(monkeypatch, kwargs, named):
-    monkeypatch.setattr(vm, "read_meminfo", lambda path: {"MemAvailable": 1 << 30})
+    monkeypatch.setattr("labcore.teach.vmlimits.read_meminfo", lambda path: {"MemAvailable": 1 << 30})
     monkeypatch.setattr(vm.os, "cpu_count", lambda: 2)
     monkeypatch.setattr(vm, "qemu_binary", lambda: pytest.fail("the VM started"))
     with pytest.raises(InvalidInputError, match=named):
