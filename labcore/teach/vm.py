@@ -54,17 +54,13 @@ from .. import tracker
 from ..kernel import spawnproto as proto
 from ..proc.meminfo import parse as meminfo  # lab.vm.meminfo, for notebook 02
 from ..errors import InvalidInputError, LabError, UnsupportedError
+from ..tracker import cache_dir  # where provisioning keeps the guest kernel and the test VM's image
 from .vmlimits import QEMU_OVERHEAD_MB, QEMU_PIDS, check_host, vm_cgroup  # re-exported: lab.vm.check_host...
 from .vmmemory import Memory, process_memory  # re-exported: lab.vm.Memory, lab.vm.process_memory
 
 QEMU = "qemu-system-x86_64"
 READY = "LAB-VM-READY"
 EXIT = "LAB-VM-EXIT"
-
-
-def cache_dir() -> Path:
-    """Where provisioning keeps the guest kernel and the test VM's image: $LABCORE_CACHE or /var/cache/labcore."""
-    return Path(os.environ.get("LABCORE_CACHE", "/var/cache/labcore"))
 
 
 # The tiny VM's PID 1. It mounts the kernel's pseudo-filesystems, says it is

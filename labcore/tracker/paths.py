@@ -123,8 +123,10 @@ def lab_dirs() -> list[Path]:
 
 
 def cache_dir() -> Path:
-    """The lab's cache ($LABCORE_CACHE, /var/cache/labcore): only its lab-... files are temporary."""
-    # The same place as labcore.teach.vm.cache_dir(), without loading the teaching modules.
+    """The lab's cache ($LABCORE_CACHE, /var/cache/labcore): the guest kernel and the test VM's image.
+
+    Only its lab-... files are temporary (the test VM's disks while a run lasts).
+    """
     return Path(os.path.realpath(os.environ.get("LABCORE_CACHE", "/var/cache/labcore")))
 
 
