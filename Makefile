@@ -69,6 +69,12 @@ test-vm: setup
 	@bash provision/maintainer.sh
 	$(PY) tools/test-vm/testvm.py
 
+## notebooks-vm: re-execute every notebook (or NOTEBOOKS="...") in place inside the cgroup v2 test VM, copy them back into notebooks/
+.PHONY: notebooks-vm
+notebooks-vm: setup
+	@bash provision/maintainer.sh
+	$(PY) tools/test-vm/testvm.py --execute-notebooks $(if $(filter command line environment,$(origin NOTEBOOKS)),--notebooks "$(NOTEBOOKS)")
+
 ## vagrant-validate: check the Vagrantfile (vagrant up needs VirtualBox or libvirt, which CI lacks)
 vagrant-validate:
 	@bash provision/maintainer.sh

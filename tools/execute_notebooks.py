@@ -2,6 +2,7 @@
 
     python tools/execute_notebooks.py --inplace notebooks/*.ipynb   # make notebooks: store real outputs
     python tools/execute_notebooks.py notebooks/*.ipynb             # only check they run to the end
+    python tools/execute_notebooks.py --inplace --done LIST ...     # make notebooks-vm: LIST names those written
 
 Each notebook runs in its own directory with the ``labcore`` kernel. Any
 cell that raises stops that notebook and makes the exit status 1.
@@ -39,6 +40,8 @@ def main(argv=None) -> int:
     ap.add_argument("notebooks", nargs="+", type=Path)
     ap.add_argument("--inplace", action="store_true", help="write the outputs back into the notebooks")
     ap.add_argument("--timeout", type=int, default=900, help="seconds per cell (default %(default)s)")
+    ap.add_argument("--done", type=Path, help="append the path of each notebook that ran to the end to this "
+                                              "file, one a line, as given (the test VM copies those back)")
     args = ap.parse_args(argv)
     failed = 0
     for path in args.notebooks:
@@ -50,6 +53,9 @@ def main(argv=None) -> int:
             print(f"FAIL {path} ({took:.1f} s): {error}", flush=True)
         else:
             print(f"ok   {path} ({took:.1f} s)", flush=True)
+            if args.done:
+                with open(args.done, "a") as done:
+                    done.write(f"{path}\n")
     return 1 if failed else 0
 
 

@@ -17,6 +17,10 @@ KVM), and their own cgroups are hybrid. This script stands in for it:
    needs("cgroup_v2"), then nbval on every notebook; the serial console
    streams here, prefixed with "vm|";
 6. the results come back on a second virtual disk, written as a tar archive;
+   with --execute-notebooks (make notebooks-vm), inside.sh executes the
+   notebooks in place instead (tools/execute_notebooks.py) and the archive
+   brings them back: each notebook that parses as JSON, was executed and was
+   not edited in the checkout meanwhile replaces the checkout's copy;
 7. the disk images and QEMU are recorded by labcore's tracker and removed at
    the end (or by `labcore cleanup` after a crash); the suite's leak check
    then compares the host with a snapshot taken first, and the cache may
@@ -28,11 +32,14 @@ none can be left on the host.
 
     python tools/test-vm/testvm.py            # what `make test-vm` runs
     python tools/test-vm/testvm.py --rebuild  # forget the cached root filesystem first
+    python tools/test-vm/testvm.py --execute-notebooks   # make notebooks-vm: outputs from this machine
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import shlex
 import shutil
@@ -41,7 +48,7 @@ import sys
 import tarfile
 import threading
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -60,6 +67,7 @@ INCLUDE = ["systemd-sysv", "udev", "kmod", "linux-image-amd64", "make", "ca-cert
 PROJECT = "/opt/lab"           # where the checkout goes inside the image
 MEMORY_MB = 3072
 RESULTS_MB = 64
+RESULTS_NOTEBOOKS_MB = 512     # --execute-notebooks: the executed notebooks come back too (a sparse file)
 
 
 def log(text: str) -> None:
@@ -113,7 +121,15 @@ def checkout_files() -> list[str]:
     return [str(p.relative_to(ROOT)) for p in ROOT.rglob("*") if p.is_file() and not skip & set(p.parts)]
 
 
-def copy_checkout() -> None:
+def is_notebook(name: str) -> bool:
+    """A notebook of the course: an .ipynb file under notebooks/, outside Jupyter's checkpoints."""
+    path = PurePosixPath(name)
+    return (len(path.parts) >= 2 and path.parts[0] == "notebooks" and path.suffix == ".ipynb"
+            and ".ipynb_checkpoints" not in path.parts and ".." not in path.parts and not path.is_absolute())
+
+
+def copy_checkout() -> dict[str, str]:
+    """A fresh copy of the checkout in the image; returns the SHA-256 of each notebook sent, by path."""
     dest = ROOTFS / PROJECT.lstrip("/")
     old_pyproject = (dest / "pyproject.toml").read_bytes() if (dest / "pyproject.toml").exists() else None
     dest.mkdir(parents=True, exist_ok=True)
@@ -122,13 +138,21 @@ def copy_checkout() -> None:
             continue
         shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
     files = checkout_files()
+    sent = {}
     for name in files:
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, target)
+        if is_notebook(name):  # the bytes hashed are the bytes sent, even if someone edits the file meanwhile
+            data = (ROOT / name).read_bytes()
+            target.write_bytes(data)
+            shutil.copystat(ROOT / name, target)
+            sent[name] = hashlib.sha256(data).hexdigest()
+        else:
+            shutil.copy2(ROOT / name, target)
     if old_pyproject == (dest / "pyproject.toml").read_bytes():
         os.utime(dest / "pyproject.toml", (0, 0))  # unchanged: make must not rebuild the venv
     log(f"copied {len(files)} files of {ROOT} to {PROJECT}")
+    return sent
 
 
 def configure_image() -> None:
@@ -200,7 +224,7 @@ def kernel_and_initrd() -> tuple[Path, Path]:
 
 # --- 4 to 6. boot, stream the console, read the results ----------------------------------
 
-def boot_and_test(disk: Path, results: Path, timeout: float) -> int:
+def boot(disk: Path, results: Path, timeout: float) -> None:
     kernel, initrd = kernel_and_initrd()
     # A network card plugged into nothing (a QEMU hub with no other port): the machine has a NIC,
     # as the course VM does, and no traffic can leave it.
@@ -226,20 +250,77 @@ def boot_and_test(disk: Path, results: Path, timeout: float) -> int:
         proc.wait()
         tracker.default().forget(record)
     log(f"the VM ran for {time.monotonic() - start:.0f} s (QEMU exit status {proc.returncode})")
-    return read_results(results)
 
 
-def read_results(results: Path) -> int:
+def read_results(results: Path) -> tuple[int, dict[str, bytes]]:
+    """The status inside.sh wrote (1 if none) and every regular file of the archive, by path."""
     try:
         with tarfile.open(results) as tar:
-            files = {m.name.removeprefix("./"): tar.extractfile(m).read().decode()
-                     for m in tar.getmembers() if m.isfile()}
-    except tarfile.ReadError:
-        log("no results came back from the VM: it did not finish (see its console above)")
-        return 1
-    log("results from the VM: " + ", ".join(sorted(files)))
-    print(files.get("summary", "(no summary)"), flush=True)
-    return int(files.get("status", "1").strip() or 1)
+            files = {m.name.removeprefix("./"): tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+    except (tarfile.TarError, EOFError) as exc:
+        log(f"no results came back from the VM ({exc}): it did not finish (see its console above)")
+        return 1, {}
+    logs = sorted(name for name in files if not is_notebook(name))
+    log("results from the VM: " + ", ".join(logs) + (f" and {len(files) - len(logs)} notebook(s)"
+                                                      if len(files) > len(logs) else ""))
+    print(files.get("summary", b"(no summary)").decode(errors="replace"), flush=True)
+    try:
+        return int(files.get("status", b"1").strip() or 1), files
+    except ValueError:
+        return 1, files
+
+
+def bring_back_notebooks(files: dict[str, bytes], sent: dict[str, str], root: Path = ROOT) -> tuple[list, list]:
+    """Write the executed notebooks over the checkout's; returns (written, skipped with the reason).
+
+    Only a notebook that was sent, is listed in "executed" (execute_notebooks.py --done: it ran to the
+    end and was written), parses as a JSON notebook, and whose checkout copy is still the one sent
+    (nobody edited it during the run) is written, atomically, with the mode and owner of the file it
+    replaces. Nothing outside root/notebooks/ is ever written.
+    """
+    executed = {str(PurePosixPath(line)) for line in files.get("executed", b"").decode(errors="replace").split("\n")
+                if line.strip()}
+    written, skipped = [], []
+    for name in sorted(files):
+        if not is_notebook(name):
+            continue
+        data = files[name]
+        if name not in sent:
+            skipped.append((name, "not a notebook of the checkout sent"))
+            continue
+        if name not in executed:
+            skipped.append((name, "not executed to the end in the VM"))
+            continue
+        try:
+            nb = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            skipped.append((name, f"not JSON: {exc}"))
+            continue
+        if not (isinstance(nb, dict) and isinstance(nb.get("cells"), list) and isinstance(nb.get("nbformat"), int)):
+            skipped.append((name, "JSON, but not a notebook"))
+            continue
+        target = root / name
+        if not target.resolve().is_relative_to((root / "notebooks").resolve()):
+            skipped.append((name, "outside the checkout's notebooks/"))
+            continue
+        try:
+            now = hashlib.sha256(target.read_bytes()).hexdigest()
+        except FileNotFoundError:
+            now = None
+        if now != sent[name]:
+            skipped.append((name, "edited or removed in the checkout during the run: yours kept"))
+            continue
+        st = target.stat()
+        tmp = target.with_name(f".{target.name}.notebooks-vm-{os.getpid()}")
+        try:
+            tmp.write_bytes(data)
+            os.chown(tmp, st.st_uid, st.st_gid)
+            os.chmod(tmp, st.st_mode & 0o7777)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        written.append(name)
+    return written, skipped
 
 
 def cache_files() -> set[str]:
@@ -256,8 +337,12 @@ def host_changes(before: dict, cached: set[str]) -> list[str]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rebuild", action="store_true", help="debootstrap the cached root filesystem again")
-    ap.add_argument("--notebooks", help="run nbval on these notebooks only (space-separated), not on all")
-    ap.add_argument("--command", help="debugging: run this shell command in the VM (in /opt/lab) instead of the tests")
+    ap.add_argument("--notebooks", help="run nbval on (or execute) these notebooks only (space-separated), not all")
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--execute-notebooks", action="store_true",
+                      help="instead of the tests, execute the notebooks in place in the VM and copy them back "
+                           "into the checkout's notebooks/ (make notebooks-vm)")
+    mode.add_argument("--command", help="debugging: run this shell command in the VM (in /opt/lab) instead of the tests")
     ap.add_argument("--timeout", type=float, default=float(os.environ.get("LAB_TEST_VM_TIMEOUT", 3600)),
                     help="seconds the VM may run (default %(default)s)")
     args = ap.parse_args(argv)
@@ -271,11 +356,12 @@ def main(argv=None) -> int:
     start = time.monotonic()
     before, cached = leakcheck.snapshot(), cache_files()
     bootstrap(args.rebuild)
-    copy_checkout()
+    sent = copy_checkout()
     configure_image()
     # What inside.sh should do, for this run only (the copy of the checkout is fresh every run).
     (ROOTFS / PROJECT.lstrip("/") / ".test-vm.env").write_text(
-        f"NOTEBOOKS={shlex.quote(args.notebooks or '')}\nCOMMAND={shlex.quote(args.command or '')}\n")
+        f"NOTEBOOKS={shlex.quote(args.notebooks or '')}\nCOMMAND={shlex.quote(args.command or '')}\n"
+        f"EXECUTE={'1' if args.execute_notebooks else ''}\n")
     install_project()
     track = tracker.default()
     disk = CACHE / f"lab-test-vm-disk-{os.getpid()}.img"
@@ -286,9 +372,18 @@ def main(argv=None) -> int:
         subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "lab-root", "-d", str(ROOTFS), str(disk), f"{size}M"],
                        check=True)
         log(f"ext4 disk image of {size} MiB made in {time.monotonic() - t:.0f} s")
-        with open(results, "wb") as f:
-            f.truncate(RESULTS_MB * 2**20)  # zeros: an empty tar archive until the VM writes one
-        status = boot_and_test(disk, results, args.timeout)
+        with open(results, "wb") as f:  # zeros: an empty tar archive until the VM writes one
+            f.truncate((RESULTS_NOTEBOOKS_MB if args.execute_notebooks else RESULTS_MB) * 2**20)
+        boot(disk, results, args.timeout)
+        status, files = read_results(results)
+    if args.execute_notebooks:
+        written, skipped = bring_back_notebooks(files, sent)
+        for name, why in skipped:
+            log(f"not copied back: {name}: {why}")
+        log(f"{len(written)} executed notebook(s) copied back into {ROOT / 'notebooks'}"
+            + "".join(f"\n  {name}" for name in written))
+        if not written or any(not why.startswith("edited") for _, why in skipped):
+            status = status or 1
     changes = host_changes(before, cached)
     if changes:
         log("the host differs from before the run:\n  " + "\n  ".join(changes))
