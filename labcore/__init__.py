@@ -13,7 +13,9 @@ The packages, from the kernel up::
     cgroups/   control groups, v1 and v2 behind one interface
     fs/        mounts, overlayfs, layers, root filesystems
     images/    OCI images: build, layout, store
-    teach/     what teaches rather than builds: monitor, plots, widgets, the tiny VM
+    teach/     what teaches rather than builds: monitor, plots, diagrams, quizzes,
+               exercises, the learner's progress, the tiny VM
+    course/    the course map, and each chapter's quiz and exercises
     doctor/    what this machine can do, and the fix for what it cannot
 
 Names load on first use, so ``import labcore`` costs almost nothing and the
@@ -59,6 +61,17 @@ _NAMES = {
     "initramfs": ("labcore.teach.initramfs", None),
     "vm": ("labcore.teach.vm", None),
     "workloads": ("labcore.teach.workloads", None),
+    "diagrams": ("labcore.teach.diagrams", None),
+    "progress": ("labcore.teach.progress", None),
+    "course": ("labcore.course", None),
+    # the course around the lessons: a chapter's first cell, its quiz and exercises, the map
+    "chapter": ("labcore.teach.chapter", "chapter"),
+    "quiz": ("labcore.teach.chapter", "quiz"),
+    "exercise": ("labcore.teach.chapter", "exercise"),
+    "course_map": ("labcore.teach.chapter", "course_map"),
+    "next_chapter": ("labcore.teach.chapter", "next_chapter"),
+    "expect": ("labcore.teach.expect", "expect"),
+    "expect_equal": ("labcore.teach.expect", "expect_equal"),
     # errors
     "LabError": ("labcore.errors", "LabError"),
     "PrivilegeError": ("labcore.errors", "PrivilegeError"),

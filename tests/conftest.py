@@ -65,6 +65,14 @@ def nobody_copy():
     copy.remove()
 
 
+@pytest.fixture(autouse=True)
+def progress_file(tmp_path, monkeypatch):
+    """Quizzes and exercises the tests answer go to a file of the test's own, never the learner's."""
+    path = tmp_path / "progress.json"
+    monkeypatch.setenv("LABCORE_PROGRESS", str(path))
+    return path
+
+
 @pytest.fixture
 def state_dir(tmp_path, monkeypatch):
     """A private tracker state directory, so a test's cleanup touches only its own records."""
