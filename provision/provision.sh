@@ -20,6 +20,7 @@ require_root
 #   skopeo umoci oci-image-tool       independent OCI image tools that check labcore's images (06, 13)
 #   strace tini                       namespace syscalls of real tools; docker run --init's init (chapter 04, deep dive A)
 #   qemu-system-x86                   notebook 02's tiny VM (software emulation, no KVM needed)
+#   graphviz                          dot: draws lab.diagrams' pictures of processes, layers and cgroups
 #   sudo                              the course VM's root kernel; the tests check its sudoers rule with visudo
 PACKAGES=(
     python3 python3-venv python3-dev
@@ -29,6 +30,7 @@ PACKAGES=(
     skopeo umoci oci-image-tool
     strace tini
     qemu-system-x86
+    graphviz
     sudo
 )
 

@@ -1,0 +1,25 @@
+"""Whiteboard pictures of the running system: what a teacher would draw, read from the kernel.
+
+Nothing here is drawn from memory: every box is a process, a namespace, a
+layer or a cgroup that exists now, read from /proc and /sys when the
+function is called. Each picture is a ``Diagram``: its Graphviz DOT source
+(``.dot``, for the curious), a PNG for Jupyter, and a text form of the same
+facts for readers of the raw notebook::
+
+    lab.diagrams.process_tree(proc.pid)        processes, grouped by pid namespace  (processes.py)
+    lab.diagrams.pid_map(proc.pid)             one process, numbered by each pid namespace
+    lab.diagrams.overlay(c.merged, file="etc/hostname")   an overlay's layers, and where a file is (overlays.py)
+    lab.diagrams.cgroup_tree(cg)               a cgroup subtree with limits and usage  (cgroups.py)
+    lab.diagrams.cfs_timeline(25_000)          CPU quota per period, throttling shaded (cfs.py, a Plot)
+
+The pictures need the ``dot`` program (``make provision`` installs it);
+``render.py`` runs it, bounded in time and size.
+"""
+
+from .cfs import cfs_timeline
+from .cgroups import cgroup_tree
+from .overlays import overlay
+from .processes import pid_map, process_tree
+from .render import Diagram
+
+__all__ = ["Diagram", "process_tree", "pid_map", "overlay", "cgroup_tree", "cfs_timeline"]
