@@ -72,6 +72,7 @@ _NAMES = {
     "next_chapter": ("labcore.teach.chapter", "next_chapter"),
     "expect": ("labcore.teach.expect", "expect"),
     "expect_equal": ("labcore.teach.expect", "expect_equal"),
+    "docker": ("labcore.teach.realdocker", "docker"),
     # errors
     "LabError": ("labcore.errors", "LabError"),
     "PrivilegeError": ("labcore.errors", "PrivilegeError"),

@@ -31,6 +31,23 @@ from . import progress
 KINDS = ("predict", "build", "break")
 
 
+class Verdict:
+    """What ``check`` returns: true when the exercise is done. Jupyter shows nothing for it,
+    since ``check`` has already said what it found."""
+
+    def __init__(self, done: bool):
+        self.done = done
+
+    def __bool__(self) -> bool:
+        return self.done
+
+    def __repr__(self) -> str:
+        return "done" if self.done else "not yet"
+
+    def _ipython_display_(self) -> None:
+        pass
+
+
 class Exercise:
     id: str = ""
     chapter: str = ""
@@ -51,21 +68,25 @@ class Exercise:
 
     # What the learner calls.
 
-    def check(self, answer) -> bool:
+    def check(self, answer) -> Verdict:
         if answer is None or answer is Ellipsis:
             print(f"Not tried yet: {self.title}. Replace None with your answer, then run this cell again."
                   + (f"\nHint: {self.hint}" if self.hint else ""))
-            return False
+            return Verdict(False)
         try:
             problem = self.verify(answer)
+        except NotImplementedError:  # the committed stub: "your code here"
+            print(f"Not tried yet: {self.title}. Write your code where the cell says so, then run it again."
+                  + (f"\nHint: {self.hint}" if self.hint else ""))
+            return Verdict(False)
         except Exception as exc:  # a learner's odd answer must not crash the checker
             problem = f"could not check {answer!r}: {type(exc).__name__}: {exc}"
         if problem:
             print(f"Not yet: {problem}")
-            return False
+            return Verdict(False)
         print(f"Done: {self.title}.")
         progress.record_exercise(self.chapter, self.id)
-        return True
+        return Verdict(True)
 
     def __repr__(self) -> str:
         return f"Exercise ({self.kind}): {self.title}\n{self.task.strip()}"
@@ -85,4 +106,4 @@ def open_exercise(cls: type[Exercise]) -> Exercise:
     return exercise
 
 
-__all__ = ["Exercise", "KINDS", "open_exercise"]
+__all__ = ["Exercise", "Verdict", "KINDS", "open_exercise"]

@@ -25,13 +25,13 @@ def test_the_checker_accepts_the_solution_and_refuses_mistakes(c, exercise_id, c
     sol = solutions(c)
     ex = exercise(c.id, exercise_id)
     try:
-        assert ex.check(None) is False
+        assert not ex.check(None)
         assert "Not tried yet" in capsys.readouterr().out
         for wrong in sol.WRONG[exercise_id](ex):
-            assert ex.check(wrong) is False, f"{exercise_id} accepted a wrong answer: {wrong!r}"
+            assert not ex.check(wrong), f"{exercise_id} accepted a wrong answer: {wrong!r}"
             said = capsys.readouterr().out
             assert said.startswith("Not yet: ") and len(said) > 20, said
-        assert ex.check(sol.SOLUTIONS[exercise_id](ex)) is True, capsys.readouterr().out
+        assert ex.check(sol.SOLUTIONS[exercise_id](ex)), capsys.readouterr().out
         assert exercise_id in progress_file.read_text()
     finally:
         ex.close()
