@@ -11,6 +11,7 @@ facts for readers of the raw notebook::
     lab.diagrams.overlay(c.merged, file="etc/hostname")   an overlay's layers, and where a file is (overlays.py)
     lab.diagrams.cgroup_tree(cg)               a cgroup subtree with limits and usage  (cgroups.py)
     lab.diagrams.cfs_timeline(25_000)          CPU quota per period, throttling shaded (cfs.py, a Plot)
+    lab.diagrams.image_graph(layout, "v2")     an OCI image: index -> manifest -> config and layer blobs (images.py)
 
 The pictures need the ``dot`` program (``make provision`` installs it);
 ``render.py`` runs it, bounded in time and size.
@@ -18,8 +19,9 @@ The pictures need the ``dot`` program (``make provision`` installs it);
 
 from .cfs import cfs_timeline
 from .cgroups import cgroup_tree
+from .images import image_graph
 from .overlays import overlay
 from .processes import pid_map, process_tree
 from .render import Diagram
 
-__all__ = ["Diagram", "process_tree", "pid_map", "overlay", "cgroup_tree", "cfs_timeline"]
+__all__ = ["Diagram", "process_tree", "pid_map", "overlay", "cgroup_tree", "cfs_timeline", "image_graph"]
