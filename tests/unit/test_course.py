@@ -148,3 +148,29 @@ def test_the_course_map_shows_progress(progress_file):
     rows = {row[0]: row for row in chapter.course_map().rows()}
     assert "exercises 1/" in rows["01"][4]
     assert rows["15"][4] == "coming" or course.BY_ID["15"].ready
+
+
+def test_a_chapter_this_machine_cannot_run_says_so_once_and_passes_over_its_cells(monkeypatch):
+    from IPython.core.interactiveshell import InteractiveShell
+    from labcore import doctor
+    shell = InteractiveShell.instance()
+    try:
+        monkeypatch.setattr(doctor, "has", lambda need: need != "root")
+        monkeypatch.setattr(doctor, "why_not", lambda need: f"{need} is missing here")
+        opened = chapter.chapter("11")
+        assert opened.missing == ["root"] and "root is missing here" in repr(opened)
+        assert "will not run here" in repr(opened)
+        shell.run_cell("gated = 1")
+        assert "gated" not in shell.user_ns
+        monkeypatch.setattr(doctor, "has", lambda need: True)
+        assert chapter.chapter("11").missing == []
+        shell.run_cell("gated = 2")
+        assert shell.user_ns["gated"] == 2
+    finally:
+        chapter._gate(skip=False)
+        InteractiveShell.clear_instance()
+
+
+def test_the_next_chapter_link_follows_the_course_order():
+    assert chapter.next_chapter("01").startswith("Next: [02 · ")
+    assert course.next_of("B") is None or course.next_of("B").ready
