@@ -104,6 +104,6 @@ def test_the_seeding_command_keeps_what_the_learner_has(tmp_path):
 
 def test_fresh_copy_one_liner_in_the_docs_matches_the_paths():
     readme = (ROOT / "README.md").read_text()
-    line = "cp --backup=numbered /vagrant/notebooks/04-namespaces.ipynb ~/docker-internals-lab/"
+    line = "cp --backup=numbered /vagrant/notebooks/04a-namespaces-pid.ipynb ~/docker-internals-lab/"
     assert line in readme and line in VAGRANTFILE
-    assert (ROOT / "notebooks/04-namespaces.ipynb").exists()
+    assert (ROOT / "notebooks/04a-namespaces-pid.ipynb").exists()

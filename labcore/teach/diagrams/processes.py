@@ -37,6 +37,11 @@ class Task:
     nspid: list[int]             # outermost first; [pid] outside any new pid namespace
     ns: dict[str, int]           # kind -> namespace inode (kinds we may not read are missing)
     children: list[int] = field(default_factory=list)
+    state: str = ""              # the State letter of /proc/PID/status: Z for a zombie
+
+    @property
+    def zombie(self) -> bool:
+        return self.state == "Z"
 
     @property
     def inner(self) -> int:
@@ -92,7 +97,8 @@ def read_task(pid: int) -> Task | None:
     except (InvalidInputError, OSError):
         return None
     nspid = [int(x) for x in st.get("NSpid", str(pid)).split()] or [pid]
-    return Task(int(pid), int(st.get("PPid", 0)), st.get("Name", "?"), nspid, _inodes(pid), children(pid))
+    return Task(int(pid), int(st.get("PPid", 0)), st.get("Name", "?"), nspid, _inodes(pid), children(pid),
+                st.get("State", " ")[0].strip())
 
 
 def walk(pids, depth: int = 4, limit: int = MAX_NODES) -> tuple[list[Task], int]:
@@ -157,8 +163,11 @@ def tree_dot(tasks: list[Task], ref: dict[str, int], kinds=CONTAINER, title: str
     def node(t: Task) -> str:
         new = differing(t, ref, kinds)
         extra = f'<BR/><FONT POINT-SIZE="9">new: {h(" ".join(new))}</FONT>' if new else ""
+        if t.zombie:  # dead, not yet reaped by its parent: drawn as a ghost
+            extra += '<BR/><FONT POINT-SIZE="9">zombie: dead, not reaped</FONT>'
+        style = ', style="rounded,filled,dashed", fillcolor="#eeeeee"' if t.zombie else ""
         inodes = " ".join(f"{k}:{v}" for k, v in t.ns.items())  # shown on hover in the SVG
-        return f"    p{t.pid} [label=<<B>{h(t.comm)}</B><BR/>{h(_pids(t))}{extra}>, tooltip={quote(inodes)}];"
+        return f"    p{t.pid} [label=<<B>{h(t.comm)}</B><BR/>{h(_pids(t))}{extra}>, tooltip={quote(inodes)}{style}];"
 
     def cluster(inode: int, indent: str) -> None:
         level = next((len(t.nspid) for t in tasks if t.ns.get("pid", 0) == inode), 1)
@@ -189,7 +198,8 @@ def tree_text(tasks: list[Task], ref: dict[str, int], kinds=CONTAINER, title: st
 
     def line(t: Task, prefix: str, branch: str) -> None:
         new = differing(t, ref, kinds)
-        facts = f"{_pids(t)}, pid ns {t.ns.get('pid', '?')}" + (f", new: {' '.join(new)}" if new else "")
+        facts = f"{_pids(t)}, pid ns {t.ns.get('pid', '?')}" + (f", new: {' '.join(new)}" if new else "") \
+            + (", zombie" if t.zombie else "")
         out.append(f"{prefix}{branch}{t.comm}  ({facts})")
         kids = [by_pid[c] for c in t.children if c in by_pid]
         below = prefix + ("" if not branch else "   " if branch.startswith("└") else "│  ")
