@@ -58,7 +58,7 @@ CHAPTERS = [
     Chapter("04a", "04a-namespaces-pid.ipynb", "Namespaces I: pid, PID 1, signals and zombies", 40, ("03",),
             (*ROOTFUL, "tool:tini")),
     Chapter("04b", "04b-namespaces-the-others.ipynb", "Namespaces II: net, mnt, uts, ipc, user, cgroup, time",
-            45, ("04a",), ROOTFUL),
+            45, ("04a",), (*ROOTFUL, "userns", "cgroups")),
     Chapter("05a", "05a-cgroups-cpu.ipynb", "Control groups I: the tree and the CPU", 40, ("03",),
             ("root", "cgroup_limits")),
     Chapter("05b", "05b-cgroups-memory-pids-io.ipynb", "Control groups II: memory, PIDs, I/O", 45, ("05a",),
