@@ -50,7 +50,7 @@ class Chapter:
 ROOTFUL = ("root", "make_namespaces")
 
 CHAPTERS = [
-    Chapter("00", "00-start-here.ipynb", "Start here: the lab and its machine", 20),
+    Chapter("00", "00-start-here.ipynb", "Start here: the lab and its machine", 20, (), ROOTFUL),
     Chapter("01", "01-what-docker-really-is.ipynb", "What Docker really is", 25, ("00",), ROOTFUL),
     Chapter("02", "02-containers-vs-vms.ipynb", "Containers vs virtual machines", 35, ("01",), (*ROOTFUL, "vm")),
     Chapter("03", "03-kernel-primitives.ipynb", "The kernel primitives", 30, ("01",),
