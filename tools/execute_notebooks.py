@@ -11,6 +11,7 @@ cell that raises stops that notebook and makes the exit status 1.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
@@ -20,6 +21,8 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 KERNEL = "labcore"
+CONTEXT = 12   # lines of a failing cell's traceback shown under its FAIL line
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def execute(path: Path, inplace: bool, timeout: int) -> str | None:
@@ -29,7 +32,12 @@ def execute(path: Path, inplace: bool, timeout: int) -> str | None:
     try:
         client.execute()
     except CellExecutionError as exc:
-        return str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)
+        # Which cell, what it raised, and the end of its traceback: enough to act on from a console
+        # log (make notebooks-vm shows only the VM's serial console).
+        where = next((f"cell {i + 1}" for i, cell in enumerate(nb.cells) if cell.get("cell_type") == "code"
+                      and any(o.get("output_type") == "error" for o in cell.get("outputs", []))), "a cell")
+        tail = [line for line in _ANSI.sub("", str(exc)).rstrip().splitlines() if line.strip()][-CONTEXT:]
+        return f"{where}: {exc.ename}: {exc.evalue}".rstrip(": ") + "".join(f"\n    | {line}" for line in tail)
     if inplace:
         nbformat.write(nb, path)
     return None
