@@ -210,3 +210,6 @@ table, compared with what the kernel shows here, and on the tables of two other 
 
 
 EXERCISES = [OrphanParent, CgroupMode]
+
+
+__all__ = ["QUIZ", "EXERCISES"]

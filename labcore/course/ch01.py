@@ -113,3 +113,6 @@ marker of its own and calls your function."""
 
 
 EXERCISES = [KillStatus, FindContainer]
+
+
+__all__ = ["QUIZ", "EXERCISES"]

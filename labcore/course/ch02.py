@@ -159,3 +159,6 @@ read too). The checker hands your function several boxes, in a random order."""
 
 
 EXERCISES = [StartRatio, TellApart]
+
+
+__all__ = ["QUIZ", "EXERCISES"]

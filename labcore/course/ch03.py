@@ -178,3 +178,6 @@ container. The checker starts a container of its own that writes a few files, an
 
 
 EXERCISES = [RmdirBusy, ContainerDiff]
+
+
+__all__ = ["QUIZ", "EXERCISES"]

@@ -190,3 +190,6 @@ Python's os module has all it needs (fork, execvp, wait or waitpid)."""
 
 
 EXERCISES = [Pid1Signals, WriteInit]
+
+
+__all__ = ["QUIZ", "EXERCISES"]

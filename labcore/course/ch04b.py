@@ -141,3 +141,6 @@ then mounts a tmpfs on each side and looks at both mount tables."""
 
 
 EXERCISES = [SysfsDevices, StopTheLeak]
+
+
+__all__ = ["QUIZ", "EXERCISES"]

@@ -186,3 +186,6 @@ and looks at which namespaces your process is in when peek returns."""
 
 
 EXERCISES = [PidForChildren, PeekInside]
+
+
+__all__ = ["QUIZ", "EXERCISES"]
