@@ -7,6 +7,8 @@ PY := $(VENV)/bin/python
 NSEXEC := labcore/kernel/nsexec
 HOST := 127.0.0.1
 PORT ?= 8888
+# What JupyterLab serves; tests/browser points it at a temporary copy, so autosave never writes the checkout.
+NOTEBOOK_DIR ?= notebooks
 NOTEBOOKS ?= $(shell find notebooks -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' 2>/dev/null | sort)
 
 .PHONY: lab test notebooks test-notebooks bench provision setup kernel clean cleanup
@@ -46,7 +48,7 @@ lab: setup
 	echo; echo "  Docker Internals Lab: open http://$(HOST):$(PORT)/lab?token=$$JUPYTER_TOKEN"; echo; \
 	exec $(VENV)/bin/jupyter lab --no-browser --allow-root --ip=$(HOST) --port=$(PORT) \
 	  --ServerApp.port_retries=0 \
-	  --ServerApp.root_dir=notebooks --MultiKernelManager.default_kernel_name=labcore
+	  --ServerApp.root_dir=$(NOTEBOOK_DIR) --MultiKernelManager.default_kernel_name=labcore
 
 ## test: everything CI runs: unit, integration, nbval, unprivileged pass, leak check
 test: setup

@@ -22,6 +22,7 @@ require_root
 #   qemu-system-x86                   notebook 02's tiny VM (software emulation, no KVM needed)
 #   graphviz                          dot: draws lab.diagrams' pictures of processes, layers and cgroups
 #   sudo                              the course VM's root kernel; the tests check its sudoers rule with visudo
+#   chromium chromium-driver          the browser test drives JupyterLab in headless Chromium (tests/browser)
 PACKAGES=(
     python3 python3-venv python3-dev
     iproute2 iptables nftables iputils-ping
@@ -32,6 +33,7 @@ PACKAGES=(
     qemu-system-x86
     graphviz
     sudo
+    chromium chromium-driver
 )
 
 # The tiny VM's guest kernel, unpacked into /var/cache/labcore/vm (not installed).

@@ -1,8 +1,8 @@
 """The whole test suite, in the order `make test` runs it.
 
 1. the leak check's "before" snapshot of the host;
-2. unit tests as the user nobody (they must not need root), then unit and
-   integration tests as root (skips must be justified by the doctor);
+2. unit tests as the user nobody (they must not need root), then unit,
+   integration and browser tests as root (skips must be justified by the doctor);
 3. nbval on every notebook with the lab kernel and the sanitizer file;
 4. the unprivileged pass: every notebook executed as the user nobody;
 5. the leak check's "after": any difference from step 1 fails the run.
@@ -144,7 +144,8 @@ def main(argv: list[str]) -> int:
 
     steps = [
         ("unit tests as nobody", as_nobody(unit_tests_as_nobody)),
-        ("unit and integration tests", lambda: subprocess.run([PY, "-m", "pytest", "tests/unit", "tests/integration"]).returncode),
+        ("unit, integration, browser",
+         lambda: subprocess.run([PY, "-m", "pytest", "tests/unit", "tests/integration", "tests/browser"]).returncode),
         ("notebooks under nbval", lambda: subprocess.run(nbval_command()).returncode),
         ("notebooks as nobody", as_nobody(unprivileged_pass)),
     ]
