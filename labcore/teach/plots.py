@@ -5,7 +5,7 @@ matplotlib figure that Jupyter shows as a PNG, with a short text form
 ("<Plot: CPU of lab-cpu against a 0.25 CPU quota>") for readers of the raw
 notebook and for the tests. The figures are drawn with matplotlib's object
 API and its Agg canvas, never through ``pyplot``'s global state, so a
-background thread (the live control of chapter 05) may draw too.
+background thread (the live control of chapter 05a) may draw too.
 
 Cumulative counters become rates (CPU seconds per second = CPUs in use;
 bytes per second); gauges (memory in use, tasks) are drawn as they are.
@@ -81,14 +81,59 @@ def _steps(changes, end: float):
     return xs, ys
 
 
-def cpu(mon: Monitor, quota=None, every: int = 2, window: tuple[float, float] | None = None) -> Plot:
+def _windows(mon: Monitor, name: str, per: float, every: int):
+    """(edges, rates): the counter's growth per second over each window of ``every`` samples, as stairs."""
+    times, values = mon.series(name)
+    edges, rates = [], []
+    for i in range(0, len(times) - every, every):
+        t0, t1 = times[i], times[i + every]
+        if t1 > t0:
+            if edges and edges[-1] != t0:
+                edges.append(t0)
+                rates.append(float("nan"))  # a gap: no rate measured there
+            if not edges:
+                edges.append(t0)
+            edges.append(t1)
+            rates.append((values[i + every] - values[i]) / (t1 - t0) / per)
+    return edges, rates
+
+
+def _period_edges(mon: Monitor, window: tuple[float, float], period: float) -> list[float]:
+    """Where a new CFS period began: between the two samples where nr_periods grew (``period``
+    apart from the window's start when this kernel has no such counter)."""
+    times, counts = mon.series("cpu_periods")
+    found = [(a + b) / 2 for a, b, n0, n1 in zip(times, times[1:], counts, counts[1:])
+             if n1 > n0 and window[0] <= (a + b) / 2 <= window[1]]
+    if found:
+        return found
+    start, out = window[0], []
+    while start <= window[1]:
+        out.append(start)
+        start += period
+    return out
+
+
+def cpu(mon: Monitor, quota=None, every: int = 2, window: tuple[float, float] | None = None,
+        period: float = 0.1) -> Plot:
     """CPU used (in % of one CPU, over ``every`` sampling intervals) against the quota, and the
     periods in which the group was throttled. ``quota``: CPUs, or [(time, CPUs)...] when it changed.
-    ``window=(start, end)`` zooms on a few seconds (sample often to see single periods)."""
+    ``window=(start, end)`` zooms on a few seconds (sample often to see single periods): the use
+    is then drawn as steps, one per window of ``every`` samples, with a vertical line where each
+    bandwidth period began (read from nr_periods; every ``period`` seconds if it is missing)."""
     name = mon.cgroup.name
     fig, ax = _figure(f"CPU of {name}")
     t, used = mon.rate("cpu_usage_usec", per=1e6 / 100, every=every)
-    ax.plot(t, used, color="tab:blue", label="CPU used (% of one CPU)")
+    if window:
+        edges, stairs = _windows(mon, "cpu_usage_usec", 1e6 / 100, every)
+        if stairs:
+            ax.stairs(stairs, edges, color="tab:blue", linewidth=1.5,
+                      label=f"CPU used (% of one CPU, per {mon.interval * every * 1000:g} ms)")
+        for k, edge in enumerate(_period_edges(mon, window, period)):
+            ax.axvline(edge, color="0.45", linewidth=0.8, linestyle="-",
+                       label=None if k else "a new CFS period begins")
+        ax.grid(axis="x", visible=False)  # the period lines are the vertical grid
+    else:
+        ax.plot(t, used, color="tab:blue", label="CPU used (% of one CPU)")
     end = max(t, default=1)
     if quota is not None:
         changes = quota if isinstance(quota, list) else [(0.0, quota)]
@@ -97,7 +142,7 @@ def cpu(mon: Monitor, quota=None, every: int = 2, window: tuple[float, float] | 
     ax.set_ylabel("% of one CPU")
     ax.set_ylim(bottom=0)
     tt, throttled = mon.rate("cpu_throttled_periods", every=every)
-    if throttled and max(throttled) > 0:
+    if throttled and max(throttled) > 0 and not window:
         ax2 = ax.twinx()
         width = (tt[1] - tt[0]) * 0.8 if len(tt) > 1 else 0.1
         ax2.bar(tt, throttled, width=width, color="tab:red", alpha=0.15, label="throttled periods per second")
@@ -107,18 +152,31 @@ def cpu(mon: Monitor, quota=None, every: int = 2, window: tuple[float, float] | 
     _events(ax, mon)
     if window:
         ax.set_xlim(*window)
-    ax.legend(loc="upper left", fontsize=8)
+        ax.set_xlabel("seconds (zoomed)")
+        ax.set_ylim(0, 115)
+        ax.legend(loc="upper right", fontsize=8, framealpha=0.95)
+    else:
+        ax.legend(loc="upper left", fontsize=8)
     label = "no quota" if quota is None else ("a changing quota" if isinstance(quota, list) else f"a {quota:g} CPU quota")
-    zoom = f", seconds {window[0]:g} to {window[1]:g}" if window else ""
-    return Plot(fig, f"CPU of {name} against {label}, with throttled periods{zoom}")
+    if window:
+        return Plot(fig, f"CPU of {name} against {label}, as steps with its periods, "
+                         f"seconds {window[0]:g} to {window[1]:g}")
+    return Plot(fig, f"CPU of {name} against {label}, with throttled periods")
 
 
-def memory(mon: Monitor, limit: int | None = None, high: int | None = None) -> Plot:
-    """Memory in use against the hard limit (and the soft limit, ``high``); the OOM kill marked."""
+def memory(mon: Monitor, limit: int | None = None, high: int | None = None, read: bool = False) -> Plot:
+    """Memory in use against the hard limit (and the soft limit, ``high``); the OOM kill marked.
+    ``read=True`` adds the bytes the group has read from disk so far (cumulative, in MiB, on the
+    same axis): a reader whose reads climb past its flat memory line was reclaimed, not killed."""
     name = mon.cgroup.name
     fig, ax = _figure(f"memory of {name}")
     t, used = mon.series("memory_current")
-    ax.plot(t, [u / MIB for u in used], color="tab:blue", label="memory in use")
+    ax.plot(t, [u / MIB for u in used], color="tab:blue", linewidth=2, label="memory in use")
+    if read:
+        tr, total = mon.series("io_read_bytes")
+        if total:
+            ax.plot(tr, [(v - total[0]) / MIB for v in total], color="tab:green", linewidth=1.5,
+                    label="read from disk so far (cumulative)")
     if limit is not None:
         ax.axhline(limit / MIB, label=f"hard limit {human_bytes(limit)}", **LIMIT)
     if high is not None:
@@ -129,30 +187,39 @@ def memory(mon: Monitor, limit: int | None = None, high: int | None = None) -> P
     ax.set_ylabel("MiB")
     ax.set_ylim(bottom=0)
     _events(ax, mon)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="center right" if read else "lower right", fontsize=8)
     what = f"a {human_bytes(limit)} limit" if limit else "no hard limit"
     if high:
         what += f" and a {human_bytes(high)} soft limit"
-    return Plot(fig, f"memory of {name} against {what}" + (", OOM kill marked" if killed is not None else ""))
+    return Plot(fig, f"memory of {name} against {what}" + (", OOM kill marked" if killed is not None else "")
+                + (", with the bytes read so far" if read else ""))
 
 
 def pids(mon: Monitor, maximum: int | None = None) -> Plot:
-    """Tasks in the group against pids.max, and the forks the kernel refused."""
+    """Tasks in the group against pids.max, and the forks the kernel refused.
+
+    The limit is drawn as a shaded band above pids.max (where the kernel says no), under the
+    tasks line, so a group held at its limit shows both: the line along the band's edge."""
     name = mon.cgroup.name
     fig, ax = _figure(f"tasks in {name}")
     t, current = mon.series("pids_current")
-    ax.step(t, current, where="post", color="tab:blue", label="tasks (pids.current)")
+    top = (maximum or max(current, default=1)) * 1.35
     if maximum is not None:
-        ax.axhline(maximum, label=f"pids.max = {maximum}", **LIMIT)
+        ax.axhspan(maximum, top, color="tab:red", alpha=0.12, zorder=1,
+                   label=f"above pids.max = {maximum}: fork() fails")
+        ax.axhline(maximum, zorder=2, **{**LIMIT, "linewidth": 1})
+    ax.step(t, current, where="post", color="tab:blue", linewidth=2.5, zorder=3, label="tasks (pids.current)")
     ax.set_ylabel("tasks")
-    ax.set_ylim(0, (maximum or max(current, default=1)) * 1.3)
+    ax.set_ylim(0, top)
     tr, refused = mon.rate("pids_max_events")
     if refused and max(refused) > 0:
         ax2 = ax.twinx()
-        ax2.plot(tr, refused, color="tab:red", alpha=0.5, label="forks refused per second")
+        ax2.plot(tr, refused, color="tab:red", alpha=0.6, linewidth=1, label="forks refused per second")
         ax2.set_ylabel("refused forks / s", color="tab:red")
-        ax2.set_ylim(bottom=0)
-        ax2.legend(loc="upper right", fontsize=8)
+        ax2.set_ylim(0, max(refused) * 2.5)  # the refusals stay in the lower part, clear of the tasks line
+        ax2.legend(loc="lower right", fontsize=8)
+        ax.set_zorder(ax2.get_zorder() + 1)  # the tasks line above the refusals
+        ax.patch.set_visible(False)
     _events(ax, mon)
     ax.legend(loc="upper left", fontsize=8)
     return Plot(fig, f"tasks in {name} against pids.max {maximum}")

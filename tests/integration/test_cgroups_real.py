@@ -3,7 +3,7 @@
 Every test runs once per cgroup version and is marked with what it needs:
 on a v1 or hybrid host the ``v1`` cases run (and the ``v2`` ones are
 skipped with the doctor's reason), in the course VM (or the cgroup v2 test
-VM) the ``v2`` cases run. The assertions are the facts chapter 05 teaches.
+VM) the ``v2`` cases run. The assertions are the facts chapters 05a and 05b teach.
 """
 
 import os
