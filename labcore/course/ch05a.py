@@ -199,3 +199,6 @@ the loop really got: it must be close to 50 % of one CPU."""
 
 
 EXERCISES = [ThrottledFraction, HalfCpu]
+
+
+__all__ = ["QUIZ", "EXERCISES"]

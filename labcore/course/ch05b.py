@@ -172,3 +172,6 @@ real fork bomb in the group for two seconds and watches from the host."""
 
 
 EXERCISES = [HighOrMax, ContainBomb]
+
+
+__all__ = ["QUIZ", "EXERCISES"]
