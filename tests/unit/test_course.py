@@ -174,3 +174,21 @@ def test_a_chapter_this_machine_cannot_run_says_so_once_and_passes_over_its_cell
 def test_the_next_chapter_link_follows_the_course_order():
     assert chapter.next_chapter("01").startswith("Next: [02 · ")
     assert course.next_of("B") is None or course.next_of("B").ready
+
+
+@pytest.mark.parametrize("c", READY, ids=lambda c: c.id)
+def test_each_chapter_draws_the_live_system_and_ends_with_real_docker(c):
+    text = sources(c)
+    assert "lab.diagrams." in text, f"{c.notebook} draws no picture of the live system"
+    assert "lab.docker(" in text, f"{c.notebook} has no 'the same with real Docker' section"
+    nb = json.loads((course.NOTEBOOKS / c.notebook).read_text())
+    pictures = [out for cell in nb["cells"] if "lab.diagrams." in "".join(cell["source"])
+                for out in cell.get("outputs", []) if "image/png" in out.get("data", {})]
+    assert pictures, f"{c.notebook}: the stored run shows no diagram"
+
+
+@pytest.mark.parametrize("c", READY, ids=lambda c: c.id)
+def test_the_harness_stays_out_of_the_lessons(c):
+    text = sources(c)
+    for word in ("can_run", "doctor.needs(", "NBVAL_", "\nassert ", "the tests do not"):
+        assert word not in text, f"{c.notebook} shows the test harness: {word.strip()!r}"
