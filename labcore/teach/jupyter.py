@@ -42,9 +42,12 @@ PROGRESS = ".local/share/docker-internals-lab/progress.json"
 def invoking_home() -> str:
     """The home of the user installing the kernelspec: the one behind sudo when root runs through sudo."""
     user = os.environ.get("SUDO_USER", "") if os.geteuid() == 0 else ""
-    try:
-        if user and user != "root":
+    if user and user != "root":
+        try:
             return pwd.getpwnam(user).pw_dir
+        except KeyError:
+            pass  # a SUDO_USER this system does not know: fall back to our own uid's home
+    try:
         return pwd.getpwuid(os.getuid()).pw_dir
     except KeyError:
         return os.path.expanduser("~")
