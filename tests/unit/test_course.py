@@ -192,3 +192,10 @@ def test_the_harness_stays_out_of_the_lessons(c):
     text = sources(c)
     for word in ("can_run", "doctor.needs(", "NBVAL_", "\nassert ", "the tests do not"):
         assert word not in text, f"{c.notebook} shows the test harness: {word.strip()!r}"
+
+
+@pytest.mark.parametrize("c", READY, ids=lambda c: c.id)
+def test_each_chapter_has_a_cheat_sheet_and_links_it(c):
+    sheet = course.NOTEBOOKS / "cheatsheets" / f"{c.id}.md"
+    assert sheet.exists() and sheet.read_text().count("Q:") >= 4, f"{sheet} missing or not in interview form"
+    assert f"cheatsheets/{c.id}.md" in sources(c), f"{c.notebook} does not link its cheat sheet"
