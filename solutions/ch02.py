@@ -30,5 +30,5 @@ SOLUTIONS = {
 
 WRONG = {
     "start-ratio": lambda ex: [_order_now(ex) // 10 or 10, _order_now(ex) * 10, 500, "fast"],
-    "vm-or-container": lambda ex: [lambda run: "vm", lambda run: "container", _by_pid_one, which(ex.vm.run)],
+    "vm-or-container": lambda ex: [lambda run: "vm", lambda run: "container", _by_pid_one, which(ex._vm)],
 }

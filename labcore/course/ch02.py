@@ -132,9 +132,14 @@ read too). The checker hands your function several boxes, in a random order."""
 
     def setup(self):
         from ..ns import namespaces
-        from ..teach.vm import VM
         self.ns = namespaces.usable(namespaces.CONTAINER)
-        self.vm = VM().boot()
+        self.vm = None  # booted at the first check: opening the exercise should not cost a VM's boot
+
+    def _vm(self, command: str) -> str:
+        from ..teach.vm import VM
+        if self.vm is None:
+            self.vm = VM().boot()
+        return self.vm.run(command)
 
     def _container(self, command: str) -> str:
         from ..ns.process import run
@@ -143,7 +148,7 @@ read too). The checker hands your function several boxes, in a random order."""
     def verify(self, answer):
         if not callable(answer):
             return "pass your function itself (which, without parentheses)"
-        boxes = [("container", self._container), ("vm", self.vm.run)] * 2
+        boxes = [("container", self._container), ("vm", self._vm)] * 2
         random.shuffle(boxes)
         for truth, run in boxes:
             got = answer(run)
@@ -155,7 +160,8 @@ read too). The checker hands your function several boxes, in a random order."""
         return None
 
     def close(self):
-        self.vm.stop()
+        if self.vm is not None:
+            self.vm.stop()
 
 
 EXERCISES = [StartRatio, TellApart]
