@@ -28,8 +28,11 @@ from ..kernel import flags as F
 from ..kernel import spawnproto as proto
 from .namespaces import Plan
 
-# Python ignores these (or handles SIGINT); a program expects their defaults.
-PYTHON_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT)
+# A command starts with every standard signal at its default, as runc gives it: Python ignores
+# SIGPIPE and SIGXFSZ and handles SIGINT, and whatever started us may have ignored others (nohup:
+# SIGHUP; a shell's background job: SIGINT and SIGQUIT), which execve would pass on.
+COMMAND_SIGNALS = tuple(sorted(s for s in signal.valid_signals()
+                               if s < 32 and s not in (signal.SIGKILL, signal.SIGSTOP)))
 
 
 def run(p: Plan, payload, ctl_r: int, rep_w: int, res_w: int, out, err, env, k=None) -> None:
@@ -140,7 +143,7 @@ def pid_one(p: Plan, payload, go, rep_w, res_w, out, err, env, k) -> None:
     go()  # the parent recorded this process (it did so while we were setting up)
     if isinstance(payload, tuple):
         call_function(payload, rep_w, res_w)
-    for sig in PYTHON_SIGNALS:
+    for sig in COMMAND_SIGNALS:
         signal.signal(sig, signal.SIG_DFL)
     for sig in range(32, signal.SIGRTMIN):
         k.default_signal(sig)  # glibc's own two, left ignored by whatever posix_spawn started us
@@ -179,4 +182,4 @@ def call_function(payload, rep_w, res_w) -> None:
     os._exit(0)
 
 
-__all__ = ["PYTHON_SIGNALS", "run", "become_root_of_user_namespace", "relay_exit", "pid_one", "call_function"]
+__all__ = ["COMMAND_SIGNALS", "run", "become_root_of_user_namespace", "relay_exit", "pid_one", "call_function"]

@@ -25,7 +25,7 @@ from typing import Callable
 
 from ..errors import LabError
 from ..kernel import spawnproto as proto
-from .child import PYTHON_SIGNALS
+from .child import COMMAND_SIGNALS
 from .namespaces import Plan
 from .parent import explain, record
 
@@ -80,7 +80,7 @@ def start(p: Plan, argv: list[str], kinds, capture: bool, env, cgroup, k, new_pr
     try:
         helper = k.posix_spawn(NSEXEC, args, env if env is not None else os.environ,
                                file_actions=[(os.POSIX_SPAWN_DUP2, fd, target) for fd, target in inherit],
-                               setsigdef=PYTHON_SIGNALS, setsigmask=())
+                               setsigdef=COMMAND_SIGNALS, setsigmask=())
     except OSError as exc:
         for fd in (gate_w, rep_r, *readers):
             os.close(fd)

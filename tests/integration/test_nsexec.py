@@ -105,6 +105,15 @@ def test_the_command_starts_with_default_signals_and_only_stdio(spawn_path):
     assert fds == ["0", "1", "2", "3"]  # 3 is ls's own directory handle
 
 
+def test_signals_the_caller_ignored_are_not_passed_on(spawn_path):
+    # nohup ignores SIGHUP, a shell's background job SIGINT and SIGQUIT: a container must not inherit them.
+    done = subprocess.run(["sh", "-c", 'trap "" HUP INT QUIT; exec "$0" -c "$1" "$2"', sys.executable, SIGNALS,
+                           spawn_path], capture_output=True, text=True, check=True)
+    ours, *status = done.stdout.split()
+    assert int(ours, 16) & 0b111 == 0b111  # the lab's own process has HUP, INT and QUIT ignored
+    assert status == ["SigBlk:", "0" * 16, "SigIgn:", "0" * 16]
+
+
 def test_environment_exit_status_and_errors(spawn_path, tmp_path, state_dir):
     env = {"PATH": "/usr/bin:/bin", "LAB_X": "42"}
     assert lab.run(["sh", "-c", "echo $LAB_X"], FIVE, env=env, via=spawn_path).stdout == "42\n"
