@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -173,7 +172,7 @@ def test_a_chapter_this_machine_cannot_run_says_so_once_and_passes_over_its_cell
 
 def test_the_next_chapter_link_follows_the_course_order():
     assert chapter.next_chapter("01").startswith("Next: [02 · ")
-    assert course.next_of("B") is None or course.next_of("B").ready
+    assert course.next_of("A").id == "B" and course.next_of("B") is None  # the deep dives close the course
 
 
 @pytest.mark.parametrize("c", READY, ids=lambda c: c.id)
@@ -199,3 +198,27 @@ def test_each_chapter_has_a_cheat_sheet_and_links_it(c):
     sheet = course.NOTEBOOKS / "cheatsheets" / f"{c.id}.md"
     assert sheet.exists() and sheet.read_text().count("Q:") >= 4, f"{sheet} missing or not in interview form"
     assert f"cheatsheets/{c.id}.md" in sources(c), f"{c.notebook} does not link its cheat sheet"
+
+
+def test_a_quiz_renders_a_widget_with_a_stable_text_form_and_refuses_repeated_ids():
+    quiz = Quiz("t", "t", [Choice("a", "2+2?", right="4", wrong=["3", "5"], why="arithmetic"),
+                           Recall("b", "why?", model="because")], seed=1)
+    bundle = quiz._repr_mimebundle_()
+    assert bundle["text/plain"] == repr(quiz) and bundle["text/plain"].startswith("Quiz: t (1 to choose, 1 to answer")
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    with pytest.raises(ValueError):
+        Quiz("t", "t", [Recall("a", "x", model="y"), Recall("a", "z", model="w")])
+
+
+def test_an_exercise_check_says_why_and_survives_a_crashing_checker(capsys, progress_file):
+    class Even(Exercise):
+        id, chapter, title, task = "even", "01", "even", "give an even number"
+
+        def verify(self, answer):
+            return None if answer % 2 == 0 else f"{answer} is odd"
+
+    ex = Even()
+    assert not ex.check(None) and not ex.check(3) and not ex.check("x")  # a checker crash is reported, not raised
+    assert ex.check(4)
+    out = capsys.readouterr().out
+    assert "Not tried yet" in out and "3 is odd" in out and "could not check" in out and "Done: even" in out
