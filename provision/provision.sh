@@ -18,6 +18,7 @@ require_root
 #   git make                          the project's own commands
 #   gcc libc6-dev                     builds labcore's spawn helper (labcore/kernel/nsexec.c)
 #   skopeo umoci oci-image-tool       independent OCI image tools that check labcore's images (06, 13)
+#   docker-registry apache2-utils     the distribution registry the lab starts on 127.0.0.1; htpasswd for its auth (12)
 #   strace tini                       namespace syscalls of real tools; docker run --init's init (chapter 04, deep dive A)
 #   qemu-system-x86                   notebook 02's tiny VM (software emulation, no KVM needed)
 #   graphviz                          dot: draws lab.diagrams' pictures of processes, layers and cgroups
@@ -29,6 +30,7 @@ PACKAGES=(
     busybox-static util-linux procps psmisc
     git make gcc libc6-dev
     skopeo umoci oci-image-tool
+    docker-registry apache2-utils
     strace tini
     qemu-system-x86
     graphviz
@@ -40,3 +42,12 @@ PACKAGES=(
 bash "$(dirname "$0")/guest-kernel.sh"
 
 install_missing "system packages" "${PACKAGES[@]}"
+
+# docker-registry's package enables its own service on :5000, every interface: the lab starts
+# its registries itself, on loopback, so the packaged one must neither run nor start at boot.
+if [ -d /run/systemd/system ]; then
+    systemctl disable --now docker-registry.service >/dev/null 2>&1 || true
+elif [ -x /etc/init.d/docker-registry ]; then
+    /etc/init.d/docker-registry stop >/dev/null 2>&1 || true
+    update-rc.d docker-registry disable >/dev/null 2>&1 || true
+fi

@@ -1,8 +1,10 @@
-"""``labcore image build | unpack | inspect``: the image commands of the CLI.
+"""``labcore image build | unpack | inspect | push | pull``: the image commands of the CLI.
 
     labcore image build -f Dockerfile CONTEXT --output LAYOUT --tag TAG
     labcore image unpack LAYOUT[:TAG] DEST
     labcore image inspect LAYOUT[:TAG]
+    labcore image push LAYOUT[:TAG] REGISTRY/REPO:TAG [--user NAME:PASSWORD] [--mount-from REPO]
+    labcore image pull REGISTRY/REPO:TAG LAYOUT [--user NAME:PASSWORD]
 
 ``labcore.cli`` registers them with ``register(subparsers)``.
 """
@@ -62,6 +64,21 @@ def cmd_inspect(args) -> int:
     return 0
 
 
+def cmd_push(args) -> int:
+    from . import registry
+    done = registry.push(args.image, args.dest, registry.parse_credentials(args.user), mount_from=args.mount_from)
+    print(done)
+    return 0
+
+
+def cmd_pull(args) -> int:
+    from . import registry
+    done = registry.pull(args.ref, args.layout, registry.parse_credentials(args.user))
+    print(done)
+    print(f"every blob verified against its digest before it reached {args.layout}")
+    return 0
+
+
 def register(sub) -> None:
     """Add ``image`` and its subcommands to the top-level parser's subparsers."""
     image = sub.add_parser("image", help="build, unpack and inspect OCI images (chapter 06)")
@@ -88,8 +105,23 @@ def register(sub) -> None:
     i.add_argument("image", metavar="LAYOUT[:TAG]")
     i.set_defaults(fn=cmd_inspect)
 
+    p = isub.add_parser("push", help="push an image to a registry on this machine (chapter 12)",
+                        description="Sends the blobs the registry lacks (HEAD first), then the manifest.")
+    p.add_argument("image", metavar="LAYOUT[:TAG]")
+    p.add_argument("dest", metavar="REGISTRY/REPO:TAG", help="for example 127.0.0.1:5000/lab/app:v1")
+    p.add_argument("--user", metavar="NAME:PASSWORD", help="basic auth credentials, if the registry wants them")
+    p.add_argument("--mount-from", metavar="REPO", help="mount blobs the registry holds in REPO instead of sending them")
+    p.set_defaults(fn=cmd_push)
 
-__all__ = ["register", "cmd_build", "cmd_unpack", "cmd_inspect", "check_dockerfile"]
+    q = isub.add_parser("pull", help="pull an image from a registry on this machine into an OCI layout (chapter 12)",
+                        description="Skips blobs the layout has; verifies every other blob's sha256 while it streams.")
+    q.add_argument("ref", metavar="REGISTRY/REPO:TAG")
+    q.add_argument("layout", metavar="LAYOUT", help="an OCI layout (made if missing)")
+    q.add_argument("--user", metavar="NAME:PASSWORD", help="basic auth credentials, if the registry wants them")
+    q.set_defaults(fn=cmd_pull)
+
+
+__all__ = ["register", "cmd_build", "cmd_unpack", "cmd_inspect", "cmd_push", "cmd_pull", "check_dockerfile"]
 
 
 if __name__ == "__main__":  # pragma: no cover
