@@ -5,7 +5,8 @@
     labcore run --cpus 0.25 --memory 64M --pids 20 --stats -- CMD   ... in a cgroup with limits
     labcore cleanup                undo whatever a crashed notebook left behind
     labcore install-kernel         register the "Docker Internals Lab" Jupyter kernel
-    labcore image build|unpack|inspect   OCI images (see labcore/images/cli.py)
+    labcore image build|unpack|inspect|push|pull   OCI images (see labcore/images/cli.py)
+    labcore registry start|stop    an image registry on 127.0.0.1 (labcore/images/registryd.py)
     labcore --version
 
 A ``LabError`` is printed as a short notice (what, and the fix) and the
@@ -93,6 +94,11 @@ def cmd_install_kernel(args) -> int:
     return 0
 
 
+def cmd_registry(args) -> int:
+    from .images import registryd
+    return registryd.command(args)
+
+
 # --- each subcommand's options, added only when that subcommand is the one run ---------
 
 def _run_options(run: argparse.ArgumentParser) -> None:
@@ -113,6 +119,11 @@ def _install_kernel_options(kern: argparse.ArgumentParser) -> None:
                       help="start the kernel through sudo, so a non-root Jupyter gets a root kernel (the VM)")
 
 
+def _registry_options(p: argparse.ArgumentParser) -> None:
+    from .images import registryd
+    registryd.add_arguments(p)
+
+
 def _cleanup_options(cleanup: argparse.ArgumentParser) -> None:
     cleanup.add_argument("--force", action="store_true",
                          help="also undo objects whose creating process is still running")
@@ -130,6 +141,9 @@ COMMANDS = {
                 cmd_cleanup, _cleanup_options),
     "install-kernel": ("install the lab's Jupyter kernelspec", None, cmd_install_kernel, _install_kernel_options),
     "image": ("build, unpack and inspect OCI images (chapter 06)", None, None, None),  # see labcore/images/cli.py
+    "registry": ("start or stop an image registry on 127.0.0.1 (chapter 12)",
+                 "Start the distribution registry on loopback, its storage and access log in a lab directory; "
+                 "stop stops the lab's registries (labcore cleanup does too).", cmd_registry, _registry_options),
 }
 
 
