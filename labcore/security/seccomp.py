@@ -1,0 +1,204 @@
+"""seccomp profiles: the JSON Docker and the OCI runtime spec use, and how it becomes a filter.
+
+A profile says what to do with each system call a container makes::
+
+    {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1,
+     "architectures": ["SCMP_ARCH_X86_64"],          (OCI; Docker writes an archMap)
+     "syscalls": [
+        {"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"},
+        {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+         "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
+        {"names": ["reboot"], "action": "SCMP_ACT_ALLOW",
+         "includes": {"caps": ["CAP_SYS_BOOT"]}}]}
+
+``includes`` and ``excludes`` are Docker's: a rule counts only if the
+container holds every capability in ``includes.caps`` (and none in
+``excludes.caps``), runs on one of ``includes.arches``, on a kernel at least
+``includes.minKernel``. The OCI spec has no such fields: a runtime receives
+a profile already resolved, which is what ``resolve`` makes.
+
+``compile`` turns the resolved rules into a libseccomp filter
+(``labcore/kernel/seccomp.py``). A name this host's libseccomp does not
+know (a syscall newer than it) is skipped and listed in ``skipped``, as
+runc does: the container cannot call it anyway, so the default action
+applies. ``verdicts`` answers the question a learner asks (is ``mount``
+allowed in this container?) without loading anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import InvalidInputError
+from ..kernel import seccomp as kseccomp
+
+# Go's architecture names (Docker's includes.arches) for platform.machine()'s.
+GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "riscv64": "riscv64", "ppc64le": "ppc64le", "s390x": "s390x",
+           "i686": "x86", "armv7l": "arm"}
+SCMP_ARCH = {"amd64": "SCMP_ARCH_X86_64", "arm64": "SCMP_ARCH_AARCH64", "riscv64": "SCMP_ARCH_RISCV64",
+             "ppc64le": "SCMP_ARCH_PPC64LE", "s390x": "SCMP_ARCH_S390X", "x86": "SCMP_ARCH_X86", "arm": "SCMP_ARCH_ARM"}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One entry of ``syscalls``: names, an action, optional argument conditions and filters."""
+
+    names: tuple[str, ...]
+    action: str
+    errno_ret: int | None = None
+    args: tuple[tuple[int, str, int, int], ...] = ()  # (index, op, value, valueTwo), all must hold
+    includes: dict = field(default_factory=dict, hash=False)
+    excludes: dict = field(default_factory=dict, hash=False)
+
+    def applies(self, caps: set[str], arch: str, kernel: tuple[int, ...]) -> bool:
+        """Whether Docker's includes/excludes keep this rule for a container with ``caps`` on ``arch``."""
+        inc, exc = self.includes, self.excludes
+        if inc.get("caps") and not set(inc["caps"]) <= caps:
+            return False
+        if inc.get("arches") and arch not in inc["arches"]:
+            return False
+        if inc.get("minKernel") and kernel < _version(inc["minKernel"]):
+            return False
+        if exc.get("caps") and set(exc["caps"]) & caps:
+            return False
+        if exc.get("arches") and arch in exc["arches"]:
+            return False
+        return not (exc.get("minKernel") and kernel >= _version(exc["minKernel"]))
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A seccomp profile, read from Docker's or the OCI spec's JSON (``from_json``)."""
+
+    default_action: str
+    default_errno: int | None
+    architectures: tuple[str, ...]
+    rules: tuple[Rule, ...]
+    source: str = ""
+
+    @classmethod
+    def from_json(cls, data: dict | str | os.PathLike, source: str = "") -> "Profile":
+        """Read a profile from a dict, a JSON string, or a file; bad input is an InvalidInputError."""
+        if isinstance(data, os.PathLike) or isinstance(data, str) and not data.lstrip().startswith("{"):
+            path = Path(data)
+            try:
+                data, source = json.loads(path.read_text()), str(path)
+            except (OSError, ValueError) as exc:
+                raise InvalidInputError(f"cannot read the seccomp profile {path}: {exc}",
+                                        "give a JSON file in Docker's or the OCI spec's form") from None
+        elif isinstance(data, str):
+            data = json.loads(data)
+        where = source or "the seccomp profile"
+        _need(data.get("defaultAction") in kseccomp.ACTIONS, f"{where}: defaultAction {data.get('defaultAction')!r}")
+        arches = list(data.get("architectures") or [])
+        native = SCMP_ARCH.get(GO_ARCH.get(platform.machine(), ""), "")
+        for entry in data.get("archMap") or []:  # Docker: the native architecture and its sub-architectures
+            if entry.get("architecture") == native:
+                arches = [native, *entry.get("subArchitectures", [])]
+        rules = []
+        for i, r in enumerate(data.get("syscalls") or []):
+            names = r.get("names") or ([r["name"]] if r.get("name") else [])
+            _need(names and all(isinstance(n, str) for n in names), f"{where}: syscalls[{i}] has no names")
+            _need(r.get("action") in kseccomp.ACTIONS, f"{where}: syscalls[{i}].action {r.get('action')!r}")
+            args = []
+            for a in r.get("args") or []:
+                _need(a.get("op") in kseccomp.OPERATORS and 0 <= a.get("index", -1) <= 5,
+                      f"{where}: syscalls[{i}] argument condition {a}")
+                args.append((a["index"], a["op"], int(a.get("value", 0)), int(a.get("valueTwo", 0))))
+            rules.append(Rule(tuple(names), r["action"], r.get("errnoRet"), tuple(args),
+                              dict(r.get("includes") or {}), dict(r.get("excludes") or {})))
+        return cls(data["defaultAction"], data.get("defaultErrnoRet"), tuple(arches), tuple(rules), source)
+
+    def resolve(self, caps: set[str], arch: str | None = None, kernel: tuple[int, ...] | None = None) -> list[Rule]:
+        """The rules that hold for a container with capabilities ``caps`` (CAP_* names) on ``arch``."""
+        arch = arch or GO_ARCH.get(platform.machine(), platform.machine())
+        kernel = kernel or _version(platform.release())
+        return [r for r in self.rules if r.applies(set(caps), arch, kernel)]
+
+
+def _need(ok, what: str) -> None:
+    if not ok:
+        raise InvalidInputError(f"bad seccomp profile: {what}",
+                                "see the OCI runtime spec's linux.seccomp or Docker's seccomp-default.json")
+
+
+def _version(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split("-")[0].split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+def verdicts(rules: list[Rule], default: str = "deny") -> dict[str, str]:
+    """Each named syscall's fate under resolved ``rules``: "allow", "conditional" (only for some
+    arguments) or the action's short name ("errno 38"...). Names not listed get ``default``."""
+    seen: dict[str, set[str]] = {}
+    for r in rules:
+        if r.action == "SCMP_ACT_ALLOW":
+            fate = "conditional" if r.args else "allow"
+        else:
+            fate = f"{r.action.removeprefix('SCMP_ACT_').lower()}{f' {r.errno_ret}' if r.errno_ret else ''}"
+        for n in r.names:
+            seen.setdefault(n, set()).add(fate)
+    return {n: "allow" if "allow" in f else "conditional" if "conditional" in f else sorted(f)[0]
+            for n, f in seen.items()}
+
+
+@dataclass
+class Compiled:
+    """A filter ready to load, and what compiling it found."""
+
+    filter: object                       # a kernel.seccomp.Filter
+    rules: int                           # rules given to libseccomp
+    skipped: list[str]                   # names this libseccomp does not know (as runc: skipped)
+    profile: Profile
+
+    def __repr__(self) -> str:
+        return (f"<seccomp filter from {self.profile.source or 'a profile'}: {self.rules} rules, "
+                f"default {self.profile.default_action}, {len(self.skipped)} unknown name(s) skipped>")
+
+
+def compile(profile: Profile, caps: set[str], no_new_privs: bool = False) -> Compiled:
+    """Resolve ``profile`` for ``caps`` and this machine, and build the libseccomp filter (not loaded)."""
+    if kseccomp.MISSING:
+        raise InvalidInputError(f"seccomp profiles need libseccomp: {kseccomp.MISSING}",
+                                "pip install pyseccomp (and apt install libseccomp2), or use seccomp=unconfined")
+    default = kseccomp.action(profile.default_action, profile.default_errno)
+    native = kseccomp.native_arch()
+    arches = [a for a in profile.architectures if a in kseccomp.ARCHES] or [native]
+    if native not in arches:
+        arches.insert(0, native)
+    f = kseccomp.Filter(default, arches, no_new_privs)
+    skipped, count = [], 0
+    for rule in profile.resolve(caps):
+        act = kseccomp.action(rule.action, rule.errno_ret)
+        if act == default and not rule.args:
+            continue  # libseccomp refuses a rule that repeats the default action
+        for name in rule.names:
+            number = kseccomp.resolve(name)
+            if number == -1:
+                skipped.append(name)
+                continue
+            f.add(act, number, rule.args)
+            count += 1
+    return Compiled(f, count, sorted(set(skipped)), profile)
+
+
+def load_default() -> Profile:
+    """The lab's default profile (``default_profile.py``), Docker's in effect."""
+    from . import default_profile
+    return Profile.from_json(default_profile.profile(), "the lab's default profile")
+
+
+def mode(pid: int | str = "self") -> int:
+    """/proc/PID/status's ``Seccomp:`` 0 (off), 1 (strict) or 2 (filter)."""
+    from ..proc.status import status
+    return int(status(pid)["Seccomp"])
+
+
+__all__ = ["Rule", "Profile", "Compiled", "verdicts", "compile", "load_default", "mode", "GO_ARCH"]
