@@ -64,6 +64,8 @@ _NAMES = {
     "diagrams": ("labcore.teach.diagrams", None),
     "progress": ("labcore.teach.progress", None),
     "course": ("labcore.course", None),
+    "registry": ("labcore.images.registry", None),
+    "registryd": ("labcore.images.registryd", None),
     # the course around the lessons: a chapter's first cell, its quiz and exercises, the map
     "chapter": ("labcore.teach.chapter", "chapter"),
     "quiz": ("labcore.teach.chapter", "quiz"),

@@ -44,13 +44,16 @@ def cmd_run(args) -> int:
         argv = argv[1:]
     if not argv:
         raise LabError("no command given", "put it after --, for example: labcore run -- sh -c 'echo $$'")
+    from .security import command as security_command
+    args.security = security_command.policy(args)  # Docker's defaults unless asked otherwise; checked first
+    args.ns = security_command.namespaces(args, args.ns)  # --rootless adds a user namespace
     with cgroup_command.group(args) as cgroup:  # limits checked first: a bad one creates nothing
         return _run(args, argv, cgroup)
 
 
 def _run(args, argv, cgroup) -> int:
     from .ns import process
-    proc = process.spawn(argv, args.ns, hostname=args.hostname, cgroup=cgroup)
+    proc = process.spawn(argv, args.ns, hostname=args.hostname, cgroup=cgroup, security=args.security)
     interrupts = 0
 
     def forward(signum, frame):
@@ -108,6 +111,8 @@ def _run_options(run: argparse.ArgumentParser) -> None:
                           " (default: %(default)s, as docker run); pid brings mnt with it for /proc")
     run.add_argument("--hostname", help="hostname inside (needs uts)")
     cgroup_command.add_arguments(run)
+    from .security import command as security_command
+    security_command.add_arguments(run)
     run.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARG...]")
 
 

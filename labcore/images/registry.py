@@ -440,11 +440,8 @@ def pull(source: str, dest: str | os.PathLike, credentials: tuple[str, str] | No
     if layout is None and dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise InvalidInputError(f"{dest} is neither an OCI layout nor an empty directory",
                                 "pull into a new directory, or into an existing layout")
-    dest.parent.mkdir(parents=True, exist_ok=True)
     out = Transfer("pull", ref)
-    with Client(ref.registry, credentials) as client, \
-            tempfile.TemporaryDirectory(prefix=f".{dest.name}.pulling-", dir=dest.parent) as staging:
-        staged: dict[str, Path] = {}
+    with Client(ref.registry, credentials) as client:
         data, media, digest = client.get_manifest(ref.repository, ref.reference)
         manifest = _json(data, f"manifest {ref}")
         if manifest.get("mediaType", media) in (INDEX, DOCKER_LIST):
@@ -457,25 +454,35 @@ def pull(source: str, dest: str | os.PathLike, credentials: tuple[str, str] | No
         out.manifest_digest = digest
         from .validate import _check_manifest
         _check_manifest(manifest, digest)
-        for kind, d in [("config", manifest["config"])] + [("layer", d) for d in manifest["layers"]]:
-            blob = check_digest(d["digest"])
-            if layout is not None and layout.has_blob(blob):
-                out.blobs.append(Moved(kind, blob, d["size"], "skipped"))
-            elif blob in staged:
-                out.blobs.append(Moved(kind, blob, d["size"], "skipped"))  # twice in one image: fetched once
-            else:
-                staged[blob] = client.fetch_blob(ref.repository, blob, d["size"], Path(staging))
-                out.blobs.append(Moved(kind, blob, d["size"], "fetched"))
-        out.blobs.append(Moved("manifest", digest, len(data), "fetched"))
-        # Everything verified: now, and only now, the store changes.
-        layout = layout or Layout.create(dest)
-        for blob, tmp in staged.items():
-            os.replace(tmp, layout.blob_path(blob))
-        if not layout.has_blob(digest):
-            layout.put_bytes(data)
-        layout.tag({"mediaType": media, "digest": digest, "size": len(data)}, local_tag)
-    layout.image(local_tag)  # reads it back as any reader would: manifest and config checked again
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f".{dest.name}.pulling-", dir=dest.parent) as staging:
+            staged = _fetch_blobs(client, ref.repository, manifest, layout, Path(staging), out)
+            out.blobs.append(Moved("manifest", digest, len(data), "fetched"))
+            # Everything verified: now, and only now, the store changes.
+            layout = layout or Layout.create(dest)
+            for blob, tmp in staged.items():
+                os.replace(tmp, layout.blob_path(blob))
+            if not layout.has_blob(digest):
+                layout.put_bytes(data)
+            layout.tag({"mediaType": media, "digest": digest, "size": len(data)}, local_tag)
+    Layout.open(dest).image(local_tag)  # read back as any reader would: manifest and config checked again
     return out
+
+
+def _fetch_blobs(client: Client, repo: str, manifest: dict, layout: Layout | None, staging: Path,
+                 out: Transfer) -> dict[str, Path]:
+    """Fetch the config and layers the layout lacks into ``staging``, each verified: digest -> file."""
+    staged: dict[str, Path] = {}
+    for kind, d in [("config", manifest["config"])] + [("layer", d) for d in manifest["layers"]]:
+        blob = check_digest(d["digest"])
+        if layout is not None and layout.has_blob(blob):
+            out.blobs.append(Moved(kind, blob, d["size"], "skipped"))
+        elif blob in staged:
+            out.blobs.append(Moved(kind, blob, d["size"], "skipped"))  # twice in one image: fetched once
+        else:
+            staged[blob] = client.fetch_blob(repo, blob, d["size"], staging)
+            out.blobs.append(Moved(kind, blob, d["size"], "fetched"))
+    return staged
 
 
 def _descriptor(layout: Layout, digest: str, tag: str | None) -> dict:

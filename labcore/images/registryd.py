@@ -117,6 +117,7 @@ def check_port(port) -> int:
     if isinstance(port, bool) or not isinstance(port, int) or not 1024 <= port <= 65535:
         raise InvalidInputError(f"bad registry port {port!r}", "give a port number from 1024 to 65535, or none")
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the registry does: TIME_WAIT is no listener
         try:
             s.bind((HOST, port))
         except OSError:

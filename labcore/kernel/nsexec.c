@@ -52,10 +52,11 @@ enum { GATE = 3, REPORT = 4, TRACE = 5, FIRST_OTHER_FD = 6 };
 
 /* The stages of an "error" report. They must agree with STAGES in
  * labcore/kernel/spawnproto.py, in the same order (tests/unit/test_spawnproto.py checks). */
-enum stage { ARGUMENTS, SETNS, UNSHARE, MAPS, TIME, CLONE, FORK, PROPAGATION, ROOTFS, PROC, HOSTNAME, SETUP, EXEC };
+enum stage { ARGUMENTS, SETNS, UNSHARE, MAPS, TIME, CLONE, FORK, PROPAGATION, ROOTFS, PROC, HOSTNAME, SETUP, EXEC,
+             SECURITY /* Python road only: a security policy (labcore/security) */ };
 static const char *const STAGES[] = {
     "arguments", "setns", "unshare", "maps", "time", "clone", "fork",
-    "propagation", "rootfs", "proc", "hostname", "setup", "exec",
+    "propagation", "rootfs", "proc", "hostname", "setup", "exec", "security",
 };
 
 static int tracing = 0; /* nsexec -t: descriptor TRACE is open */

@@ -61,7 +61,7 @@ from dataclasses import dataclass
 
 # Where a child was when a call failed. Keep in the same order as STAGES in nsexec.c.
 STAGES = ("arguments", "setns", "unshare", "maps", "time", "clone", "fork",
-          "propagation", "rootfs", "proc", "hostname", "setup", "exec")
+          "propagation", "rootfs", "proc", "hostname", "setup", "exec", "security")
 
 GO = b"g"  # the gate byte, parent -> child
 

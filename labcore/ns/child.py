@@ -142,6 +142,8 @@ def pid_one(p: Plan, payload, go, rep_w, res_w, out, err, env, k) -> None:
                 os.close(fd)
     go()  # the parent recorded this process (it did so while we were setting up)
     if isinstance(payload, tuple):
+        if p.security is not None:
+            _at("security", apply_security, p.security, k)
         call_function(payload, rep_w, res_w)
     for sig in COMMAND_SIGNALS:
         signal.signal(sig, signal.SIG_DFL)
@@ -156,11 +158,26 @@ def pid_one(p: Plan, payload, go, rep_w, res_w, out, err, env, k) -> None:
         os.closerange(low, fd)
         low = fd + 1
     os.closerange(low, os.sysconf("SC_OPEN_MAX"))
+    if p.security is not None:  # last: the filter must allow only what is left (close, write, execve)
+        _at("security", apply_security, p.security, k)
     try:
         k.execve(payload[0], payload, env if env is not None else os.environ)
     except OSError as exc:
         proto.send(rep_w, proto.Error(exc.errno, "exec", payload[0]))
         os._exit(127)
+
+
+def apply_security(prepared, k) -> None:
+    """Capabilities, no_new_privs, masked paths and the seccomp filter (see labcore/security/policy.py).
+
+    Only this road carries a policy: the filter is a libseccomp object compiled in the parent and
+    inherited by fork(), loaded here by the same library. The C helper (nsexec.c) would need the
+    BPF program passed to it and a second implementation of every step; a container under a policy
+    is started by forking Python, as runc forks its Go init. Namespace demos without a policy still
+    take the fast road.
+    """
+    from ..security.policy import apply  # loaded with the policy by spawn() in the parent
+    apply(prepared, k)
 
 
 def call_function(payload, rep_w, res_w) -> None:
@@ -182,4 +199,4 @@ def call_function(payload, rep_w, res_w) -> None:
     os._exit(0)
 
 
-__all__ = ["COMMAND_SIGNALS", "run", "become_root_of_user_namespace", "relay_exit", "pid_one", "call_function"]
+__all__ = ["COMMAND_SIGNALS", "run", "apply_security", "become_root_of_user_namespace", "relay_exit", "pid_one", "call_function"]

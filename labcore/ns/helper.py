@@ -46,7 +46,8 @@ def why_not(p: Plan, payload=None) -> str | None:
     needs = [what for what, used in (("joining namespaces", p.join), ("a shim (second fork)", p.second_fork),
                                      ("a user namespace", p.user_map), ("time offsets", p.time_offsets),
                                      ("clone(2) with namespace flags", p.clone),
-                                     ("a root filesystem", p.rootfs is not None)) if used]
+                                     ("a root filesystem", p.rootfs is not None),
+                                     ("a security policy", p.security is not None)) if used]
     if needs:
         return f"the plan needs {' and '.join(needs)}, which only the Python road carries out"
     if not helper_built():

@@ -220,6 +220,7 @@ class Plan:
     propagation: int = F.MS_REC | F.MS_PRIVATE  # mount(2) flags applied to "/" in a new mount namespace
     clone: int = 0                           # flags for a raw clone(2) instead of the second fork()
     rootfs: object = None                    # a labcore.fs.rootfs.Rootfs to pivot_root into
+    security: object = None                  # a labcore.security.Prepared, applied last before execve
 
 
 def check_privileges(kinds) -> None:

@@ -160,7 +160,7 @@ def spawn(argv: list[str], ns: str | Iterable[str] = CONTAINER, *,
           hostname: str | None = None, user_map: tuple[int, int, int] | None = None,
           time_offsets: dict[str, int] | None = None, capture: bool = False,
           env: dict | None = None, rootfs=None, propagation: str = "private",
-          cgroup=None, via: str | None = None) -> Process:
+          cgroup=None, via: str | None = None, security=None) -> Process:
     """Start ``argv`` as PID 1 of new namespaces (by default those of a container).
 
     ``capture=True`` gives ``proc.stdout`` and ``proc.stderr`` pipes;
@@ -176,6 +176,8 @@ def spawn(argv: list[str], ns: str | Iterable[str] = CONTAINER, *,
     """
     kinds = parse_kinds(ns)
     p = plan(kinds, hostname, user_map, time_offsets, propagation)  # bad input is reported before privileges
+    if security is not None:
+        _secure(p, security, own_net="net" in parse_kinds(ns))
     if rootfs is not None:
         if not (p.unshare | p.unshare_parent) & F.CLONE_NEWNS:
             raise InvalidInputError("a root filesystem needs its own mount namespace", "add mnt to the namespaces")
@@ -186,6 +188,19 @@ def spawn(argv: list[str], ns: str | Iterable[str] = CONTAINER, *,
         p.rootfs = Rootfs.of(rootfs)
     check_privileges(kinds)
     return _start(p, list(argv), kinds, capture, env, cgroup=cgroup, via=via)
+
+
+def _secure(p: Plan, security, own_net: bool) -> None:
+    """Attach a security policy to the plan, checked and compiled now (``labcore.security``).
+
+    ``security`` (a ``Policy``, e.g. ``Policy.docker_default()``, or a ``Prepared`` one) takes
+    capabilities away, masks paths and loads a seccomp filter just before execve (notebook 10);
+    without one a process keeps every power of its creator, as the namespace chapters need.
+    """
+    from ..security import policy  # the security chapter's; loaded on first use
+    mnt = bool((p.unshare | p.unshare_parent) & F.CLONE_NEWNS)
+    p.security = security if isinstance(security, policy.Prepared) else policy.prepare(
+        security, fresh_sysfs=mnt and own_net, mounts=mnt)
 
 
 def run(argv: list[str], ns: str | Iterable[str] = CONTAINER, *, timeout: float = 60, **kwargs) -> Result:

@@ -47,8 +47,14 @@ def read_only(path: str, k) -> bool:
     if not os.path.lexists(path):
         return False
     k.mount(path, path, None, F.MS_BIND | F.MS_REC)
-    k.mount(None, path, None, F.MS_BIND | F.MS_REMOUNT | F.MS_RDONLY | F.MS_REC)
+    k.mount(None, path, None, F.MS_BIND | F.MS_REMOUNT | F.MS_RDONLY | _kept(path))
     return True
+
+
+def _kept(path: str) -> int:
+    """The nosuid/nodev/noexec flags ``path``'s mount has: a remount must repeat them (in a user
+    namespace the kernel refuses to clear them: they are locked). ST_* and MS_* share these bits."""
+    return os.statvfs(path).f_flag & (os.ST_NOSUID | os.ST_NODEV | os.ST_NOEXEC)
 
 
 def fresh_sysfs(k, readonly: bool = True) -> None:
@@ -63,7 +69,7 @@ def fresh_sysfs(k, readonly: bool = True) -> None:
 def readonly_root(k) -> None:
     """``--read-only``: remount the container's / read-only (its own bind, in its own mount namespace)."""
     k.mount("/", "/", None, F.MS_BIND | F.MS_REC)
-    k.mount(None, "/", None, F.MS_BIND | F.MS_REMOUNT | F.MS_RDONLY)
+    k.mount(None, "/", None, F.MS_BIND | F.MS_REMOUNT | F.MS_RDONLY | _kept("/"))
 
 
 __all__ = ["MASKED", "READONLY", "mask", "read_only", "fresh_sysfs", "readonly_root"]

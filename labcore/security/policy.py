@@ -88,6 +88,7 @@ class Prepared:
     sets: CapSets                          # the capabilities the command starts with (after --user)
     filter: scmp.Compiled | None
     fresh_sysfs: bool = False              # a new net and mnt namespace: mount a sysfs that shows ours
+    mounts: bool = True                    # a mount namespace of its own: the path steps may mount
 
     @property
     def skipped(self) -> list[str]:
@@ -95,15 +96,19 @@ class Prepared:
         return self.filter.skipped if self.filter else []
 
 
-def prepare(policy: Policy, fresh_sysfs: bool = False) -> Prepared:
-    """Check the policy and compile its seccomp filter (in the parent: errors before anything exists)."""
+def prepare(policy: Policy, fresh_sysfs: bool = False, mounts: bool = True) -> Prepared:
+    """Check the policy and compile its seccomp filter (in the parent: errors before anything exists).
+
+    ``mounts`` False (no mount namespace of its own): the masked and read-only paths are left
+    out, since they would be mounted on the host.
+    """
     uid = policy.user[0] if policy.user else 0
     sets = policy.capabilities.for_user(uid)
     compiled = None
     if policy.seccomp is not None:
         # Docker resolves includes.caps against the container's capabilities (its effective set).
         compiled = scmp.compile(policy.seccomp, set(policy.capabilities.effective), policy.no_new_privileges)
-    return Prepared(policy, sets, compiled, fresh_sysfs)
+    return Prepared(policy, sets, compiled, fresh_sysfs and mounts, mounts)
 
 
 def apply(prep: Prepared, k) -> None:
@@ -111,15 +116,17 @@ def apply(prep: Prepared, k) -> None:
     pol = prep.policy
     if prep.fresh_sysfs:
         paths.fresh_sysfs(k, readonly=bool(pol.readonly_paths))
-    for path in pol.masked_paths:
+    for path in pol.masked_paths if prep.mounts else ():
         paths.mask(path, k)
-    for path in pol.readonly_paths:
+    for path in pol.readonly_paths if prep.mounts else ():
         paths.read_only(path, k)
-    if pol.readonly_rootfs:
+    if pol.readonly_rootfs and prep.mounts:
         paths.readonly_root(k)
     if prep.filter and not pol.no_new_privileges:
         prep.filter.filter.load()
-    masks = prep.sets.masks()
+    # A process cannot grant what it does not hold: --privileged means "all of ours" (a host may lack some).
+    held = k.capget(0)[1]
+    masks = {s: m & held if s != "bounding" else m for s, m in prep.sets.masks().items()}
     kcaps.drop_bounding(k, masks["bounding"])
     if pol.user:
         uid, gid, groups = pol.user
