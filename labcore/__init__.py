@@ -75,6 +75,9 @@ _NAMES = {
     "expect": ("labcore.teach.expect", "expect"),
     "expect_equal": ("labcore.teach.expect", "expect_equal"),
     "docker": ("labcore.teach.realdocker", "docker"),
+    "interview": ("labcore.teach.interview", None),
+    "interview_bank": ("labcore.course.ch15", "bank"),
+    "mock_interview": ("labcore.course.ch15", "mock_interview"),
     # errors
     "LabError": ("labcore.errors", "LabError"),
     "PrivilegeError": ("labcore.errors", "PrivilegeError"),

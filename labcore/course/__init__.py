@@ -73,7 +73,7 @@ CHAPTERS = [
     Chapter("12", "12-image-distribution.ipynb", "Image distribution and registries", 40, ("06",)),
     Chapter("13", "13-oci.ipynb", "The OCI specifications", 40, ("08",)),
     Chapter("14", "14-failure-scenarios.ipynb", "Failure scenarios", 45, ("08", "09")),
-    Chapter("15", "15-interview-questions.ipynb", "Interview questions", 45),
+    Chapter("15", "15-interview-questions.ipynb", "Interview questions", 45, ("01",), (*ROOTFUL, "cgroup_limits")),
     Chapter("A", "deep-dives/A-namespaces-syscalls.ipynb", "Deep dive A: the namespace system calls", 45,
             ("04b",), (*ROOTFUL, "nsexec", "userns", "tool:strace")),
     Chapter("B", "deep-dives/B-overlayfs-internals.ipynb", "Deep dive B: overlayfs internals", 35, ("06",),

@@ -579,3 +579,41 @@ def test_a_plot_renders_from_a_live_run(page):
     assert all(widths), f"{PLOT_CHAPTER}: plots that did not load (naturalWidth {widths})"
     page.shot("chapter02-plot", plots[0])
 
+
+
+INTERVIEW_CHAPTER = "15-interview-questions.ipynb"
+
+
+def test_a_mock_interview_round_is_played_and_kept(page):
+    """Chapter 15's mock interview: start a round, answer, open the model answer, grade each question."""
+    if not page.css(".jp-DirListing-item"):
+        page.open_lab()
+    panel = page.open_notebook(INTERVIEW_CHAPTER)
+    prompts = page.run_all(panel, INTERVIEW_CHAPTER, "chapter15")
+    check_ran_cleanly(page, panel, INTERVIEW_CHAPTER, prompts)
+    box = page.wait(lambda d: page.css(".lab-interview", root=panel), message="no .lab-interview rendered")[0]
+    page.driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", box)
+    page.css(".lab-interview-start button, button.lab-interview-start", root=box)[0].click()
+    asked = []
+    for n in range(1, 6):
+        question = page.wait(lambda d: (q := page.css(".lab-interview-question", root=box)) and
+                             f"Question {n} of 5" in q[0].text and q, message=f"question {n} did not appear")[0]
+        asked.append(question.text)
+        page.css("textarea", root=box)[0].send_keys("namespaces, cgroups and a root filesystem")
+        page.css("button.lab-interview-show, .lab-interview-show button", root=box)[0].click()
+        model = page.wait(lambda d: (m := page.css(".lab-interview-model", root=box)) and m[0].text.strip() and m,
+                          message="the model answer did not appear")[0]
+        link = page.css("a", root=model)
+        assert link and ".ipynb#" in link[0].get_attribute("href"), "the model answer links no demo cell"
+        if n == 1:
+            page.shot("interview-model-answer", box)
+        grades = page.css(".lab-interview-grade button", root=box)
+        [b for b in grades if b.text.strip() == ("missed" if n == 1 else "got it")][0].click()
+    report = page.wait(lambda d: (r := page.css(".lab-interview-report", root=box)) and "Round 1 done" in r[0].text
+                       and r, message="no report after the fifth grade")[0]
+    page.shot("interview-report", box)
+    assert len(set(asked)) == 5, f"a question came twice in one round: {asked}"
+    assert "missed" in report.text and "box 0" in report.text, report.text
+    kept = json.loads((page.lab.base / "progress.json").read_text())["interview"]
+    assert kept["round"] == 1 and len(kept["cards"]) == 5, kept
+    assert sum(card["grades"][0].startswith("missed") for card in kept["cards"].values()) == 1, kept
