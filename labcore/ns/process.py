@@ -160,7 +160,7 @@ def spawn(argv: list[str], ns: str | Iterable[str] = CONTAINER, *,
           hostname: str | None = None, user_map: tuple[int, int, int] | None = None,
           time_offsets: dict[str, int] | None = None, capture: bool = False,
           env: dict | None = None, rootfs=None, propagation: str = "private",
-          cgroup=None, via: str | None = None, security=None) -> Process:
+          cgroup=None, via: str | None = None, netns: str | None = None, security=None) -> Process:
     """Start ``argv`` as PID 1 of new namespaces (by default those of a container).
 
     ``capture=True`` gives ``proc.stdout`` and ``proc.stderr`` pipes;
@@ -173,8 +173,13 @@ def spawn(argv: list[str], ns: str | Iterable[str] = CONTAINER, *,
     ``via`` chooses the road: ``"helper"`` (the C helper; a LabError says why
     when it cannot), ``"python"`` (fork this interpreter), or None for the
     helper when it can, else Python (deep dive A compares them).
+    ``netns`` (a path such as /run/netns/lab-web) is a network namespace made
+    beforehand, joined with setns(2) instead of creating one: a runtime
+    wires a container's network first, then starts it there (notebook 09).
     """
     kinds = parse_kinds(ns)
+    if netns is not None:
+        kinds = tuple(k for k in kinds if k != "net")  # joined, not created
     p = plan(kinds, hostname, user_map, time_offsets, propagation)  # bad input is reported before privileges
     if security is not None:
         _secure(p, security, own_net="net" in parse_kinds(ns))
@@ -187,7 +192,14 @@ def spawn(argv: list[str], ns: str | Iterable[str] = CONTAINER, *,
         from ..fs.rootfs import Rootfs  # loaded on first use: labcore.fs is the filesystem chapters'
         p.rootfs = Rootfs.of(rootfs)
     check_privileges(kinds)
-    return _start(p, list(argv), kinds, capture, env, cgroup=cgroup, via=via)
+    if netns is None:
+        return _start(p, list(argv), kinds, capture, env, cgroup=cgroup, via=via)
+    fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        p.join.append(("net", fd))
+        return _start(p, list(argv), kinds, capture, env, cgroup=cgroup, via=via)
+    finally:
+        os.close(fd)
 
 
 def _secure(p: Plan, security, own_net: bool) -> None:

@@ -30,6 +30,11 @@ KINDS = {
     "cgroup": "labcore.cgroups.base",
     "cgroup-controller": "labcore.cgroups.v2",
     "path": "labcore.tracker.paths",
+    "link": "labcore.net.links",
+    "nft-table": "labcore.net.nft",
+    "sysctl": "labcore.net.sysctl",
+    "ipam": "labcore.net.ipam",
+    "ipam-lease": "labcore.net.ipam",
 }
 
 

@@ -1,0 +1,165 @@
+"""A container's place on the network: its namespace, wired before it starts.
+
+``docker run --network web -p 8080:80 --name api IMAGE`` makes, in order:
+
+1. a network namespace for the container (libnetwork's *sandbox*);
+2. a veth pair: ``lab-v...`` on the host, a port of the network's bridge,
+   and ``eth0`` created inside the container's namespace;
+3. an address from IPAM on ``eth0`` and a default route via the bridge's
+   address (the gateway);
+4. the container's name in the network's hosts file;
+5. the published ports' DNAT rules;
+
+and only then starts the container's process, which joins the namespace
+(setns(2)) instead of creating one. The modes of ``--network``:
+
+* ``bridge`` / ``NAME``: all of the above, on the default or a named network;
+* ``none``: step 1 only: a namespace with nothing but a ``lo`` (up);
+* ``host``: no namespace at all: the container shares the host's stack,
+  its links and its ports (so ``--publish`` means nothing there);
+* ``container:NAME``: no namespace of its own: it joins NAME's, as the
+  containers of a Kubernetes pod share their "pause" container's.
+
+Every object goes through the tracker; ``Endpoint.remove()`` undoes them
+newest first.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zlib
+from dataclasses import dataclass, field
+
+from .. import tracker
+from ..errors import InvalidInputError
+from . import hostsfile, ipam, links, netns, ports
+from . import network as networks
+
+NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
+
+
+def check_name(name: str) -> str:
+    if not isinstance(name, str) or not NAME.match(name):
+        raise InvalidInputError(f"--name {name!r} is not a container name the lab takes",
+                                "use 1 to 31 lowercase letters, digits or '-', starting with a letter or digit")
+    return name
+
+
+def netns_name(container: str) -> str:
+    return f"lab-c-{container}"
+
+
+def parse_mode(text: str) -> tuple[str, str | None]:
+    """``--network`` -> (mode, argument): ("none", None), ("host", None), ("network", NAME), ("container", NAME)."""
+    text = str(text or "").strip()
+    if text in ("none", "host"):
+        return text, None
+    if text.startswith("container:"):
+        return "container", check_name(text.split(":", 1)[1])
+    if text == "":
+        raise InvalidInputError("--network is empty", "give none, host, bridge, a network's name or container:NAME")
+    try:
+        return "network", networks.check_name(text)
+    except InvalidInputError:
+        raise InvalidInputError(f"--network {text!r} is not none, host, bridge, a network name or container:NAME",
+                                "see labcore network ls for the names") from None
+
+
+@dataclass
+class Endpoint:
+    """What ``attach`` made for one container: where its process must go, and how to undo it."""
+
+    container: str
+    mode: str
+    netns: str | None = None            # the path to join (None: stay in the host's network namespace)
+    ip: str | None = None
+    network: str | None = None
+    host_link: str | None = None
+    hosts: str | None = None            # the hosts file to bind on /etc/hosts
+    published: list = field(default_factory=list)
+    _records: list = field(default_factory=list, repr=False)
+
+    def argv(self, argv: list[str], kinds) -> list[str]:
+        """The command to start: with a hosts file and a mount namespace, the bind-mount wrapper first."""
+        if self.hosts and "mnt" in kinds:
+            import sys
+            return [sys.executable, "-m", "labcore.net.hostsfile", self.hosts, "--", *argv]
+        return list(argv)
+
+    def remove(self) -> None:
+        """Undo what attach made, newest first (ports, the name, the address, links, the namespace)."""
+        trk = tracker.default()
+        while self._records:
+            trk.undo(self._records.pop())
+        if self.network and self.mode == "network":
+            _rewrite_hosts(self.network)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+def _rewrite_hosts(network: str) -> str:
+    leases = ipam.networks().get(network, {}).get("leases", {})
+    return str(hostsfile.write(network, leases))
+
+
+def attach(container: str, mode: str = "bridge", publish=()) -> Endpoint:
+    """Make the network side of container ``container`` for ``--network mode`` (used by notebook 09).
+
+    ``publish`` is a list of ``"HOSTPORT:PORT[/proto]"`` (or ``ports.Port``).
+    Everything is checked before anything is made.
+    """
+    check_name(container)
+    kind, arg = parse_mode(mode)
+    wanted = [p if isinstance(p, ports.Port) else ports.parse(p) for p in publish]
+    ports.check_unique(wanted)
+    if wanted and kind != "network":
+        raise InvalidInputError(f"--publish needs a bridge network, not --network {mode}",
+                                "publish ports from a container on bridge or a lab network "
+                                "(with host, the container's ports are the host's already)")
+    if kind == "host":
+        return Endpoint(container, "host")
+    if kind == "container":
+        path = f"{netns.NETNS_DIR}/{netns_name(arg)}"
+        if not os.path.exists(path):
+            raise InvalidInputError(f"--network container:{arg}: no running lab container named {arg}",
+                                    "start it first with --name " + arg)
+        return Endpoint(container, "container", netns=path)
+    if netns.exists(netns_name(container)):
+        raise InvalidInputError(f"--name {container}: a lab container of that name is running",
+                                "choose another --name")
+    if kind == "network" and arg == networks.DEFAULT and arg not in ipam.networks():
+        raise InvalidInputError("the default network 'bridge' does not exist yet",
+                                "create it: labcore network create bridge (labcore run does it for you)")
+    net = networks.get(arg) if kind == "network" else None
+    ep = Endpoint(container, kind)
+    try:
+        ns = netns.create(netns_name(container))
+        ep._records.append(ns._record)
+        ep.netns = ns.path
+        if net is None:
+            return ep  # none: just lo
+        ep.network, ep.host_link = net.name, f"lab-v{zlib.crc32(container.encode()):08x}"[:15]
+        ep._records.append(links.veth(ep.host_link, "eth0", peer_netns=ns.name))
+        links.set_master(ep.host_link, net.bridge)
+        ip, lease = ipam.lease(net.name, container)
+        ep._records.append(lease)
+        ep.ip = str(ip)
+        links.add_address("eth0", ep.ip, net.prefixlen, netns=ns.name)
+        links.up("eth0", netns=ns.name)
+        links.add_route("default", net.gateway, netns=ns.name)
+        ep.hosts = _rewrite_hosts(net.name)
+        if wanted:
+            ep._records.append(ports.publish(container, ep.ip, net.bridge, wanted))
+            ep.published = wanted
+    except BaseException:
+        ep.remove()
+        raise
+    return ep
+
+
+__all__ = ["Endpoint", "attach", "parse_mode", "check_name", "netns_name"]
