@@ -39,6 +39,7 @@ _NAMES = {
     "cgroups": ("labcore.cgroups", None),
     "fs": ("labcore.fs", None),
     "images": ("labcore.images", None),
+    "security": ("labcore.security", None),
     "teach": ("labcore.teach", None),
     "doctor": ("labcore.doctor", None),
     "check": ("labcore.check", None),

@@ -52,8 +52,8 @@ enum { GATE = 3, REPORT = 4, TRACE = 5, FIRST_OTHER_FD = 6 };
 
 /* The stages of an "error" report. They must agree with STAGES in
  * labcore/kernel/spawnproto.py, in the same order (tests/unit/test_spawnproto.py checks). */
-enum stage { ARGUMENTS, SETNS, UNSHARE, MAPS, TIME, CLONE, FORK, PROPAGATION, ROOTFS, PROC, HOSTNAME, SETUP, EXEC,
-             SECURITY /* Python road only: a security policy (labcore/security) */ };
+enum stage { ARGUMENTS, SETNS, UNSHARE, MAPS, TIME, CLONE, FORK, PROPAGATION, ROOTFS, PROC, HOSTNAME, SETUP, EXEC, SECURITY };
+/* SECURITY: a security policy (labcore/security) is applied on the Python road only (ns/child.py). */
 static const char *const STAGES[] = {
     "arguments", "setns", "unshare", "maps", "time", "clone", "fork",
     "propagation", "rootfs", "proc", "hostname", "setup", "exec", "security",
