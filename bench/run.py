@@ -334,6 +334,9 @@ def bench_cli() -> None:
 BENCHES["cli"] = bench_cli
 
 
+BENCHES["registry"] = lambda: __import__("registry").main()  # bench/registry.py: push and pull against skopeo copy
+
+
 def main(argv: list[str]) -> int:
     for name in argv or BENCHES:
         BENCHES[name]()
