@@ -12,7 +12,8 @@ only to a process that holds the capability the kernel would ask for anyway
   namespaces are a rich source of privilege escalations);
 * ``clone3`` answers ENOSYS instead: its flags sit in a structure in memory,
   which a BPF filter cannot read, so libc falls back to ``clone``;
-* ``socket`` for every family except AF_VSOCK (40): talk to the hypervisor;
+* ``socket`` for every family except AF_VSOCK (40: talk to the hypervisor)
+  and AF_KCM (38: little used, a history of kernel bugs);
 * ``personality`` for the few personas programs really use (Linux, and
   Linux with address-space randomization off, as ``setarch -R`` asks).
 
@@ -123,7 +124,7 @@ BY_ARCHITECTURE = {
 }
 
 NAMESPACE_FLAGS = 0x7E020000  # CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET (flags.py's values)
-AF_VSOCK = 40
+AF_KCM, AF_VSOCK = 38, 40  # the kernel connection multiplexor (little used, a history of bugs); the hypervisor
 PERSONAS = (0x0, 0x8, 0x20000, 0x20008, 0xFFFFFFFF)  # PER_LINUX, PER_LINUX32, ADDR_NO_RANDOMIZE (+32), "query"
 
 
@@ -138,8 +139,10 @@ def _arg(index: int, op: str, value: int) -> dict:
 def profile() -> dict:
     """The lab's default profile as a JSON-ready dict (what ``Profile.from_json`` reads)."""
     rules = [_allow(" ".join(EVERYDAY.values()))]
-    # socket: every address family but AF_VSOCK (conditions on one rule are ANDed, so one rule per range)
-    rules += [_allow("socket", args=[_arg(0, "SCMP_CMP_LT", AF_VSOCK)]),
+    # socket: every address family but AF_KCM and AF_VSOCK (conditions on one rule are ANDed, so one
+    # rule per allowed range: below 38, 39 (AF_QIPCRTR), above 40)
+    rules += [_allow("socket", args=[_arg(0, "SCMP_CMP_LT", AF_KCM)]),
+              _allow("socket", args=[_arg(0, "SCMP_CMP_EQ", AF_KCM + 1)]),
               _allow("socket", args=[_arg(0, "SCMP_CMP_GT", AF_VSOCK)])]
     rules += [_allow("personality", args=[_arg(0, "SCMP_CMP_EQ", persona)]) for persona in PERSONAS]
     # clone: only without namespace flags, unless CAP_SYS_ADMIN (s390 swaps clone's first two arguments)
