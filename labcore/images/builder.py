@@ -262,8 +262,11 @@ class _Builder:
         # The writable layer lives on disk in the lab's data directory (on_disk), not in a RAM-backed /run.
         with cgroups.create(f"lab-build-{os.getpid()}-{next(_serial)}", **run_limits()) as group, \
                 ov.container_layer(list(reversed(lower)), name="run", on_disk=True) as container:
+            # A RUN step is a container like any other: Docker's capabilities, seccomp filter and masked paths.
+            from ..security import Policy
             result = process.run(list(ins.args), CONTAINER, hostname="lab-build", timeout=900, cgroup=group,
-                                 env={k: v for k, v in env.items()}, rootfs=Rootfs(str(container.merged), self.workdir))
+                                 env={k: v for k, v in env.items()}, rootfs=Rootfs(str(container.merged), self.workdir),
+                                 security=Policy.docker_default())
             step.output = result.stdout + result.stderr
             if result.returncode != 0:
                 tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-5:])

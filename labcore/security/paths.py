@@ -61,8 +61,11 @@ def fresh_sysfs(k, readonly: bool = True) -> None:
     """Mount a new sysfs on /sys: it shows the network devices of *our* network namespace.
 
     sysfs shows the devices of the net namespace of whoever mounts it; the
-    host's /sys, inherited by a new mount namespace, keeps showing the host's.
+    host's /sys, inherited by a new mount namespace, keeps showing the host's. A root filesystem
+    without a /sys directory gets none.
     """
+    if not os.path.isdir("/sys"):
+        return
     k.mount("sysfs", "/sys", "sysfs", F.MS_NOSUID | F.MS_NODEV | F.MS_NOEXEC | (F.MS_RDONLY if readonly else 0))
 
 

@@ -150,3 +150,18 @@ def test_rootless_is_root_inside_and_the_callers_uid_outside(nobody_copy):
         assert proc.returncode == 0, proc.stderr.read()
     finally:
         shutil.rmtree(home)
+
+
+@pytest.mark.needs("root", "overlayfs")
+def test_a_build_run_step_runs_under_dockers_defaults(tmp_path, state_dir):
+    from labcore import images
+    ctx = tmp_path / "ctx"
+    images.busybox_rootfs(ctx / "rootfs", applets=["sh", "grep", "mount", "mkdir"])
+    (ctx / "Dockerfile").write_text("FROM scratch\nCOPY rootfs/ /\n"
+                                    "RUN grep -E '^(CapEff|Seccomp):' /proc/self/status > /status; "
+                                    "mkdir -p /m; mount -t tmpfs x /m 2>/dev/null && echo mounted > /mount || true\n")
+    images.build(ctx / "Dockerfile", ctx, tmp_path / "out", "v1", cache=tmp_path / "cache")
+    root = images.unpack(f"{tmp_path / 'out'}:v1", tmp_path / "rootfs").rootfs
+    st = status_of((root / "status").read_text())
+    assert st == {"CapEff": "00000000a80425fb", "Seccomp": "2"}
+    assert not (root / "mount").exists()  # the RUN step could not mount
