@@ -24,6 +24,7 @@ require_root
 #   graphviz                          dot: draws lab.diagrams' pictures of processes, layers and cgroups
 #   sudo                              the course VM's root kernel; the tests check its sudoers rule with visudo
 #   chromium chromium-driver          the browser test drives JupyterLab in headless Chromium (tests/browser)
+#   uidmap libseccomp2                newuidmap/newgidmap (/etc/subuid ranges, rootless); seccomp filters (chapter 10)
 PACKAGES=(
     python3 python3-venv python3-dev
     iproute2 iptables nftables iputils-ping
@@ -36,6 +37,7 @@ PACKAGES=(
     graphviz
     sudo
     chromium chromium-driver
+    uidmap libseccomp2
 )
 
 # The tiny VM's guest kernel, unpacked into /var/cache/labcore/vm (not installed).
