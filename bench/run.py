@@ -335,6 +335,7 @@ BENCHES["cli"] = bench_cli
 
 
 BENCHES["registry"] = lambda: __import__("registry").main()  # bench/registry.py: push and pull against skopeo copy
+BENCHES["seccomp"] = lambda: __import__("security").main()  # bench/security.py: getpid under Docker's filter vs none
 
 
 def main(argv: list[str]) -> int:
