@@ -275,20 +275,26 @@ class Client:
         self.drain(resp)
         return resp.status == 200
 
-    def mount_blob(self, repo: str, digest: str, source_repo: str) -> bool:
-        """Ask the registry to link a blob it holds for ``source_repo`` into ``repo``. True if it did."""
+    def mount_blob(self, repo: str, digest: str, source_repo: str) -> str | None:
+        """Ask the registry to link a blob it holds for ``source_repo`` into ``repo``.
+
+        None if it did (201). Otherwise (202) the registry opened an ordinary upload instead:
+        its location is returned, for ``upload_blob`` to send the bytes to.
+        """
         query = urllib.parse.urlencode({"mount": digest, "from": source_repo})
         resp = self.request("POST", f"/v2/{repo}/blobs/uploads/?{query}", ok=(201, 202))
         self.drain(resp)
-        if resp.status == 202:  # not mounted: an upload was opened instead; cancel it
-            self.drain(self.request("DELETE", self._location(resp), ok=(204, 404)))
-        return resp.status == 201
+        return None if resp.status == 201 else self._location(resp)
 
-    def upload_blob(self, repo: str, digest: str, path: Path, size: int) -> None:
-        """POST then PUT with the digest (one request for the bytes; PATCH chunks above PATCH_ABOVE)."""
-        resp = self.request("POST", f"/v2/{repo}/blobs/uploads/", ok=(202,))
-        self.drain(resp)
-        location = self._location(resp)
+    def upload_blob(self, repo: str, digest: str, path: Path, size: int, location: str | None = None) -> None:
+        """POST then PUT with the digest (one request for the bytes; PATCH chunks above PATCH_ABOVE).
+
+        ``location``: an upload the registry opened already (a mount it could not do).
+        """
+        if location is None:
+            resp = self.request("POST", f"/v2/{repo}/blobs/uploads/", ok=(202,))
+            self.drain(resp)
+            location = self._location(resp)
         with open(path, "rb") as f:
             if size > PATCH_ABOVE:
                 offset = 0
@@ -410,10 +416,12 @@ def push(source: str | os.PathLike, dest: str, credentials: tuple[str, str] | No
             digest, size = d["digest"], d["size"]
             if client.has_blob(ref.repository, digest):
                 out.blobs.append(Moved(kind, digest, size, "skipped"))
-            elif mount_from and client.mount_blob(ref.repository, digest, mount_from):
+                continue
+            location = client.mount_blob(ref.repository, digest, mount_from) if mount_from else None
+            if mount_from and location is None:
                 out.blobs.append(Moved(kind, digest, size, "mounted"))
             else:
-                client.upload_blob(ref.repository, digest, layout.blob_path(digest), size)
+                client.upload_blob(ref.repository, digest, layout.blob_path(digest), size, location)
                 out.blobs.append(Moved(kind, digest, size, "sent"))
         with layout.open_blob(image.digest) as f:
             data = f.read(MAX_JSON + 1)

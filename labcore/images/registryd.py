@@ -92,6 +92,14 @@ class Request:
     def __str__(self) -> str:
         return f"{self.method:6} {self.path}  -> {self.status}, {self.sent} bytes"
 
+    def brief(self) -> str:
+        """The line without what changes from run to run: upload session ids and state, long digests."""
+        path = re.sub(r"/blobs/uploads/[0-9a-f-]{36}\?[^ ]*?(digest=sha256%3A[0-9a-f]{12})?[0-9a-f]*$",
+                      lambda m: "/blobs/uploads/<session>" + (f"?{m.group(1)}…" if m.group(1) else ""), self.path)
+        path = re.sub(r"/blobs/uploads/[0-9a-f-]{36}", "/blobs/uploads/<session>", path)
+        path = re.sub(r"(sha256(?::|%3A)[0-9a-f]{12})[0-9a-f]{52}", r"\1…", path)
+        return f"{self.method:6} {path}  -> {self.status}, {self.sent:,} bytes"
+
     @property
     def digest(self) -> str | None:
         """The blob or manifest digest the request names (in its path or its ?digest=), if any."""
