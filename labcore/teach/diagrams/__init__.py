@@ -12,11 +12,13 @@ facts for readers of the raw notebook::
     lab.diagrams.cgroup_tree(cg)               a cgroup subtree with limits and usage  (cgroups.py)
     lab.diagrams.cfs_timeline(25_000)          CPU quota per period, throttling shaded (cfs.py, a Plot)
     lab.diagrams.image_graph(layout, "v2")     an OCI image: index -> manifest -> config and layer blobs (images.py)
+    lab.diagrams.capability_sets((pid, "box"))  capabilities held, seccomp mode, no_new_privs per process (caps.py)
 
 The pictures need the ``dot`` program (``make provision`` installs it);
 ``render.py`` runs it, bounded in time and size.
 """
 
+from .caps import capability_sets
 from .cfs import cfs_timeline
 from .cgroups import cgroup_tree
 from .images import image_graph
@@ -24,4 +26,4 @@ from .overlays import overlay
 from .processes import pid_map, process_tree
 from .render import Diagram
 
-__all__ = ["Diagram", "process_tree", "pid_map", "overlay", "cgroup_tree", "cfs_timeline", "image_graph"]
+__all__ = ["Diagram", "process_tree", "pid_map", "overlay", "cgroup_tree", "cfs_timeline", "image_graph", "capability_sets"]
