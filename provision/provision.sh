@@ -47,8 +47,12 @@ install_missing "system packages" "${PACKAGES[@]}"
 
 # docker-registry's package enables its own service on :5000, every interface: the lab starts
 # its registries itself, on loopback, so the packaged one must neither run nor start at boot.
+# (systemctl disable works without a running systemd too: in the test VM's chroot, say.)
+if command -v systemctl >/dev/null; then
+    systemctl disable docker-registry.service >/dev/null 2>&1 || true
+fi
 if [ -d /run/systemd/system ]; then
-    systemctl disable --now docker-registry.service >/dev/null 2>&1 || true
+    systemctl stop docker-registry.service >/dev/null 2>&1 || true
 elif [ -x /etc/init.d/docker-registry ]; then
     /etc/init.d/docker-registry stop >/dev/null 2>&1 || true
     update-rc.d docker-registry disable >/dev/null 2>&1 || true

@@ -72,11 +72,15 @@ def test_bad_user_names_are_refused_before_anything_starts():
 def test_the_access_log_is_parsed():
     text = (f'127.0.0.1 - - [30/Nov/2026:05:50:52 +0000] "HEAD /v2/x/blobs/{DIGEST} HTTP/1.1" 404 157 "" "labcore"\n'
             'garbage line\n'
-            f'127.0.0.1 - - [30/Nov/2026:05:50:53 +0000] "PUT /v2/x/blobs/uploads/u?_state=s&digest=sha256%3A{"ab" * 32} '
+            f'127.0.0.1 - - [30/Nov/2026:05:50:53 +0000] "PUT /v2/x/blobs/uploads/6a8c1f52-1b1e-4c0c-9a7e-3d2f1c0b9e8a'
+            f'?_state=s%3D&digest=sha256%3A{"ab" * 32} '
             'HTTP/1.1" 201 0 "" "labcore"\n')
     head, put = registryd.parse_access_log(text)
     assert (head.method, head.status, head.sent, head.digest) == ("HEAD", 404, 157, DIGEST)
     assert (put.method, put.status, put.digest) == ("PUT", 201, DIGEST)
+    # what the chapter prints: no upload session ids or state, digests cut to 12 hex digits
+    assert put.brief() == "PUT    /v2/x/blobs/uploads/<session>?digest=sha256%3Aabababababab…  -> 201, 0 bytes"
+    assert head.brief() == "HEAD   /v2/x/blobs/sha256:abababababab…  -> 404, 157 bytes"
 
 
 class _Liar(http.server.BaseHTTPRequestHandler):
