@@ -15,6 +15,9 @@ Documentation/userspace-api/no_new_privs.rst.
 
 from __future__ import annotations
 
+import os
+import shutil
+
 from ..kernel import flags as F
 from ..proc.status import status
 
@@ -28,4 +31,15 @@ def is_set(pid: int | str = "self") -> bool:
     return status(pid).get("NoNewPrivs") == "1"
 
 
-__all__ = ["set_no_new_privs", "is_set"]
+def setuid_copy(program: str, scratch) -> str:
+    """A setuid-root copy of ``program`` in ``scratch`` (a ``lab.fs.Scratch``, on a filesystem
+    mounted without nosuid): whoever runs it runs with euid 0, unless no_new_privs. Chapter 10
+    copies id(1), which prints the euid it got. The copy goes when the scratch directory does."""
+    path = os.path.join(str(scratch.path), os.path.basename(program))
+    shutil.copy(program, path)
+    os.chown(path, 0, 0)
+    os.chmod(path, 0o4755)  # S_ISUID: execve(2) sets the euid to the file's owner
+    return path
+
+
+__all__ = ["set_no_new_privs", "is_set", "setuid_copy"]
