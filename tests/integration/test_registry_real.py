@@ -207,3 +207,8 @@ def test_skopeo_and_labcore_pull_each_others_pushes(reg, tmp_path):
     assert got.diff_ids == img.diff_ids and pulled.manifest_digest == got.digest
     index = json.loads((tmp_path / "by-labcore/index.json").read_text())
     assert index["manifests"][0]["mediaType"] == got.manifest["mediaType"]
+    # and pushed again by labcore, it keeps its type (the Content-Type of the manifest PUT) and its digest
+    registry.push(f"{tmp_path / 'by-labcore'}:v1", f"{reg.address}/lab/again:v1")
+    with registry.Client(reg.address) as c:
+        _, media, digest = c.get_manifest("lab/again", "v1")
+    assert (media, digest) == (got.manifest["mediaType"], got.digest)
