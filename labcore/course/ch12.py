@@ -79,6 +79,8 @@ def make_image(layout_dir, tag: str, layers: list[tuple[str, bytes]], src_dir) -
         os.makedirs(src, exist_ok=True)
         with open(os.path.join(src, name), "wb") as f:
             f.write(content)
+        os.chmod(src, 0o755)  # modes go into the tar: fixed, so the digests do not depend on the umask
+        os.chmod(os.path.join(src, name), 0o644)
         made.append(make_layer(src, layout.blobs, gzip_level=None, mtime=0, owner=(0, 0)))
     return layout.add_image(made, tag)
 
