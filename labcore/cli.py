@@ -47,13 +47,14 @@ def cmd_run(args) -> int:
     from .security import command as security_command
     args.security = security_command.policy(args)  # Docker's defaults unless asked otherwise; checked first
     args.ns = security_command.namespaces(args, args.ns)  # --rootless adds a user namespace
-    with cgroup_command.group(args) as cgroup:  # limits checked first: a bad one creates nothing
-        return _run(args, argv, cgroup)
+    from .net import command as net_command
+    with cgroup_command.group(args) as cgroup, net_command.endpoint(args, argv) as net:  # a namespace wired first
+        return _run(args, argv, cgroup, net)
 
 
-def _run(args, argv, cgroup) -> int:
+def _run(args, argv, cgroup, net=None) -> int:
     from .ns import process
-    proc = process.spawn(argv, args.ns, hostname=args.hostname, cgroup=cgroup, security=args.security)
+    proc = process.spawn(argv, args.ns, hostname=args.hostname, cgroup=cgroup, security=args.security, **(net or {}))
     interrupts = 0
 
     def forward(signum, frame):
@@ -113,7 +114,19 @@ def _run_options(run: argparse.ArgumentParser) -> None:
     cgroup_command.add_arguments(run)
     from .security import command as security_command
     security_command.add_arguments(run)
+    from .net import command as net_command
+    net_command.add_arguments(run)
     run.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARG...]")
+
+
+def cmd_network(args) -> int:
+    from .net import command as net_command
+    return net_command.cmd_network(args)
+
+
+def _network_options(p: argparse.ArgumentParser) -> None:
+    from .net import command as net_command
+    net_command.network_options(p)
 
 
 def _install_kernel_options(kern: argparse.ArgumentParser) -> None:
@@ -140,12 +153,14 @@ COMMANDS = {
     "run": ("run a command as PID 1 of new namespaces",
             "Run CMD in new namespaces as PID 1 with a fresh /proc, pass stdio through, and exit "
             "with CMD's status (128+N if killed by signal N).", cmd_run, _run_options),
+    "network": ("create, list and remove lab networks (chapter 09)", None, cmd_network, _network_options),
     "cleanup": ("undo every kernel object the lab recorded (after a crashed kernel)",
                 "Undo what crashed notebooks left. Objects whose creator still runs are spared "
                 "unless --force is given; exits 1 if anything could not be undone or a record file was malformed.",
                 cmd_cleanup, _cleanup_options),
     "install-kernel": ("install the lab's Jupyter kernelspec", None, cmd_install_kernel, _install_kernel_options),
     "image": ("build, unpack and inspect OCI images (chapter 06)", None, None, None),  # see labcore/images/cli.py
+    "runtime": ("an OCI runtime with runc's command line (chapter 08)", None, None, None),  # labcore/runtime/cli.py
     "registry": ("start or stop an image registry on 127.0.0.1 (chapter 12)",
                  "Start the distribution registry on loopback, its storage and access log in a lab directory; "
                  "stop stops the lab's registries (labcore cleanup does too).", cmd_registry, _registry_options),
@@ -165,6 +180,10 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
         if name == "image" and wanted:
             from .images import cli as image_cli
             image_cli.register(sub)  # adds "image" with its own subcommands
+            continue
+        if name == "runtime" and wanted:
+            from .runtime import cli as runtime_cli
+            runtime_cli.register(sub)  # adds "runtime" with runc's verbs
             continue
         p = sub.add_parser(name, help=text, description=description)
         p.set_defaults(fn=fn)

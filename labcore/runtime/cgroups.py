@@ -1,0 +1,204 @@
+"""``linux.resources`` written into the cgroup at ``linux.cgroupsPath``.
+
+The runtime spec names a cgroup by a path (``/myapp/web``) and lists the
+limits in one JSON object for every controller. A runtime's job is the
+translation into files, which differs by cgroup version:
+
+    resources.cpu.quota/period  v1 cpu.cfs_quota_us + cpu.cfs_period_us   v2 cpu.max "QUOTA PERIOD"
+    resources.cpu.shares        v1 cpu.shares                             v2 cpu.weight (converted)
+    resources.memory.limit      v1 memory.limit_in_bytes                  v2 memory.max
+    resources.pids.limit        v1 pids.max                               v2 pids.max
+    resources.devices           v1 devices.allow / devices.deny           v2 needs a BPF program (not done here)
+
+On v1 every controller is its own hierarchy, so "the cgroup" is one
+directory in each mounted hierarchy (on a hybrid machine, the cgroup2 mount
+too), and the container's init is written into each one's
+``cgroup.procs``. An absolute path is taken from each hierarchy's root; a
+relative one from the cgroup this runtime runs in (as runc does); none
+gives ``/labcore/ID``, inside the lab's own subtree.
+
+Directories this module makes are listed (deepest last) in the container's
+tracker record and removed on ``delete``; directories that existed before
+are never removed. The lab's ``labcore.cgroups`` package holds the version
+detection and the v1 weight conversion this reuses.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from .. import tracker
+from ..cgroups.v1 import weight_to_shares
+from ..proc import mountinfo
+from ..proc.cgroup import read as read_proc_cgroup
+
+
+def hierarchies() -> dict[str, Path]:
+    """Each mounted cgroup hierarchy: its controllers (``"cpu,cpuacct"``, ``""`` for cgroup2) -> mount point."""
+    out = {}
+    for m in mountinfo.read():
+        if m.fstype == "cgroup2" and m.root == "/":
+            out.setdefault("", Path(m.point))
+        elif m.fstype == "cgroup" and m.root == "/":
+            names = [o for o in m.super_options.split(",") if o not in ("rw", "ro") and "=" not in o]
+            out.setdefault(",".join(names), Path(m.point))
+    return out
+
+
+def _own_cgroup(controllers: str) -> str:
+    """This process's cgroup path in the hierarchy holding ``controllers``, from /proc/self/cgroup."""
+    for line in read_proc_cgroup("self").splitlines():
+        _, names, path = line.split(":", 2)
+        if names == controllers or (controllers and set(names.split(",")) & set(controllers.split(","))):
+            return path
+    return "/"
+
+
+def plan(cgroups_path: str | None, cid: str) -> dict[str, Path]:
+    """Hierarchy -> the container's directory in it (pure apart from reading the mounts)."""
+    out = {}
+    for controllers, mount in hierarchies().items():
+        if cgroups_path is None:
+            rel = f"{tracker.CGROUP_NAME}/{cid}"
+        elif cgroups_path.startswith("/"):
+            rel = cgroups_path.lstrip("/")
+        else:
+            rel = os.path.join(_own_cgroup(controllers).lstrip("/"), cgroups_path)
+        path = Path(os.path.normpath(mount / rel))
+        if not str(path).startswith(str(mount)):
+            continue  # a path with .. out of the hierarchy: refused by leaving it out
+        out[controllers] = path
+    return out
+
+
+def make(paths: dict[str, Path], made: list[str]) -> None:
+    """mkdir -p each directory, appending every directory made to ``made`` (which the record holds)."""
+    for controllers, path in paths.items():
+        missing = []
+        p = path
+        while not p.exists():
+            missing.append(p)
+            p = p.parent
+        for d in reversed(missing):
+            try:
+                d.mkdir()
+                made.append(str(d))
+            except FileExistsError:
+                continue
+            if "cpuset" in controllers.split(","):
+                # A new v1 cpuset starts with no CPUs and no memory nodes: nothing could join it (ENOSPC).
+                for name in ("cpuset.cpus", "cpuset.mems"):
+                    (d / name).write_text((d.parent / name).read_text())
+
+
+def _write(path: Path, name: str, value) -> None:
+    f = path / name
+    if f.exists():
+        f.write_text(str(value))
+
+
+def _v1(controllers: str, path: Path, r: dict) -> None:
+    names = set(controllers.split(","))
+    cpu, mem, pids, blkio = r.get("cpu") or {}, r.get("memory") or {}, r.get("pids") or {}, r.get("blockIO") or {}
+    if "cpu" in names:
+        for key, name in (("shares", "cpu.shares"), ("period", "cpu.cfs_period_us"), ("quota", "cpu.cfs_quota_us"),
+                          ("realtimePeriod", "cpu.rt_period_us"), ("realtimeRuntime", "cpu.rt_runtime_us")):
+            if cpu.get(key) is not None:
+                _write(path, name, cpu[key])
+    if "cpuset" in names:
+        for key in ("cpus", "mems"):
+            if cpu.get(key):
+                _write(path, f"cpuset.{key}", cpu[key])
+    if "memory" in names:
+        for key, name in (("limit", "memory.limit_in_bytes"), ("reservation", "memory.soft_limit_in_bytes"),
+                          ("swap", "memory.memsw.limit_in_bytes"), ("swappiness", "memory.swappiness")):
+            if mem.get(key) is not None:
+                _write(path, name, mem[key])
+        if mem.get("disableOOMKiller"):
+            _write(path, "memory.oom_control", 1)
+    if "pids" in names and pids.get("limit") is not None:
+        _write(path, "pids.max", "max" if pids["limit"] <= 0 else pids["limit"])
+    if "blkio" in names:
+        if blkio.get("weight") is not None:
+            _write(path, "blkio.weight", blkio["weight"])
+        if blkio.get("leafWeight") is not None:
+            _write(path, "blkio.leaf_weight", blkio["leafWeight"])
+        for key, name in (("throttleReadBpsDevice", "blkio.throttle.read_bps_device"),
+                          ("throttleWriteBpsDevice", "blkio.throttle.write_bps_device"),
+                          ("throttleReadIOPSDevice", "blkio.throttle.read_iops_device"),
+                          ("throttleWriteIOPSDevice", "blkio.throttle.write_iops_device")):
+            for d in blkio.get(key) or []:
+                _write(path, name, f"{d['major']}:{d['minor']} {d['rate']}")
+    if "hugetlb" in names:
+        for h in r.get("hugepageLimits") or []:
+            _write(path, f"hugetlb.{h['pageSize']}.limit_in_bytes", h["limit"])
+    if "net_cls" in names and (r.get("network") or {}).get("classID") is not None:
+        _write(path, "net_cls.classid", r["network"]["classID"])
+    if "net_prio" in names:
+        for p in (r.get("network") or {}).get("priorities") or []:
+            _write(path, "net_prio.ifpriomap", f"{p['name']} {p['priority']}")
+    if "devices" in names:
+        for d in r.get("devices") or []:
+            kind = d.get("type", "a")
+            major = "*" if d.get("major") in (None, -1) else d["major"]
+            minor = "*" if d.get("minor") in (None, -1) else d["minor"]
+            rule = "a" if kind == "a" and major == "*" and minor == "*" else f"{kind} {major}:{minor} {d.get('access', 'rwm')}"
+            _write(path, "devices.allow" if d.get("allow") else "devices.deny", rule)
+
+
+def _v2(path: Path, r: dict) -> None:
+    cpu, mem, pids = r.get("cpu") or {}, r.get("memory") or {}, r.get("pids") or {}
+    if cpu.get("quota") is not None or cpu.get("period") is not None:
+        quota = cpu.get("quota")
+        _write(path, "cpu.max", f"{'max' if quota in (None, -1) else quota} {cpu.get('period') or 100000}")
+    if cpu.get("shares"):
+        # The inverse of the v1 conversion: v1 shares 2..262144 -> v2 weight 1..10000.
+        _write(path, "cpu.weight", 1 + ((cpu["shares"] - 2) * 9999) // 262142)
+    for key in ("cpus", "mems"):
+        if cpu.get(key):
+            _write(path, f"cpuset.{key}", cpu[key])
+    if mem.get("limit") is not None:
+        _write(path, "memory.max", "max" if mem["limit"] < 0 else mem["limit"])
+    if mem.get("reservation") is not None:
+        _write(path, "memory.low", mem["reservation"])
+    if pids.get("limit") is not None:
+        _write(path, "pids.max", "max" if pids["limit"] <= 0 else pids["limit"])
+    for h in r.get("hugepageLimits") or []:
+        _write(path, f"hugetlb.{h['pageSize']}.max", h["limit"])
+
+
+def apply(paths: dict[str, Path], resources: dict | None) -> None:
+    """Write the limits into each hierarchy's directory."""
+    for controllers, path in paths.items():
+        if controllers == "":
+            _v2(path, resources or {})
+        else:
+            _v1(controllers, path, resources or {})
+
+
+def attach(paths: dict[str, Path], pid: int) -> None:
+    """Put ``pid`` into the container's cgroup in every hierarchy."""
+    for path in paths.values():
+        (path / "cgroup.procs").write_text(str(pid))
+
+
+def remove(made: list[str], timeout: float = 2.0) -> None:
+    """rmdir what we made, deepest first; a group still busy is retried briefly, then left (cleanup retries)."""
+    deadline = time.monotonic() + timeout
+    for d in sorted(made, key=lambda p: -len(Path(p).parts)):
+        while True:
+            try:
+                os.rmdir(d)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.01)
+
+
+# weight_to_shares is kept importable here for the notebook that compares the two conversions.
+__all__ = ["hierarchies", "plan", "make", "apply", "attach", "remove", "weight_to_shares"]

@@ -1,0 +1,121 @@
+"""``labcore runtime ...``: the runtime's command line, runc's verbs and argument order.
+
+    labcore runtime [--root DIR] spec [--bundle DIR]
+    labcore runtime [--root DIR] create [--bundle DIR] [--pid-file F] ID
+    labcore runtime [--root DIR] start ID
+    labcore runtime [--root DIR] state ID
+    labcore runtime [--root DIR] kill ID [SIGNAL]
+    labcore runtime [--root DIR] delete [--force] ID
+    labcore runtime [--root DIR] run [--bundle DIR] [--pid-file F] ID
+    labcore runtime [--root DIR] list
+    labcore runtime [--root DIR] exec ID CMD...
+
+Tools written for runc (the OCI validation suite, containerd's shim) call
+exactly these, so ``tools/labcore-runtime`` (a two-line script) lets them
+drive this runtime instead. ``labcore.cli`` registers them with ``register(subparsers)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def _root(args):
+    from . import state
+    return args.root or state.default_root()
+
+
+def cmd_spec(args) -> int:
+    from . import spec
+    print(f"wrote {spec.write(args.bundle, force=args.force)}")
+    return 0
+
+
+def cmd_create(args) -> int:
+    from . import container
+    container.create(_root(args), args.id, args.bundle, args.pid_file)
+    return 0
+
+
+def cmd_start(args) -> int:
+    from . import container
+    container.start(_root(args), args.id)
+    return 0
+
+
+def cmd_state(args) -> int:
+    from . import container
+    print(json.dumps(container.load(_root(args), args.id).state(), indent=2))
+    return 0
+
+
+def cmd_kill(args) -> int:
+    from . import container
+    container.kill(_root(args), args.id, args.signal)
+    return 0
+
+
+def cmd_delete(args) -> int:
+    from . import container
+    container.delete(_root(args), args.id, force=args.force)
+    return 0
+
+
+def cmd_run(args) -> int:
+    from . import container
+    return container.run(_root(args), args.id, args.bundle, args.pid_file)
+
+
+def cmd_list(args) -> int:
+    from . import container
+    rows = container.listing(_root(args))
+    print(f"{'ID':<20} {'PID':>7}  {'STATUS':<9} BUNDLE")
+    for r in rows:
+        print(f"{r['id']:<20} {r['pid']:>7}  {r['status']:<9} {r['bundle']}")
+    return 0
+
+
+def cmd_exec(args) -> int:
+    from . import container
+    argv = args.command[1:] if args.command and args.command[0] == "--" else args.command
+    if not argv:
+        from ..errors import LabError
+        raise LabError("no command given", "labcore runtime exec ID CMD [ARG...]")
+    return container.exec_in(_root(args), args.id, argv)
+
+
+def register(sub) -> None:
+    """Add ``runtime`` and its subcommands to the top-level parser's subparsers."""
+    rt = sub.add_parser("runtime", help="an OCI runtime with runc's command line (chapter 08)")
+    rt.add_argument("--root", help="the state directory (default: the lab's state dir/runtime)")
+    rsub = rt.add_subparsers(dest="runtime_cmd", required=True, metavar="SUBCOMMAND")
+
+    def verb(name, fn, text, bundle=False, cid=True):
+        p = rsub.add_parser(name, help=text)
+        p.add_argument("--root", default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # runc accepts it either side
+        if bundle:
+            p.add_argument("--bundle", "-b", default=".", help="the bundle directory (default: .)")
+        if cid:
+            p.add_argument("id")
+        p.set_defaults(fn=fn)
+        return p
+
+    s = verb("spec", cmd_spec, "write a default config.json into the bundle", bundle=True, cid=False)
+    s.add_argument("--force", action="store_true", help="overwrite an existing config.json")
+    for name, fn, text in (("create", cmd_create, "create a container, leaving it waiting"),
+                           ("run", cmd_run, "create, start, wait for and delete a container")):
+        p = verb(name, fn, text, bundle=True)
+        p.add_argument("--pid-file", help="write the container's PID there")
+    verb("start", cmd_start, "start a created container's process")
+    verb("state", cmd_state, "print the state JSON of a container")
+    k = verb("kill", cmd_kill, "send a signal to the container's process")
+    k.add_argument("signal", nargs="?", default="TERM", help="a name or number (default: TERM)")
+    d = verb("delete", cmd_delete, "remove a stopped container")
+    d.add_argument("--force", "-f", action="store_true", help="kill it first if it runs")
+    verb("list", cmd_list, "the containers of this --root", cid=False)
+    e = verb("exec", cmd_exec, "run a command inside a running container")
+    e.add_argument("command", nargs=argparse.REMAINDER, help="CMD [ARG...]")
+
+
+__all__ = ["register"]

@@ -1,0 +1,160 @@
+"""Where a runtime keeps its containers, and what ``state`` answers.
+
+A runtime is not a daemon: every command (``create``, ``start``, ``kill``)
+is a new process that exits. What connects them is a **state directory**,
+one subdirectory per container under the root (``--root``, like runc's
+``/run/runc``)::
+
+    ROOT/ID/state.json   the container's id, bundle, init PID (with its start time), hooks...
+    ROOT/ID/exec.fifo    exists while the container is "created": start opens it to let init exec
+
+The status is never stored once it can be observed instead: a container
+whose init PID (the same process: PID *and* start time) is alive is
+"created" while its exec fifo exists and "running" after; one whose
+process is gone (or a zombie) is "stopped". Only "creating" is written
+down, for the moment ``create`` is still working.
+
+``state ID`` prints the runtime spec's state JSON: ``ociVersion``, ``id``,
+``status``, ``pid``, ``bundle``, ``annotations``.
+
+Each container is also one tracker record (kind ``container``), owned by
+its init process: ``labcore cleanup`` spares a container while it runs
+(``--force`` kills it) and removes a stopped one's cgroups and directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+from .. import tracker
+from ..errors import InvalidInputError
+from ..proc.stat import is_running, process_start_time
+
+OCI_VERSION = "1.0.2"
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$")
+STATUSES = ("creating", "created", "running", "stopped")
+
+
+def default_root() -> Path:
+    """The state root when --root is not given: ``<lab state dir>/runtime``."""
+    return tracker.state_dir() / "runtime"
+
+
+def check_id(cid: str) -> str:
+    """A container ID names a directory: letters, digits and ``_.+-``, no ``/`` nor ``..``."""
+    if not ID_PATTERN.match(cid or ""):
+        raise InvalidInputError(f"container id {cid!r} is not valid",
+                                "use letters, digits and _ . + - (128 characters at most), as runc accepts")
+    return cid
+
+
+class Container:
+    """One container's state directory and what it says."""
+
+    def __init__(self, root: str | os.PathLike, cid: str):
+        self.id = check_id(cid)
+        self.root = Path(root)
+        self.dir = self.root / cid
+        self.file = self.dir / "state.json"
+        self.fifo = self.dir / "exec.fifo"
+        self.data: dict = {}
+
+    def exists(self) -> bool:
+        return self.file.exists()
+
+    def load(self) -> "Container":
+        try:
+            self.data = json.loads(self.file.read_text())
+        except FileNotFoundError:
+            raise InvalidInputError(f"container {self.id!r} does not exist (no {self.file})",
+                                    "`labcore runtime list` shows the containers of this --root") from None
+        return self
+
+    def save(self) -> None:
+        tmp = self.file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.data))
+        tmp.rename(self.file)  # atomic: a concurrent `state` never reads half a file
+
+    @property
+    def pid(self) -> int:
+        return int(self.data.get("pid") or 0)
+
+    def alive(self) -> bool:
+        return self.pid > 0 and is_running(self.pid, self.data.get("start_time"))
+
+    def status(self) -> str:
+        """Observed, not stored: see the module docstring."""
+        if self.data.get("status") == "creating":
+            creator = self.data.get("creator")
+            return "creating" if creator and is_running(*creator) else "stopped"
+        if not self.alive():
+            return "stopped"
+        return "created" if self.fifo.exists() else "running"
+
+    def state(self) -> dict:
+        """The runtime spec's state object."""
+        status = self.status()
+        out = {"ociVersion": OCI_VERSION, "id": self.id, "status": status,
+               "bundle": self.data.get("bundle", ""), "annotations": self.data.get("annotations") or {}}
+        if status in ("created", "running"):
+            out["pid"] = self.pid
+        else:
+            out["pid"] = 0
+        return out
+
+    def remove_dir(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def all_in(root: str | os.PathLike) -> list[Container]:
+    """Every container of a state root, sorted by id."""
+    root = Path(root)
+    out = []
+    for d in sorted(root.iterdir()) if root.is_dir() else []:
+        if (d / "state.json").exists() and ID_PATTERN.match(d.name):
+            try:
+                out.append(Container(root, d.name).load())
+            except (ValueError, OSError):
+                continue
+    return out
+
+
+@tracker.undoes("container", order=5)  # before processes, mounts and cgroups: it owns some
+def undo_container(rec: tracker.Record) -> str:
+    """Kill the container's init (if still the same process), remove its cgroups and state directory."""
+    from ..ns.kill import kill_pidfd, open_checked
+    from . import cgroups
+    target = Path(rec.target)
+    if not (target / "state.json").exists() and target.exists():
+        tracker.refuse(rec, "not a container state directory (no state.json)")
+    pid, start = rec.extra.get("pid"), rec.extra.get("start_time")
+    said = "already stopped"
+    if isinstance(pid, int) and pid > 1 and isinstance(start, int) and process_start_time(pid) is not None:
+        fd = open_checked(pid, start)
+        if fd is not None:
+            try:
+                kill_pidfd(fd, pid)
+                said = "killed"
+            finally:
+                os.close(fd)
+    cgroups.remove(rec.extra.get("cgroups") or [])
+    shutil.rmtree(target, ignore_errors=True)
+    return f"{said}, state removed"
+
+
+def record(cid_dir: Path) -> tracker.Record:
+    """The tracker record of a container about to be created (owned by ``create`` until init exists)."""
+    return tracker.default().add("container", str(cid_dir))
+
+
+def hand_over(rec: tracker.Record, pid: int, start: int, **extra) -> None:
+    """From now on the container's init owns the record: cleanup spares it while it runs."""
+    rec.owner, rec.owner_start = pid, start
+    tracker.default().update(rec, pid=pid, start_time=start, **extra)
+
+
+__all__ = ["Container", "all_in", "default_root", "check_id", "record", "hand_over", "OCI_VERSION", "STATUSES"]
