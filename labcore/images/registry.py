@@ -246,6 +246,12 @@ class Client:
     def drain(resp) -> None:
         resp.read()
 
+    def challenge(self) -> tuple[int, str]:
+        """``GET /v2/`` as a client that has not logged in: (status, WWW-Authenticate). Used by 12."""
+        resp = self._send("GET", "/v2/", None, None, (200, 401))
+        self.drain(resp)
+        return resp.status, resp.getheader("WWW-Authenticate", "")
+
     def ping(self) -> str:
         """``GET /v2/``: the version check, and the start of the auth handshake. Returns the scheme used."""
         self._pinged = True
