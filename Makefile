@@ -11,7 +11,7 @@ PORT ?= 8888
 NOTEBOOK_DIR ?= notebooks
 NOTEBOOKS ?= $(shell find notebooks -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' 2>/dev/null | sort)
 
-.PHONY: lab test notebooks test-notebooks bench provision setup kernel clean cleanup
+.PHONY: lab test notebooks test-notebooks bench conformance provision setup kernel clean cleanup
 .PHONY: test-vm vagrant-validate
 
 ## provision: system packages (apt), idempotent
@@ -61,6 +61,10 @@ notebooks: setup
 ## test-notebooks: nbval on every notebook, or on NOTEBOOKS="..."
 test-notebooks: setup
 	$(PY) tests/suite.py nbval $(NOTEBOOKS)
+
+## conformance: the OCI validation suite against labcore's runtime and runc, side by side (tools/conformance.py)
+conformance: setup
+	$(PY) tools/conformance.py
 
 ## bench: side-by-side measurements, one `name: value` per line
 bench: setup

@@ -24,6 +24,7 @@ require_root
 #   graphviz                          dot: draws lab.diagrams' pictures of processes, layers and cgroups
 #   sudo                              the course VM's root kernel; the tests check its sudoers rule with visudo
 #   chromium chromium-driver          the browser test drives JupyterLab in headless Chromium (tests/browser)
+#   runc crun                         real OCI runtimes: peers of labcore's runtime in conformance and bench (08, 13)
 #   uidmap libseccomp2                newuidmap/newgidmap (/etc/subuid ranges, rootless); seccomp filters (chapter 10)
 PACKAGES=(
     python3 python3-venv python3-dev
