@@ -39,6 +39,7 @@ PACKAGES=(
     sudo
     chromium chromium-driver
     uidmap libseccomp2
+    runc crun
 )
 
 # The tiny VM's guest kernel, unpacked into /var/cache/labcore/vm (not installed).
