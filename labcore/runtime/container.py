@@ -60,10 +60,10 @@ def create(root, cid: str, bundle: str = ".", pid_file: str | None = None) -> st
     if os.path.lexists(c.dir):
         raise InvalidInputError(f"container {cid!r} exists already ({c.dir})", "delete it, or pick another id")
     cfg["_id"], cfg["_bundle"] = cid, bundle
+    cfg["_security"] = init.prepare_security(cfg)  # a bad seccomp profile fails here, before anything exists
     missing = init.not_applied(cfg)
     if missing:
-        print(f"labcore runtime: not yet applied (labcore.security does not exist yet): {', '.join(missing)}",
-              file=sys.stderr)
+        print(f"labcore runtime: not applied by this runtime: {', '.join(missing)}", file=sys.stderr)
     os.makedirs(c.root, mode=0o700, exist_ok=True)
     rec = state.record(c.dir)
     made: list[str] = []
@@ -102,9 +102,12 @@ def _spawn(cfg: dict, c: state.Container, paths) -> int:
     k = kernel.default()
     sys.stdout.flush()
     sys.stderr.flush()
+    # Read-write: open(2) of a fifo blocks until the other end is opened, unless it is opened for both.
+    fifo_fd = os.open(c.fifo, os.O_RDWR | os.O_CLOEXEC)
     child = k.fork()
     if child == 0:
-        init.stage1(cfg, ch, str(c.fifo))
+        init.stage1(cfg, ch, fifo_fd)
+    os.close(fifo_fd)  # the init's copy is the one start will write into
     ch.parent_side()
     c._channel = ch
     try:

@@ -11,8 +11,9 @@
 The init then waits for create's "go" (create has put it into its cgroups,
 set its rlimits and oom_score_adj and run the createRuntime hooks), builds
 the filesystem (``rootfs.py``), sets the hostname and sysctls, says "ready"
-and blocks reading the **exec fifo** ``ROOT/ID/exec.fifo``, which it opened
-read-write before pivot_root took the host's paths away. ``create``
+and blocks reading the **exec fifo** ``ROOT/ID/exec.fifo``, which create
+opened read-write before forking (so neither pivot_root nor a user
+namespace's unprivileged uid stands between the init and the file). ``create``
 returns; the container is "created". ``start`` writes one byte into the
 fifo: the init becomes ``process.user``, changes into ``process.cwd`` and
 execs ``process.args`` with ``process.env``, keeping the stdin, stdout and
@@ -37,6 +38,7 @@ from .config import NAMESPACES
 
 CLONE = {"pid": F.CLONE_NEWPID, "network": F.CLONE_NEWNET, "mount": F.CLONE_NEWNS, "ipc": F.CLONE_NEWIPC,
          "uts": F.CLONE_NEWUTS, "user": F.CLONE_NEWUSER, "cgroup": F.CLONE_NEWCGROUP, "time": F.CLONE_NEWTIME}
+PR_SET_KEEPCAPS = 8  # prctl(2): keep the permitted capabilities across a setuid away from 0 (cleared by execve)
 NOT_YET_APPLIED = ("process.capabilities", "process.noNewPrivileges", "linux.seccomp", "process.apparmorProfile",
                    "process.selinuxLabel")
 
@@ -88,7 +90,7 @@ def _fail(ch: Channel, exc: BaseException) -> None:
         os._exit(1)
 
 
-def stage1(cfg: dict, ch: Channel, fifo: str) -> None:
+def stage1(cfg: dict, ch: Channel, fifo_fd: int) -> None:
     """In the first child: namespaces, then fork the init. Never returns."""
     k = kernel.default()
     try:
@@ -119,14 +121,14 @@ def stage1(cfg: dict, ch: Channel, fifo: str) -> None:
             k.unshare(flags)
         pid = k.fork()
         if pid == 0:
-            stage2(cfg, ch, fifo, in_userns="user" in {n["type"] for n in namespaces})
+            stage2(cfg, ch, fifo_fd, in_userns="user" in {n["type"] for n in namespaces})
         ch.send_up(f"pid {pid}")
         os._exit(0)
     except BaseException as exc:
         _fail(ch, exc)
 
 
-def stage2(cfg: dict, ch: Channel, fifo: str, in_userns: bool) -> None:
+def stage2(cfg: dict, ch: Channel, fifo_fd: int, in_userns: bool) -> None:
     """The init: wait for go, build the container, wait on the fifo, exec. Never returns."""
     k = kernel.default()
     try:
@@ -134,7 +136,6 @@ def stage2(cfg: dict, ch: Channel, fifo: str, in_userns: bool) -> None:
             os._exit(1)
         linux = cfg.get("linux") or {}
         kinds = {ns["type"] for ns in linux.get("namespaces") or []}
-        fifo_fd = os.open(fifo, os.O_RDWR | os.O_CLOEXEC)  # before pivot_root: the host path is still there
         if "mount" in kinds:
             rootfs.prepare(k, cfg, in_userns)
             hooks.run(cfg, "createContainer", _state(cfg, "created"))
@@ -168,31 +169,56 @@ def _state(cfg: dict, status: str) -> dict:
 
 
 def become(cfg: dict, k) -> None:
-    """process.user, cwd, env, then exec process.args."""
+    """process.user, cwd, env, capabilities, no_new_privs, seccomp, then exec process.args.
+
+    The last steps are ``labcore.security.apply`` (prepared by create, in the
+    parent, so a bad seccomp profile failed before anything was made): the
+    user, the five capability sets, no_new_privs and last the seccomp filter,
+    which then only has to allow execve(2).
+    """
     process = cfg.get("process") or {}
     user = process.get("user") or {}
-    uid, gid = user.get("uid", 0), user.get("gid", 0)
-    k.setgroups([int(g) for g in user.get("additionalGids") or []])
-    k.setresgid(gid, gid, gid)
-    k.setresuid(uid, uid, uid)
+    k.chdir(process.get("cwd") or "/")
     if user.get("umask") is not None:
         os.umask(user["umask"])
-    k.chdir(process.get("cwd") or "/")
     env = dict(e.split("=", 1) for e in process.get("env") or [] if "=" in e)
     for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT):  # Python ignores or handles these; exec keeps ignores
         k.default_signal(sig)
     args = process.get("args") or []
     env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    prepared = cfg.get("_security")
+    if prepared is not None:
+        from .. import security
+        # Keep the permitted set through setresuid to a non-root uid (it would be emptied, and then no
+        # capability of process.capabilities could be given back to that user); runc does the same.
+        k.prctl(PR_SET_KEEPCAPS, 1)
+        security.apply(prepared, k)  # also becomes process.user
+    else:
+        uid, gid = user.get("uid", 0), user.get("gid", 0)
+        k.setgroups([int(g) for g in user.get("additionalGids") or []])
+        k.setresgid(gid, gid, gid)
+        k.setresuid(uid, uid, uid)
     k.execve(args[0], args, env)
 
 
+def prepare_security(cfg: dict):
+    """labcore.security's Prepared for this config (paths are done by rootfs.py), or None if absent."""
+    try:
+        from .. import security
+    except ImportError:
+        return None
+    # The masked and read-only paths and the read-only root are rootfs.py's; the policy does the rest.
+    return security.prepare(security.Policy.from_oci(cfg), mounts=False)
+
+
 def not_applied(cfg: dict) -> list[str]:
-    """The security fields config.json asks for that this runtime does not apply yet (said out loud)."""
+    """The security fields config.json asks for that this runtime does not apply (said out loud)."""
     process, linux = cfg.get("process") or {}, cfg.get("linux") or {}
     asked = {"process.capabilities": process.get("capabilities"), "process.noNewPrivileges": process.get("noNewPrivileges"),
              "linux.seccomp": linux.get("seccomp"), "process.apparmorProfile": process.get("apparmorProfile"),
              "process.selinuxLabel": process.get("selinuxLabel")}
-    return [name for name in NOT_YET_APPLIED if asked.get(name)]
+    done = () if cfg.get("_security") is None else ("process.capabilities", "process.noNewPrivileges", "linux.seccomp")
+    return [name for name in NOT_YET_APPLIED if asked.get(name) and name not in done]
 
 
-__all__ = ["Channel", "stage1", "stage2", "become", "not_applied", "CLONE", "NAMESPACES"]
+__all__ = ["Channel", "stage1", "stage2", "become", "not_applied", "prepare_security", "CLONE", "NAMESPACES"]

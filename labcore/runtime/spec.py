@@ -29,7 +29,7 @@ def default(args: list[str] | None = None, rootfs: str = "rootfs") -> dict:
             "args": list(args or ["sh"]),
             "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
             "cwd": "/",
-            "capabilities": {s: list(CAPS) for s in ("bounding", "effective", "permitted", "ambient")},
+            "capabilities": {s: list(CAPS) for s in ("bounding", "effective", "permitted")},
             "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
             "noNewPrivileges": True,
         },
