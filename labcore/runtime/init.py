@@ -208,7 +208,12 @@ def prepare_security(cfg: dict):
     except ImportError:
         return None
     # The masked and read-only paths and the read-only root are rootfs.py's; the policy does the rest.
-    return security.prepare(security.Policy.from_oci(cfg), mounts=False)
+    policy = security.Policy.from_oci(cfg)
+    prepared = security.prepare(policy, mounts=False)
+    # Docker empties a non-root user's sets; an OCI runtime gives exactly the five sets config.json lists
+    # (the ambient set is how a non-root process keeps capabilities through execve).
+    prepared.sets = policy.capabilities
+    return prepared
 
 
 def not_applied(cfg: dict) -> list[str]:
