@@ -79,16 +79,27 @@ class Endpoint:
     hosts: str | None = None            # the hosts file to bind on /etc/hosts
     published: list = field(default_factory=list)
     _records: list = field(default_factory=list, repr=False)
+    _holder: hostsfile.Holder | None = field(default=None, repr=False)
 
-    def argv(self, argv: list[str], kinds) -> list[str]:
-        """The command to start: with a hosts file and a mount namespace, the bind-mount wrapper first."""
-        if self.hosts and "mnt" in kinds:
-            import sys
-            return [sys.executable, "-m", "labcore.net.hostsfile", self.hosts, "--", *argv]
-        return list(argv)
+    def spawn_args(self) -> dict:
+        """What ``process.spawn`` needs to start the container here: ``netns`` and ``mntns`` paths."""
+        return {"netns": self.netns, "mntns": self._holder.mntns if self._holder else None}
+
+    def spawn(self, argv, ns=("pid", "mnt", "uts", "ipc", "net"), **kwargs):
+        """Start the container's process in this endpoint's namespaces (notebook 09)."""
+        from ..ns import process
+        return process.spawn(list(argv), ns, **self.spawn_args(), **kwargs)
+
+    def run(self, argv, ns=("pid", "mnt", "uts", "ipc", "net"), timeout: float = 30, **kwargs):
+        """Run a command in a new container on this endpoint and return its output."""
+        from ..ns import process
+        return process.run(list(argv), ns, timeout=timeout, **self.spawn_args(), **kwargs)
 
     def remove(self) -> None:
         """Undo what attach made, newest first (ports, the name, the address, links, the namespace)."""
+        if self._holder is not None:
+            self._holder.close()
+            self._holder = None
         trk = tracker.default()
         while self._records:
             trk.undo(self._records.pop())
@@ -153,6 +164,7 @@ def attach(container: str, mode: str = "bridge", publish=()) -> Endpoint:
         links.up("eth0", netns=ns.name)
         links.add_route("default", net.gateway, netns=ns.name)
         ep.hosts = _rewrite_hosts(net.name)
+        ep._holder = hostsfile.Holder(ep.hosts)
         if wanted:
             ep._records.append(ports.publish(container, ep.ip, net.bridge, wanted))
             ep.published = wanted

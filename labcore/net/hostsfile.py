@@ -15,11 +15,16 @@ own mount namespace. A bind mount names an inode, so the file is
 truncated and rewritten, never replaced (a rename would leave the
 containers with the old inode). The C library reads /etc/hosts before DNS
 (``hosts: files dns`` in nsswitch.conf(5)), so ``getent hosts web`` and
-``ping web`` work, with no process to keep alive.
+``ping web`` work, with no server to keep alive.
 
-Run as a program (``python -m labcore.net.hostsfile FILE -- CMD...``) it
-is the container's first program: it makes the bind mount, then execs
-CMD, which keeps its PID (1), as runc's init execs the user's process.
+The bind mount must be made while the container still may mount (before
+its capabilities are dropped and its seccomp filter loaded), yet without a
+hook inside the runtime's own setup: so a small *holder* process gets a
+mount namespace of its own, bind-mounts the file over /etc/hosts there and
+sleeps; the container joins that namespace with setns(2) and unshares its
+own copy of it, bind included (``spawn(..., mntns=holder.mntns)``).
+Run as a program (``python -m labcore.net.hostsfile FILE -- CMD...``) this
+module is the holder's first step: it makes the bind mount, then execs CMD.
 """
 
 from __future__ import annotations
@@ -56,6 +61,24 @@ def write(network: str, leases: dict) -> Path:
     return p
 
 
+class Holder:
+    """A sleeping process whose mount namespace shows ``file`` as /etc/hosts; ``mntns`` is its path."""
+
+    def __init__(self, file: str):
+        from ..ns import process
+        self.proc = process.spawn([sys.executable, "-m", "labcore.net.hostsfile", str(file), "--",
+                                   "sh", "-c", "echo ready; exec sleep infinity"], ("mnt",), capture=True)
+        line = self.proc.stdout.readline()
+        if line.strip() != b"ready":
+            err = self.proc.stderr.read1(4096).decode(errors="replace") if self.proc.poll() is not None else ""
+            self.close()
+            raise OSError(f"the /etc/hosts holder did not start: {err.strip() or line!r}")
+        self.mntns = f"/proc/{self.proc.pid}/ns/mnt"
+
+    def close(self) -> None:
+        self.proc.close()  # SIGKILL and reap; the process record goes with it
+
+
 def main(argv: list[str]) -> int:
     """``FILE -- CMD ...``: bind FILE over /etc/hosts (we are in the container's mount namespace), exec CMD."""
     if len(argv) < 3 or argv[1] != "--":
@@ -73,4 +96,4 @@ if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
 
 
-__all__ = ["path", "text", "write", "main", "HEADER"]
+__all__ = ["path", "text", "write", "main", "Holder", "HEADER"]

@@ -160,7 +160,8 @@ def spawn(argv: list[str], ns: str | Iterable[str] = CONTAINER, *,
           hostname: str | None = None, user_map: tuple[int, int, int] | None = None,
           time_offsets: dict[str, int] | None = None, capture: bool = False,
           env: dict | None = None, rootfs=None, propagation: str = "private",
-          cgroup=None, via: str | None = None, netns: str | None = None, security=None) -> Process:
+          cgroup=None, via: str | None = None, netns: str | None = None, mntns: str | None = None,
+          security=None) -> Process:
     """Start ``argv`` as PID 1 of new namespaces (by default those of a container).
 
     ``capture=True`` gives ``proc.stdout`` and ``proc.stderr`` pipes;
@@ -176,6 +177,8 @@ def spawn(argv: list[str], ns: str | Iterable[str] = CONTAINER, *,
     ``netns`` (a path such as /run/netns/lab-web) is a network namespace made
     beforehand, joined with setns(2) instead of creating one: a runtime
     wires a container's network first, then starts it there (notebook 09).
+    ``mntns`` (a path such as /proc/PID/ns/mnt) is a mount namespace joined
+    first, so the new one starts as its copy (a prepared /etc/hosts, notebook 09).
     """
     kinds = parse_kinds(ns)
     if netns is not None:
@@ -192,14 +195,13 @@ def spawn(argv: list[str], ns: str | Iterable[str] = CONTAINER, *,
         from ..fs.rootfs import Rootfs  # loaded on first use: labcore.fs is the filesystem chapters'
         p.rootfs = Rootfs.of(rootfs)
     check_privileges(kinds)
-    if netns is None:
-        return _start(p, list(argv), kinds, capture, env, cgroup=cgroup, via=via)
-    fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
+    fds = [(kind, os.open(path, os.O_RDONLY | os.O_CLOEXEC)) for kind, path in (("net", netns), ("mnt", mntns)) if path]
     try:
-        p.join.append(("net", fd))
+        p.join.extend(fds)  # setns(2) into each before the child unshares the rest
         return _start(p, list(argv), kinds, capture, env, cgroup=cgroup, via=via)
     finally:
-        os.close(fd)
+        for _, fd in fds:
+            os.close(fd)
 
 
 def _secure(p: Plan, security, own_net: bool) -> None:
