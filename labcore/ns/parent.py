@@ -163,6 +163,11 @@ def explain(report: proto.Error, p: Plan, argv) -> LabError:
         if code in (errno.ENOENT, errno.ENOTDIR):
             return CommandNotFoundError(f"command not found: {argv[0]!r}",
                                         "check the spelling, or give its full path (for example /bin/sh)")
+        if code == errno.EPERM:  # execve(2) itself refused: not a matter of the file's mode bits
+            return CommandNotFoundError(
+                f"cannot execute {argv[0]!r}: Operation not permitted",
+                "the kernel refused to start it: a program with file capabilities the container's bounding "
+                "set lacks (getcap shows them; --cap-add gives one back), or a seccomp profile denying execve")
         return CommandNotFoundError(f"cannot execute {argv[0]!r}: {os.strerror(code)}", "is it an executable file?")
     if code == errno.EPERM:
         return PrivilegeError(f"{detail}: refused by the kernel",

@@ -73,6 +73,9 @@ def test_cap_drop_net_raw_makes_ping_fail_on_the_containers_own_loopback():
     fails = labcore("run", "--cap-add", "NET_ADMIN", "--cap-drop", "NET_RAW", "--", "sh", "-c", up)
     assert fails.returncode != 0
     assert "not permitted" in fails.stderr.lower(), fails.stderr
+    # run directly, the refusal is execve's own, and the notice says why
+    direct = labcore("run", "--cap-drop", "NET_RAW", "--", "ping", "-c1", "127.0.0.1")
+    assert direct.returncode == 127 and "bounding set" in direct.stderr, direct.stderr
 
 
 @pytest.fixture
