@@ -25,6 +25,7 @@ require_root
 #   sudo                              the course VM's root kernel; the tests check its sudoers rule with visudo
 #   chromium chromium-driver          the browser test drives JupyterLab in headless Chromium (tests/browser)
 #   runc crun                         real OCI runtimes: peers of labcore's runtime in conformance and bench (08, 13)
+#   docker.io                         the Docker CLI that drives labcore's daemon, and the real engine (never started here: 07, 08)
 #   uidmap libseccomp2                newuidmap/newgidmap (/etc/subuid ranges, rootless); seccomp filters (chapter 10)
 PACKAGES=(
     python3 python3-venv python3-dev
@@ -40,11 +41,19 @@ PACKAGES=(
     chromium chromium-driver
     uidmap libseccomp2
     runc crun
+    docker.io
 )
 
 # The tiny VM's guest kernel, unpacked into /var/cache/labcore/vm (not installed).
 bash "$(dirname "$0")/guest-kernel.sh"
 
+# docker.io starts dockerd (and containerd) on install where systemd runs: a policy-rc.d that
+# denies every start (honoured by invoke-rc.d and deb-systemd-invoke) keeps the engine stopped
+# while apt runs; the chapters start the real engine themselves, with their own data-root.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT  # even if apt fails: never leave every service start denied
+fi
 install_missing "system packages" "${PACKAGES[@]}"
 
 # docker-registry's package enables its own service on :5000, every interface: the lab starts
@@ -52,6 +61,7 @@ install_missing "system packages" "${PACKAGES[@]}"
 # (systemctl disable works without a running systemd too: in the test VM's chroot, say.)
 if command -v systemctl >/dev/null; then
     systemctl disable docker-registry.service >/dev/null 2>&1 || true
+    systemctl disable docker.service docker.socket containerd.service >/dev/null 2>&1 || true
 fi
 if [ -d /run/systemd/system ]; then
     systemctl stop docker-registry.service >/dev/null 2>&1 || true
