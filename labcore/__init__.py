@@ -38,6 +38,7 @@ _NAMES = {
     "ns": ("labcore.ns", None),
     "cgroups": ("labcore.cgroups", None),
     "fs": ("labcore.fs", None),
+    "net": ("labcore.net", None),
     "images": ("labcore.images", None),
     "security": ("labcore.security", None),
     "teach": ("labcore.teach", None),

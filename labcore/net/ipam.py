@@ -82,7 +82,7 @@ def next_address(net, leased) -> ipaddress.IPv4Address:
 # --- the leases on disk ---------------------------------------------------------
 
 def _dir() -> Path:
-    d = tracker.state_dir() / "net"
+    d = tracker.check_private(tracker.state_dir()) / "net"  # made if missing, refused if others may write it
     d.mkdir(mode=0o700, exist_ok=True)
     return d
 
