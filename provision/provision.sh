@@ -27,6 +27,7 @@ require_root
 #   runc crun                         real OCI runtimes: peers of labcore's runtime in conformance and bench (08, 13)
 #   docker.io                         the Docker CLI that drives labcore's daemon, and the real engine (never started here: 07, 08)
 #   uidmap libseccomp2                newuidmap/newgidmap (/etc/subuid ranges, rootless); seccomp filters (chapter 10)
+#   iperf3 tcpdump libnftables1       throughput over veth/bridge (09, make bench); VXLAN seen on the underlay; nft's JSON API
 PACKAGES=(
     python3 python3-venv python3-dev
     iproute2 iptables nftables iputils-ping
@@ -40,6 +41,7 @@ PACKAGES=(
     sudo
     chromium chromium-driver
     uidmap libseccomp2
+    iperf3 tcpdump libnftables1
     runc crun
     docker.io
 )
