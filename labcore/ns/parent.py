@@ -134,6 +134,14 @@ def write_maps(pid: int, user_map, k=None, root: bool | None = None) -> None:
     """
     k = k if k is not None else kernel.default()
     root = os.geteuid() == 0 if root is None else root
+    if not root and tuple(user_map) == (0, os.getuid(), 1):
+        # An ordinary user given subordinate ids in /etc/subuid and /etc/subgid: map them too, through
+        # the setuid helpers, as rootless Docker and Podman do (labcore/security/userns.py).
+        from ..security import userns
+        wide = userns.helper_maps(os.getuid(), os.getgid())
+        if wide is not None:
+            userns.map_with_helpers(pid, *wide)
+            return
     inside, outside, count = user_map
     line = f"{inside} {outside} {count}\n"
     if not root:

@@ -49,7 +49,8 @@ def subordinate_ranges(user: str | int, path: str = SUBUID) -> list[Range]:
     keys = {entry.pw_name, str(entry.pw_uid)}
     ranges = []
     try:
-        lines = open(path).read().splitlines()
+        with open(path) as f:
+            lines = f.read().splitlines()
     except FileNotFoundError:
         return []
     for line in lines:
@@ -86,6 +87,18 @@ def map_with_helpers(pid: int, uid_lines, gid_lines) -> None:
                            f"give the user a range in {SUBUID} and {SUBGID} (e.g. user:100000:65536)")
 
 
+def helper_maps(uid: int, gid: int):
+    """(uid lines, gid lines) for a rootless container of user ``uid``: its own ids as 0, then its
+    subordinate ranges; None unless both files give it a range and newuidmap/newgidmap are installed."""
+    try:
+        uids, gids = subordinate_ranges(uid, SUBUID), subordinate_ranges(uid, SUBGID)
+    except KeyError:  # a uid without a passwd entry has no name to look up
+        return None
+    if not uids or not gids or None in helpers().values():
+        return None
+    return rootless_map(uid, uids), rootless_map(gid, gids)
+
+
 def read_map(pid: int | str = "self", which: str = "uid_map") -> list[tuple[int, int, int]]:
     """/proc/PID/uid_map (or gid_map) as (inside, outside, count) lines."""
     with open(f"/proc/{pid}/{which}") as f:
@@ -100,5 +113,5 @@ def outside(uid_inside: int, lines) -> int | None:
     return None
 
 
-__all__ = ["SUBUID", "SUBGID", "Range", "subordinate_ranges", "rootless_map", "helpers", "map_with_helpers",
+__all__ = ["SUBUID", "SUBGID", "Range", "subordinate_ranges", "rootless_map", "helpers", "map_with_helpers", "helper_maps",
            "read_map", "outside"]

@@ -78,3 +78,21 @@ def test_the_active_lsms_are_read_from_securityfs():
     names = lsm.active()
     assert "capability" in names  # always there: the capability checks are an LSM themselves
     assert lsm.apparmor_enabled() == ("apparmor" in names)
+
+
+@pytest.mark.needs("userns_unprivileged")
+def test_rootless_run_maps_the_users_subordinate_ids_when_it_has_some(subids_for_nobody, nobody_copy):
+    nobody = pwd.getpwnam("nobody")
+    home = __import__("tempfile").mkdtemp(prefix="lab-nobody-")
+    os.chown(home, nobody.pw_uid, nobody.pw_gid)
+    try:
+        done = subprocess.run([nobody_copy.python, "-m", "labcore", "run", "--rootless", "--", "sh", "-c",
+                               "cat /proc/self/uid_map /proc/self/gid_map; id -u"], capture_output=True, text=True,
+                              env={"PATH": os.environ["PATH"], "HOME": home}, cwd=home,
+                              user=nobody.pw_uid, group=nobody.pw_gid, extra_groups=[])
+        assert done.returncode == 0, done.stderr
+        numbers = [line.split() for line in done.stdout.splitlines()]
+        assert numbers == [["0", "65534", "1"], ["1", "231072", "65536"],
+                           ["0", "65534", "1"], ["1", "231072", "65536"], ["0"]], done.stdout
+    finally:
+        __import__("shutil").rmtree(home)
