@@ -55,6 +55,13 @@ container: ``labcore run``, the image builder's RUN steps);
 security=policy)`` starts a process under a policy; without ``security``
 spawn changes nothing (the namespace chapters need root's full powers).
 
+The other modules: ``default_profile.py`` (the lab's own default seccomp
+profile, Docker's in effect), ``policy.py`` (Policy, prepare, apply),
+``command.py`` (``labcore run``'s switches), ``rootless.py`` (a rootless
+container started by an ordinary user, seen from the host). The system
+calls themselves go through ``labcore/kernel/`` (``caps.py`` for the five
+capability sets, ``seccomp.py`` for libseccomp).
+
 In the child, ``apply(prepared, k)`` carries the policy out in runc's order,
 last before execve(2): paths first (mounting needs CAP_SYS_ADMIN), then the
 user and the capability sets, then no_new_privs, then the seccomp filter,
