@@ -337,6 +337,7 @@ BENCHES["cli"] = bench_cli
 BENCHES["registry"] = lambda: __import__("registry").main()  # bench/registry.py: push and pull against skopeo copy
 BENCHES["seccomp"] = lambda: __import__("security").main()  # bench/security.py: getpid under Docker's filter vs none
 BENCHES["net"] = lambda: __import__("net").main()  # bench/net.py: iperf3 over bridge+veth vs loopback; DNAT vs docker-proxy
+BENCHES["runtime"] = lambda: __import__("runtime").main()  # bench/runtime.py: create+start+delete vs runc and crun
 
 
 def main(argv: list[str]) -> int:

@@ -185,8 +185,11 @@ def attach(paths: dict[str, Path], pid: int) -> None:
 
 
 def remove(made: list[str], timeout: float = 2.0) -> None:
-    """rmdir what we made, deepest first; a group still busy is retried briefly, then left (cleanup retries)."""
+    """rmdir what we made, deepest first. The container's own directories may take a moment to empty
+    (their last process is being reaped): retried briefly. A parent we made (``/labcore``) may hold other
+    groups by now: tried once, left to its last user otherwise."""
     deadline = time.monotonic() + timeout
+    parents = {str(Path(p).parent) for p in made}
     for d in sorted(made, key=lambda p: -len(Path(p).parts)):
         while True:
             try:
@@ -195,7 +198,7 @@ def remove(made: list[str], timeout: float = 2.0) -> None:
             except FileNotFoundError:
                 break
             except OSError:
-                if time.monotonic() > deadline:
+                if d in parents or time.monotonic() > deadline:
                     break
                 time.sleep(0.01)
 

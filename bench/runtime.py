@@ -1,0 +1,87 @@
+"""An OCI runtime's own cost: create + start + delete of one bundle, labcore's runtime against runc and crun.
+
+The method of youki's README: the same busybox bundle (its process is
+``true``), each runtime with a state root of its own, the three commands
+timed together, rounds interleaved so a busy moment hits every runtime.
+crun refuses this machine's hybrid cgroups, so it runs in a mount namespace
+where the cgroup2 mount is hidden (DESIGN.md); that adds an ``unshare`` and
+an ``sh`` to its figure, measured here as ``crun_wrapper_ms`` and taken off.
+Prints ``name: value`` lines; run alone with ``python bench/runtime.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import labcore as lab
+
+ROUNDS = 15
+HERE = Path(__file__).resolve().parent.parent
+HIDE_CGROUP2 = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                'umount /sys/fs/cgroup/unified 2>/dev/null; exec "$0" "$@"']
+
+
+def lifecycle(argv: list[str], bundle: Path, n: int) -> float:
+    cid = f"lab-bench-{n}"
+    quiet = dict(stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    start = time.perf_counter()
+    subprocess.run(argv + ["create", "--bundle", str(bundle), cid], **quiet)
+    subprocess.run(argv + ["start", cid], **quiet)
+    subprocess.run(argv + ["delete", "--force", cid], **quiet)
+    return (time.perf_counter() - start) * 1000
+
+
+def main() -> None:
+    if not lab.doctor.has("root"):
+        print("runtime_lifecycle: skipped (needs root)")
+        return
+    work = Path(tempfile.mkdtemp(prefix="lab-bench-runtime-"))
+    try:
+        bundle = work / "bundle"
+        bundle.mkdir()
+        lab.images.busybox_rootfs(bundle / "rootfs", applets=["true", "sh"])
+        ours = [sys.executable, "-m", "labcore", "runtime", "--root", str(work / "ours")]
+        subprocess.run(ours + ["spec", "--bundle", str(bundle)], check=True, stdout=subprocess.DEVNULL)
+        cfg = json.loads((bundle / "config.json").read_text())
+        cfg["process"]["args"] = ["true"]
+        (bundle / "config.json").write_text(json.dumps(cfg))
+        runtimes = {"labcore": ours}
+        if shutil.which("runc"):
+            runtimes["runc"] = [shutil.which("runc"), "--root", str(work / "runc")]
+        if shutil.which("crun"):
+            runtimes["crun"] = HIDE_CGROUP2 + [shutil.which("crun"), "--root", str(work / "crun")]
+        samples = {name: [] for name in runtimes}
+        wrapper = []
+        for name, argv in runtimes.items():
+            lifecycle(argv, bundle, 0)  # warm up
+        for n in range(1, ROUNDS + 1):
+            for name, argv in runtimes.items():
+                samples[name].append(lifecycle(argv, bundle, n))
+            if "crun" in runtimes:
+                t = time.perf_counter()
+                for _ in range(3):  # crun's three commands each went through the wrapper
+                    subprocess.run(HIDE_CGROUP2 + ["true"], check=True)
+                wrapper.append((time.perf_counter() - t) * 1000)
+        med = {name: statistics.median(s) for name, s in samples.items()}
+        if wrapper:
+            print(f"crun_wrapper_ms: {statistics.median(wrapper):.1f}")
+            med["crun"] -= statistics.median(wrapper)
+        for name, value in med.items():
+            print(f"runtime_lifecycle_{name}_ms: {value:.1f}")
+        if "runc" in med:
+            print(f"runtime_lifecycle_labcore_vs_runc: {med['labcore'] / med['runc']:.2f}x (target <= 1.0x)")
+        if "crun" in med:
+            print(f"runtime_lifecycle_labcore_vs_crun: {med['labcore'] / med['crun']:.2f}x")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
