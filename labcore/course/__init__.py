@@ -67,7 +67,7 @@ CHAPTERS = [
             (*ROOTFUL, "overlayfs", "tool:skopeo", "tool:umoci", "tool:oci-image-tool")),
     Chapter("07", "07-docker-architecture.ipynb", "Docker's architecture", 40, ("06",)),
     Chapter("08", "08-containerd-and-runc.ipynb", "containerd and runc", 40, ("07",)),
-    Chapter("09", "09-networking.ipynb", "Networking", 45, ("04b",)),
+    Chapter("09", "09-networking.ipynb", "Networking", 45, ("04b",), (*ROOTFUL, "netns", "nftables", "tool:iperf3")),
     Chapter("10", "10-security.ipynb", "Security", 45, ("04b", "05a"), (*ROOTFUL, "userns")),
     Chapter("11", "11-storage-drivers.ipynb", "Storage drivers", 30, ("06",), (*ROOTFUL, "overlayfs")),
     Chapter("12", "12-image-distribution.ipynb", "Image distribution and registries", 40, ("06",),

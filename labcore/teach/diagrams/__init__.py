@@ -12,6 +12,7 @@ facts for readers of the raw notebook::
     lab.diagrams.cgroup_tree(cg)               a cgroup subtree with limits and usage  (cgroups.py)
     lab.diagrams.cfs_timeline(25_000)          CPU quota per period, throttling shaded (cfs.py, a Plot)
     lab.diagrams.image_graph(layout, "v2")     an OCI image: index -> manifest -> config and layer blobs (images.py)
+    lab.diagrams.network_map(ep1, ep2)         network namespaces, their links, addresses, bridge ports, veth pairs (net.py)
     lab.diagrams.capability_sets((pid, "box"))  capabilities held, seccomp mode, no_new_privs per process (caps.py)
 
 The pictures need the ``dot`` program (``make provision`` installs it);
@@ -22,8 +23,9 @@ from .caps import capability_sets
 from .cfs import cfs_timeline
 from .cgroups import cgroup_tree
 from .images import image_graph
+from .net import network_map
 from .overlays import overlay
 from .processes import pid_map, process_tree
 from .render import Diagram
 
-__all__ = ["Diagram", "process_tree", "pid_map", "overlay", "cgroup_tree", "cfs_timeline", "image_graph", "capability_sets"]
+__all__ = ["Diagram", "process_tree", "pid_map", "overlay", "cgroup_tree", "cfs_timeline", "image_graph", "capability_sets", "network_map"]

@@ -1,0 +1,65 @@
+"""Network namespaces and their links: which link lives where, its addresses, its bridge, its veth peer.
+
+The picture a teacher draws for ``docker run --network``: one box per
+network namespace (the host's, each container's), the links inside it
+with their addresses, a line from each bridge port to its bridge, and a
+line joining the two ends of each veth pair across namespaces. Everything
+is read now over netlink (``labcore.net.links.describe``): a veth end
+names its peer by ifindex (``IFLA_LINK``), and a port names its bridge
+(``IFLA_MASTER``). In the host's namespace only the lab's links are drawn.
+"""
+
+from __future__ import annotations
+
+from ...net import links as netlinks
+from .render import PALETTE, Diagram, h, header, quote
+
+
+def _read(namespaces) -> list[tuple[str, list[dict]]]:
+    out = [("host", [l for l in netlinks.describe(None) if l["name"].startswith("lab-")])]
+    for ns in namespaces:
+        name = getattr(ns, "name", None) or str(ns).rsplit("/", 1)[-1]
+        out.append((name, netlinks.describe(name)))
+    return out
+
+
+def _peers(spaces) -> list[tuple[str, str]]:
+    """Pairs of node ids joined as veth ends: A's peer index is B's index and B's is A's."""
+    ends = [(f"{ns}:{l['name']}", ns, l) for ns, ls in spaces for l in ls if l["kind"] == "veth"]
+    pairs = []
+    for i, (a, nsa, la) in enumerate(ends):
+        for b, nsb, lb in ends[i + 1:]:
+            if nsa != nsb and la["peer"] == lb["index"] and lb["peer"] == la["index"]:
+                pairs.append((a, b))
+    return pairs
+
+
+def network_map(*namespaces, title: str = "network namespaces, links and addresses") -> Diagram:
+    """The host's lab links and each given namespace (a NetNamespace, an Endpoint's path or a name). Chapter 09."""
+    spaces = _read([getattr(n, "netns", None) or n for n in namespaces])
+    lines = header("net", title, rankdir="LR")
+    text = [title]
+    for i, (ns, ls) in enumerate(spaces):
+        lines.append(f"  subgraph cluster_{i} {{ label={quote('netns ' + ns)}; style=\"rounded,filled\"; "
+                     f"fillcolor={quote(PALETTE[i % len(PALETTE)])}; fontsize=12;")
+        text.append(f"netns {ns}:")
+        for l in ls:
+            addrs = "<br/>".join(h(a) for a in l["addresses"])
+            label = f"<<b>{h(l['name'])}</b> <i>{h(l['kind'])}</i>" + (f"<br/>{addrs}" if addrs else "") + ">"
+            lines.append(f"    {quote(ns + ':' + l['name'])} [label={label}];")
+            text.append(f"  {l['name']} ({l['kind']}, {l['state']})" + (f" {', '.join(l['addresses'])}" if l["addresses"] else "")
+                        + (f" port of {l['master']}" if l["master"] else ""))
+        lines.append("  }")
+    for ns, ls in spaces:
+        for l in ls:
+            if l["master"]:
+                lines.append(f"  {quote(ns + ':' + l['name'])} -> {quote(ns + ':' + l['master'])} "
+                             f"[label=\"port\", style=dashed];")
+    for a, b in _peers(spaces):
+        lines.append(f"  {quote(a)} -> {quote(b)} [dir=both, label=\"veth pair\", color=\"#c0392b\", penwidth=2];")
+        text.append(f"veth pair: {a} <-> {b}")
+    lines.append("}")
+    return Diagram("\n".join(lines), "\n".join(text), title)
+
+
+__all__ = ["network_map"]
