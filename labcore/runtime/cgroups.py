@@ -19,8 +19,9 @@ gives ``/labcore/ID``, inside the lab's own subtree.
 
 Directories this module makes are listed (deepest last) in the container's
 tracker record and removed on ``delete``; directories that existed before
-are never removed. The lab's ``labcore.cgroups`` package holds the version
-detection and the v1 weight conversion this reuses.
+are never removed. The lab's own groups (``labcore.cgroups``) take human
+units and live only under ``/labcore``; an OCI runtime must accept any
+path and the spec's units, hence this small translation of its own.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import time
 from pathlib import Path
 
 from .. import tracker
-from ..cgroups.v1 import weight_to_shares
 from ..proc import mountinfo
 from ..proc.cgroup import read as read_proc_cgroup
 
@@ -203,5 +203,4 @@ def remove(made: list[str], timeout: float = 2.0) -> None:
                 time.sleep(0.01)
 
 
-# weight_to_shares is kept importable here for the notebook that compares the two conversions.
-__all__ = ["hierarchies", "plan", "make", "apply", "attach", "remove", "weight_to_shares"]
+__all__ = ["hierarchies", "plan", "make", "apply", "attach", "remove"]

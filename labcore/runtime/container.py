@@ -29,7 +29,10 @@ import time
 from .. import kernel, tracker
 from ..errors import InvalidInputError, LabError
 from ..proc.stat import process_start_time
-from . import cgroups, config, hooks, init, state
+from . import state
+
+# create's modules (config, cgroups, init, hooks) are imported by the functions that use them: every
+# verb is a process of its own, and `state` or `kill` should not pay for what only `create` needs.
 
 RLIMITS = {name: getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_")}
 
@@ -48,6 +51,7 @@ def _signal_number(sig: str | int) -> int:
 
 def create(root, cid: str, bundle: str = ".", pid_file: str | None = None) -> state.Container:
     """Create container ``cid`` from ``bundle``; returns once its init waits on the exec fifo."""
+    from . import cgroups, config, init
     bundle = os.path.abspath(bundle)
     cfg = config.load(bundle)
     if not (cfg.get("process") or {}).get("args"):
@@ -98,6 +102,7 @@ def create(root, cid: str, bundle: str = ".", pid_file: str | None = None) -> st
 
 
 def _spawn(cfg: dict, c: state.Container, paths) -> int:
+    from . import cgroups, init
     ch = init.Channel()
     k = kernel.default()
     sys.stdout.flush()
@@ -134,6 +139,7 @@ def _spawn(cfg: dict, c: state.Container, paths) -> int:
 
 
 def _finish(cfg: dict, c: state.Container, pid: int) -> None:
+    from . import hooks
     process = cfg.get("process") or {}
     for r in process.get("rlimits") or []:
         resource.prlimit(pid, RLIMITS[r["type"]], (r["soft"], r["hard"]))
@@ -170,7 +176,9 @@ def start(root, cid: str) -> None:
     finally:
         os.close(fd)
     os.unlink(c.fifo)
-    hooks.run({"hooks": c.data.get("hooks")}, "poststart", c.state(), fatal=False)
+    if (c.data.get("hooks") or {}).get("poststart"):
+        from . import hooks
+        hooks.run({"hooks": c.data.get("hooks")}, "poststart", c.state(), fatal=False)
 
 
 def kill(root, cid: str, sig: str | int = "TERM") -> None:
@@ -198,7 +206,9 @@ def delete(root, cid: str, force: bool = False) -> None:
         tracker.default().undo(rec)  # kills what still runs, removes the cgroups and the directory
     else:
         state.undo_container(tracker.Record("container", str(c.dir), c.data))
-    hooks.run({"hooks": c.data.get("hooks")}, "poststop", c.state() | {"status": "stopped"}, fatal=False)
+    if (c.data.get("hooks") or {}).get("poststop"):
+        from . import hooks
+        hooks.run({"hooks": c.data.get("hooks")}, "poststop", c.state() | {"status": "stopped"}, fatal=False)
 
 
 def run(root, cid: str, bundle: str = ".", pid_file: str | None = None) -> int:
@@ -232,6 +242,7 @@ def exec_in(root, cid: str, argv: list[str]) -> int:
     c = load(root, cid)
     if c.status() not in ("created", "running"):
         raise LabError(f"container {cid!r} is {c.status()}", "exec needs a running container")
+    from . import config, init
     cfg = config.load(c.data["bundle"])
     k = kernel.default()
     order = ["user", "ipc", "uts", "net", "pid", "cgroup", "mnt"]
