@@ -26,7 +26,7 @@ import signal
 import sys
 import time
 
-from .. import kernel, tracker
+from .. import tracker
 from ..errors import InvalidInputError, LabError
 from ..proc.stat import process_start_time
 from . import state
@@ -102,6 +102,7 @@ def create(root, cid: str, bundle: str = ".", pid_file: str | None = None) -> st
 
 
 def _spawn(cfg: dict, c: state.Container, paths) -> int:
+    from .. import kernel
     from . import cgroups, init
     ch = init.Channel()
     k = kernel.default()
@@ -139,6 +140,7 @@ def _spawn(cfg: dict, c: state.Container, paths) -> int:
 
 
 def _finish(cfg: dict, c: state.Container, pid: int) -> None:
+    from .. import kernel
     from . import hooks
     process = cfg.get("process") or {}
     for r in process.get("rlimits") or []:
@@ -213,8 +215,9 @@ def delete(root, cid: str, force: bool = False) -> None:
 
 def run(root, cid: str, bundle: str = ".", pid_file: str | None = None) -> int:
     """create + start + wait + delete; the exit status of the process (128+N if killed by signal N)."""
-    k = kernel.default()
+    from .. import kernel
     from ..kernel import flags as F
+    k = kernel.default()
     k.prctl(F.PR_SET_CHILD_SUBREAPER, 1)  # the init, orphaned by stage 1, becomes our child: we can wait for it
     c = create(root, cid, bundle, pid_file)
     try:
@@ -242,6 +245,7 @@ def exec_in(root, cid: str, argv: list[str]) -> int:
     c = load(root, cid)
     if c.status() not in ("created", "running"):
         raise LabError(f"container {cid!r} is {c.status()}", "exec needs a running container")
+    from .. import kernel
     from . import config, init
     cfg = config.load(c.data["bundle"])
     k = kernel.default()
