@@ -77,6 +77,19 @@ def rule(table_name: str, chain_name: str, expr: list, family: str = "ip", comme
     return next((item["add"]["rule"].get("handle") for item in answer["nftables"] if "add" in item), None)
 
 
+def text_rule(table_name: str, chain_name: str, rule_text: str, family: str = "ip") -> None:
+    """Append a rule written in nft's own language (``tcp dport 8080 counter accept``) to a lab table."""
+    _check(table_name)
+    if any(c in rule_text for c in ";\n\r#{}"):
+        raise InvalidInputError(f"rule {rule_text!r} holds ';', '#', braces or a newline",
+                                "write one rule's statements only, e.g. tcp dport 8080 dnat to 10.199.0.2:80")
+    try:
+        libnft.text(f"add rule {family} {table_name} {chain_name} {rule_text}")
+    except OSError as exc:
+        raise InvalidInputError(f"nft refused the rule {rule_text!r}: {str(exc).split(': ', 1)[-1]}",
+                                "check it against nft(8): match first (tcp dport N), then the action") from None
+
+
 def exists(name: str, family: str = "ip") -> bool:
     return any(t["name"] == name and t["family"] == family for t in tables())
 
@@ -145,5 +158,5 @@ def prefix(cidr: str) -> dict:
 COUNTER = {"counter": None}
 
 
-__all__ = ["table", "chain", "rule", "tables", "exists", "show", "counters", "request", "match", "payload",
+__all__ = ["table", "chain", "rule", "text_rule", "tables", "exists", "show", "counters", "request", "match", "payload",
            "meta", "prefix", "COUNTER", "PREFIX"]

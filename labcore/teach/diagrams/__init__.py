@@ -23,9 +23,9 @@ from .caps import capability_sets
 from .cfs import cfs_timeline
 from .cgroups import cgroup_tree
 from .images import image_graph
-from .net import network_map
+from .net import network_map, throughput_plot
 from .overlays import overlay
 from .processes import pid_map, process_tree
 from .render import Diagram
 
-__all__ = ["Diagram", "process_tree", "pid_map", "overlay", "cgroup_tree", "cfs_timeline", "image_graph", "capability_sets", "network_map"]
+__all__ = ["Diagram", "process_tree", "pid_map", "overlay", "cgroup_tree", "cfs_timeline", "image_graph", "capability_sets", "network_map", "throughput_plot"]

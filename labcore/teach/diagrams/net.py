@@ -62,4 +62,20 @@ def network_map(*namespaces, title: str = "network namespaces, links and address
     return Diagram("\n".join(lines), "\n".join(text), title)
 
 
-__all__ = ["network_map"]
+def throughput_plot(results: dict, seconds: float):
+    """A bar per path: iperf3's Gbit/s (``{"loopback": [runs...], ...}``), each run a dot. Chapter 09."""
+    from ..plots import Plot, _figure
+    title = f"TCP throughput by path (iperf3, {seconds:g} s per run, one machine, in memory)"
+    fig, ax = _figure(title)
+    names = list(results)
+    ax.bar(names, [sorted(v)[len(v) // 2] for v in results.values()], color=PALETTE[:len(names)],
+           edgecolor="0.3", label="median")
+    for i, runs in enumerate(results.values()):
+        ax.plot([i] * len(runs), runs, "o", color="0.2", markersize=4, label="one run" if i == 0 else None)
+    ax.set_xlabel("path between client and server")
+    ax.set_ylabel("Gbit/s received")
+    ax.legend(loc="lower right", fontsize=8)
+    return Plot(fig, title)
+
+
+__all__ = ["network_map", "throughput_plot"]
