@@ -7,6 +7,7 @@
     labcore install-kernel         register the "Docker Internals Lab" Jupyter kernel
     labcore image build|unpack|inspect|push|pull   OCI images (see labcore/images/cli.py)
     labcore registry start|stop    an image registry on 127.0.0.1 (labcore/images/registryd.py)
+    labcore daemon start|stop|status   a Docker Engine API subset on a unix socket (labcore/daemon/)
     labcore --version
 
 A ``LabError`` is printed as a short notice (what, and the fix) and the
@@ -161,6 +162,8 @@ COMMANDS = {
     "install-kernel": ("install the lab's Jupyter kernelspec", None, cmd_install_kernel, _install_kernel_options),
     "image": ("build, unpack and inspect OCI images (chapter 06)", None, None, None),  # see labcore/images/cli.py
     "runtime": ("an OCI runtime with runc's command line (chapter 08)", None, None, None),  # labcore/runtime/cli.py
+    "daemon": ("a Docker Engine API subset on a unix socket (chapter 07)", None, None, None),  # labcore/daemon/cli.py
+    "shim": ("one container's shim (the daemon starts it; chapter 08)", None, None, None),  # labcore/daemon/cli.py
     "registry": ("start or stop an image registry on 127.0.0.1 (chapter 12)",
                  "Start the distribution registry on loopback, its storage and access log in a lab directory; "
                  "stop stops the lab's registries (labcore cleanup does too).", cmd_registry, _registry_options),
@@ -184,6 +187,10 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
         if name == "runtime" and wanted:
             from .runtime import cli as runtime_cli
             runtime_cli.register(sub)  # adds "runtime" with runc's verbs
+            continue
+        if name in ("daemon", "shim") and wanted:
+            from .daemon import cli as daemon_cli
+            (daemon_cli.register_daemon if name == "daemon" else daemon_cli.register_shim)(sub)
             continue
         p = sub.add_parser(name, help=text, description=description)
         p.set_defaults(fn=fn)

@@ -5,6 +5,7 @@
     labcore image inspect LAYOUT[:TAG]
     labcore image push LAYOUT[:TAG] REGISTRY/REPO:TAG [--user NAME:PASSWORD] [--mount-from REPO]
     labcore image pull REGISTRY/REPO:TAG LAYOUT [--user NAME:PASSWORD]
+    labcore image load LAYOUT[:TAG] [--name NAME:TAG]
 
 ``labcore.cli`` registers them with ``register(subparsers)``.
 """
@@ -79,6 +80,14 @@ def cmd_pull(args) -> int:
     return 0
 
 
+def cmd_load(args) -> int:
+    from ..daemon import images as daemon_images
+    stored = daemon_images.load(args.image, args.name)
+    print(f"loaded {', '.join(stored.names)} (ID {stored.id[:19]}, {len(stored.image.layers)} layer(s)) "
+          f"into {daemon_images.root()}")
+    return 0
+
+
 def register(sub) -> None:
     """Add ``image`` and its subcommands to the top-level parser's subparsers."""
     image = sub.add_parser("image", help="build, unpack and inspect OCI images (chapter 06)")
@@ -120,8 +129,14 @@ def register(sub) -> None:
     q.add_argument("--user", metavar="NAME:PASSWORD", help="basic auth credentials, if the registry wants them")
     q.set_defaults(fn=cmd_pull)
 
+    ld = isub.add_parser("load", help="put an image into the daemon's store, named NAME:TAG (chapter 07)",
+                         description="Copies the blobs (each checked) and extracts the layers once, for overlayfs.")
+    ld.add_argument("image", metavar="LAYOUT[:TAG]")
+    ld.add_argument("--name", metavar="NAME:TAG", help="the name docker shows (default: the layout's directory name)")
+    ld.set_defaults(fn=cmd_load)
 
-__all__ = ["register", "cmd_build", "cmd_unpack", "cmd_inspect", "cmd_push", "cmd_pull", "check_dockerfile"]
+
+__all__ = ["register", "cmd_load", "cmd_build", "cmd_unpack", "cmd_inspect", "cmd_push", "cmd_pull", "check_dockerfile"]
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,27 @@
+"""The daemon and the shim: the layers of Docker above the runtime.
+
+``docker run`` crosses four programs, each with one job::
+
+    docker (client) ──HTTP on a unix socket──> dockerd ──> containerd ──> shim ──> runc ──> container
+                                               (the API)   (images,       (one per  (create, then
+                                                            tasks)         container) exits)
+
+The lab builds the same stack, folding containerd's part into the daemon:
+
+    client (docker, the docker SDK) ──> labcore daemon ──> labcore shim ──> labcore runtime ──> container
+
+The modules, one concept each:
+
+    frames.py      Docker's 8-byte frame headers: stdout and stderr on one connection (pure)
+    logs.py        the json-file log: one JSON line per chunk the container wrote
+    images.py      the image store: OCI layouts loaded under NAME:TAG, layers extracted for overlayfs
+    containers.py  a container's directory and status; create, start (overlay, bundle, shim), stop, rm
+    shim.py        one per container: its parent and subreaper, its stdio and log, its exit status
+    api.py         the Engine API's routes and handlers (routing is pure)
+    server.py      HTTP on the unix socket, hijacked streams; start, stop, status of the daemon process
+    cli.py         ``labcore daemon start|stop|status`` and ``labcore shim``
+
+The daemon keeps nothing in memory that it cannot read back from the
+state directory, so it can be killed with SIGKILL while containers run:
+they run on under their shims, and a new daemon finds them (live restore).
+"""

@@ -1,0 +1,376 @@
+"""The Docker Engine API, the part of it the lab's daemon answers: routes and handlers.
+
+``docker`` and the Python SDK are HTTP clients. Everything ``docker run``
+does is a few requests on the daemon's socket (``/var/run/docker.sock``
+for the real one; the version prefix ``/v1.41`` is optional)::
+
+    HEAD /_ping                                  which API version do you speak?
+    POST /v1.41/containers/create?name=N         {"Image": ..., "Cmd": [...], "HostConfig": {...}} -> {"Id": ...}
+    POST /v1.41/containers/ID/attach?stream=1&stdout=1&stderr=1   upgraded to a raw stream (101)
+    POST /v1.41/containers/ID/wait?condition=removed              answers when it is gone, with the exit code
+    POST /v1.41/containers/ID/start              the shim starts the container
+    ...the attach stream carries the output, framed (labcore.daemon.frames), and closes at exit
+
+``ROUTES`` maps a method and a path pattern to a handler; ``route()``
+picks one (pure: unit-tested without a daemon). A handler gets a
+``Request`` and returns a ``Response`` (JSON, or no body) or a ``Stream``
+(a function that writes to the connection, for logs, attach and wait).
+Errors are ``{"message": ...}`` with Docker's status codes: 404 no such
+container or image, 409 a conflict with its state, 400 a bad request,
+500 anything else. See https://docs.docker.com/reference/api/engine/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .. import __version__
+from ..errors import InvalidInputError, LabError
+from . import containers, frames, images, logs
+from .images import NotFound
+from ..images.layout import goarch
+
+API_VERSION = "1.41"
+MIN_API_VERSION = "1.24"
+VERSION_PREFIX = re.compile(r"^/v(\d+\.\d+)(/.*)$")
+
+
+@dataclass
+class Request:
+    method: str
+    path: str                      # without the version prefix
+    query: dict[str, str] = field(default_factory=dict)
+    body: object = None
+    params: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        value = self.query.get(name)
+        if value is None or value == "":
+            return default
+        return value.lower() in ("1", "true", "yes")
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: object = None            # JSON-able, bytes, or None (no body)
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Stream:
+    """A streamed answer: ``write`` is called with the connection's write function."""
+    write: Callable[[Callable[[bytes], None]], None]
+    content_type: str = frames.MULTIPLEXED
+    upgrade: bool = False          # attach: answer 101 and hijack the connection
+
+
+class Daemon:
+    """What the handlers share: the exit codes of auto-removed containers, the shims we started."""
+
+    def __init__(self):
+        self.exit_codes: dict[str, int] = {}
+        self.children: dict[str, object] = {}
+        self.started = time.time()
+
+
+# --- routing (pure) -----------------------------------------------------------------------
+ROUTES: list[tuple[str, re.Pattern, str]] = [(m, re.compile(f"^{p}$"), h) for m, p, h in [
+    ("GET", r"/_ping", "ping"), ("HEAD", r"/_ping", "ping"),
+    ("GET", r"/version", "version"), ("GET", r"/info", "info"),
+    ("GET", r"/images/json", "images_list"),
+    ("GET", r"/images/(?P<name>.+)/json", "image_inspect"),
+    ("POST", r"/images/create", "image_pull"),
+    ("GET", r"/containers/json", "containers_list"),
+    ("POST", r"/containers/create", "container_create"),
+    ("GET", r"/containers/(?P<id>[^/]+)/json", "container_inspect"),
+    ("POST", r"/containers/(?P<id>[^/]+)/start", "container_start"),
+    ("POST", r"/containers/(?P<id>[^/]+)/wait", "container_wait"),
+    ("GET", r"/containers/(?P<id>[^/]+)/logs", "container_logs"),
+    ("POST", r"/containers/(?P<id>[^/]+)/attach", "container_attach"),
+    ("POST", r"/containers/(?P<id>[^/]+)/stop", "container_stop"),
+    ("POST", r"/containers/(?P<id>[^/]+)/kill", "container_kill"),
+    ("DELETE", r"/containers/(?P<id>[^/]+)", "container_remove"),
+]]
+
+
+def split_version(path: str) -> tuple[str | None, str]:
+    """``/v1.41/containers/json`` -> ("1.41", "/containers/json"); no prefix -> (None, path)."""
+    m = VERSION_PREFIX.match(path)
+    return (m.group(1), m.group(2)) if m else (None, path)
+
+
+def route(method: str, path: str) -> tuple[str, dict[str, str]] | None:
+    """The handler's name and the path's parameters, or None (the API answers 404)."""
+    _, path = split_version(path)
+    for m, pattern, handler in ROUTES:
+        found = pattern.match(path)
+        if found and m == method:
+            return handler, found.groupdict()
+    return None
+
+
+def error(status: int, message: str) -> Response:
+    return Response(status, {"message": message})
+
+
+def status_of(exc: Exception) -> int:
+    """Docker's status code for an error."""
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, containers.Conflict):
+        return 409
+    if isinstance(exc, InvalidInputError):
+        return 400
+    return 500
+
+
+def handle(daemon: Daemon, req: Request) -> Response | Stream:
+    """Route and run one request; errors become Docker's error responses."""
+    version, _ = split_version(req.path)
+    if version is not None and tuple(map(int, version.split("."))) > tuple(map(int, API_VERSION.split("."))):
+        return error(400, f"client version {version} is too new. Maximum supported API version is {API_VERSION}")
+    found = route(req.method, req.path)
+    if found is None:
+        return error(404, "page not found")
+    name, req.params = found
+    try:
+        return globals()["h_" + name](daemon, req)
+    except LabError as exc:
+        return error(status_of(exc), exc.what if hasattr(exc, "what") else str(exc))
+
+
+# --- system -------------------------------------------------------------------------------
+def _headers() -> dict[str, str]:
+    return {"Api-Version": API_VERSION, "Docker-Experimental": "false", "Ostype": "linux", "Server": f"labcore/{__version__}"}
+
+
+def h_ping(daemon, req):
+    return Response(200, b"OK" if req.method == "GET" else None, _headers() | {"Content-Type": "text/plain"})
+
+
+def h_version(daemon, req):
+    u = os.uname()
+    return Response(200, {"Version": f"labcore-{__version__}", "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION,
+                          "GitCommit": "", "GoVersion": f"python{platform.python_version()}", "Os": "linux",
+                          "Arch": goarch(), "KernelVersion": u.release, "BuildTime": "",
+                          "Platform": {"Name": "Docker Internals Lab"},
+                          "Components": [{"Name": "Engine", "Version": f"labcore-{__version__}",
+                                          "Details": {"ApiVersion": API_VERSION, "Os": "linux"}}]}, _headers())
+
+
+def h_info(daemon, req):
+    from ..proc.cgroup import mode
+    every = containers.every()
+    states = [c.status() for c in every]
+    u = os.uname()
+    mem = next((int(line.split()[1]) * 1024 for line in open("/proc/meminfo") if line.startswith("MemTotal:")), 0)
+    return Response(200, {
+        "ID": "labcore", "Containers": len(every), "ContainersRunning": states.count("running"),
+        "ContainersPaused": 0, "ContainersStopped": len(every) - states.count("running"),
+        "Images": len(images.images()), "Driver": "overlay2", "DriverStatus": [["Backing Filesystem", "overlayfs"]],
+        "Plugins": {"Volume": [], "Network": ["none"], "Log": ["json-file"]}, "MemoryLimit": True, "SwapLimit": False,
+        "CpuCfsPeriod": True, "CpuCfsQuota": True, "PidsLimit": True, "OomKillDisable": False, "IPv4Forwarding": False,
+        "Debug": False, "NFd": len(os.listdir("/proc/self/fd")), "NGoroutines": 0, "SystemTime": logs.timestamp(),
+        "LoggingDriver": "json-file", "CgroupDriver": "cgroupfs", "CgroupVersion": "2" if mode() == "v2" else "1",
+        "KernelVersion": u.release, "OperatingSystem": "Docker Internals Lab (labcore daemon)", "OSType": "linux",
+        "Architecture": u.machine, "NCPU": os.cpu_count(), "MemTotal": mem,
+        "DockerRootDir": str(containers.base()), "Name": u.nodename, "Labels": [], "ExperimentalBuild": False,
+        "ServerVersion": f"labcore-{__version__}", "Runtimes": {"labcore": {"path": "labcore runtime"}},
+        "DefaultRuntime": "labcore", "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "",
+        "SecurityOptions": [], "Warnings": []}, _headers())
+
+
+# --- images -------------------------------------------------------------------------------
+def h_images_list(daemon, req):
+    return Response(200, [i.summary() for i in images.images()])
+
+
+def h_image_inspect(daemon, req):
+    return Response(200, images.find(req.params["name"]).inspect())
+
+
+def h_image_pull(daemon, req):
+    ref = req.query.get("fromImage", "") + (":" + req.query["tag"] if req.query.get("tag") else "")
+    return error(404, f"pull access denied for {ref}: the lab's daemon does not pull; "
+                      "load an OCI layout with labcore image load LAYOUT[:TAG] --name NAME:TAG")
+
+
+# --- containers ---------------------------------------------------------------------------
+def _container(req) -> containers.Container:
+    return containers.find(req.params["id"])
+
+
+def h_containers_list(daemon, req):
+    every = containers.every()
+    if not req.flag("all"):
+        every = [c for c in every if c.status() == "running"]
+    limit = int(req.query.get("limit") or -1)
+    if limit > 0:
+        every = every[:limit]
+    return Response(200, [c.summary() for c in every])
+
+
+def h_container_create(daemon, req):
+    c = containers.create(req.body or {}, req.query.get("name") or None)
+    return Response(201, {"Id": c.id, "Warnings": []})
+
+
+def h_container_inspect(daemon, req):
+    return Response(200, _container(req).inspect())
+
+
+def h_container_start(daemon, req):
+    c = _container(req)
+    if c.status() == "running":
+        return Response(304)
+    shim = containers.start(c)
+    daemon.children[c.id] = shim
+    watch(daemon, c, shim)
+    return Response(204)
+
+
+def watch(daemon: Daemon, c: containers.Container, child=None) -> None:
+    """A thread that waits for the container's shim to exit, takes its records back, auto-removes."""
+    import threading
+
+    def follow():
+        containers.wait_shim(c, child)
+        daemon.children.pop(c.id, None)
+        finished(daemon, c)
+    threading.Thread(target=follow, daemon=True, name=f"watch-{c.id[:12]}").start()
+
+
+def finished(daemon: Daemon, c: containers.Container) -> None:
+    """A container whose shim has gone: adopt its records; remove it if it asked (--rm)."""
+    if not c.exists():
+        return
+    containers.adopt(c)
+    ex = c.exit()
+    daemon.exit_codes[c.id] = int((ex or {}).get("ExitCode", 255))
+    if c.meta.get("HostConfig", {}).get("AutoRemove"):
+        containers.remove(c, force=True)
+
+
+def h_container_wait(daemon, req):
+    c = _container(req)
+    condition = req.query.get("condition") or "not-running"
+    if condition not in ("not-running", "next-exit", "removed"):
+        raise InvalidInputError(f"invalid condition: {condition!r}", "not-running, next-exit or removed")
+
+    def done() -> bool:
+        status = c.status() if c.exists() else "removed"
+        if condition == "removed":
+            return status == "removed"
+        if condition == "next-exit":
+            return status in ("exited", "dead", "removed")
+        return status != "running"
+
+    def body(write):
+        while not done():
+            time.sleep(0.005)
+        ex = c.exit() or {}
+        code = daemon.exit_codes.get(c.id, int(ex.get("ExitCode", 0)))
+        write(json.dumps({"StatusCode": code, "Error": None}).encode() + b"\n")
+    return Stream(body, "application/json")
+
+
+def _follow(c: containers.Container, offset: int, follow: bool, want: set[str], timestamps: bool = False,
+            tail: int | None = None):
+    """A streamer of the container's log from ``offset``, framed; following while it runs."""
+    def body(write):
+        off = offset
+        first = True
+        while True:
+            entries, off = logs.read_from(c.log, off)
+            if first and tail is not None:
+                entries = entries[-tail:] if tail > 0 else []
+            first = False
+            for e in entries:
+                if e["stream"] in want:
+                    data = e["log"].encode()
+                    if timestamps:
+                        data = e["time"].encode() + b" " + data
+                    write(frames.frame(e["stream"], data))
+            if not follow:
+                return
+            status = c.status() if c.exists() else "removed"
+            if status in ("exited", "dead", "removed"):
+                entries, off = logs.read_from(c.log, off)  # what came between the last read and the exit
+                for e in entries:
+                    if e["stream"] in want:
+                        write(frames.frame(e["stream"], e["log"].encode()))
+                return
+            time.sleep(0.005)
+    return body
+
+
+def _streams(req) -> set[str]:
+    want = {s for s in ("stdout", "stderr") if req.flag(s)}
+    return want
+
+
+def h_container_logs(daemon, req):
+    c = _container(req)
+    want = _streams(req)
+    if not want:
+        raise InvalidInputError("Bad parameters: you must choose at least one stream", "ask for stdout, stderr or both")
+    tail = req.query.get("tail", "all")
+    tail_n = None if tail in ("all", "") else int(tail)
+    follow = req.flag("follow") and c.status() in ("created", "running")
+    return Stream(_follow(c, 0, follow, want, req.flag("timestamps"), tail_n))
+
+
+def h_container_attach(daemon, req):
+    c = _container(req)
+    want = _streams(req) or {"stdout", "stderr"}
+    offset = 0 if req.flag("logs") else logs.size(c.log)
+    follow = req.flag("stream") and c.status() in ("created", "running")
+    return Stream(_follow(c, offset, follow, want), upgrade="upgrade" in req.headers.get("connection", "").lower())
+
+
+def h_container_stop(daemon, req):
+    c = _container(req)
+    if c.status() != "running":
+        return Response(304)
+    grace = float(req.query.get("t") or req.query.get("timeout") or 10)
+    containers.stop(c, grace)
+    return Response(204)
+
+
+def h_container_kill(daemon, req):
+    c = _container(req)
+    from ..runtime.container import _signal_number
+    containers.signal_container(c, _signal_number(req.query.get("signal") or "KILL"))
+    return Response(204)
+
+
+def h_container_remove(daemon, req):
+    c = _container(req)
+    containers.remove(c, force=req.flag("force"))
+    daemon.exit_codes.pop(c.id, None)
+    return Response(204)
+
+
+def restore(daemon: Daemon) -> list[str]:
+    """At start: find every container again from the state directory (live restore). Returns what was found."""
+    found = []
+    for c in containers.every():
+        status = c.status()
+        if status == "running":
+            watch(daemon, c)  # its shim is not our child: waited for through a pidfd
+        elif status in ("exited", "dead"):
+            finished(daemon, c)
+        found.append(f"{c.id[:12]} {c.name} {status}")
+    return found
+
+
+__all__ = ["Request", "Response", "Stream", "Daemon", "ROUTES", "route", "handle", "split_version", "restore",
+           "API_VERSION", "status_of", "error"]

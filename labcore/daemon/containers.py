@@ -1,0 +1,470 @@
+"""The daemon's containers: what ``docker create`` makes, ``start`` runs, ``rm`` removes.
+
+A container, to Docker, is more than a process: it exists before it runs
+and after it stops, with a name, a configuration, a writable layer and a
+log. Each one here is a directory under the state directory::
+
+    STATE/daemon/containers/ID/container.json   name, Config, HostConfig, image, when created and started
+    STATE/daemon/containers/ID/config.json      the OCI bundle's config (written on start)
+    STATE/daemon/containers/ID/rootfs/          the bundle's root: the overlay, mounted while it runs
+    STATE/daemon/containers/ID/container-json.log   what it wrote (the shim writes, labcore.daemon.logs)
+    STATE/daemon/containers/ID/shim.json        the shim's PID and start time (the shim writes it)
+    STATE/daemon/containers/ID/exit.json        exit code, OOM kill, when (the shim writes it)
+    DATA/lab-ctr-ID12/upper, work               the writable layer, on disk
+
+Its status is read from those files and the processes they name, never
+kept in the daemon's memory: that is what lets a daemon killed with
+SIGKILL and started again find every container as it was (``live
+restore``). No exit.json and no shim.json: "created"; a shim alive and no
+exit.json: "running"; exit.json: "exited".
+
+``start`` mounts the overlay (the image's layers under the container's
+upper dir), writes config.json (the runtime's default spec, filled in from
+the image config's Env, Cmd, Entrypoint and WorkingDir and the create
+request's), and starts a shim (``labcore.daemon.shim``) in a session of
+its own. The tracker records of the directories and the mount pass to the
+shim while it runs (``labcore cleanup`` spares a running container), and
+back to the daemon when it has exited.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .. import tracker
+from ..errors import InvalidInputError, LabError
+from ..proc.stat import is_running, process_start_time
+from . import images, logs
+from .images import NotFound
+
+DEVICES = [("c", 1, 3), ("c", 1, 5), ("c", 1, 7), ("c", 1, 8), ("c", 1, 9), ("c", 5, 0), ("c", 5, 1),
+           ("c", 5, 2), ("c", 136, None)]  # null zero full random urandom tty console ptmx pts/*: what runc allows
+
+
+class Conflict(LabError):
+    """The request does not fit the container's state (the API answers 409)."""
+
+
+def base() -> Path:
+    return tracker.state_dir() / "daemon"
+
+
+def containers_dir() -> Path:
+    return base() / "containers"
+
+
+def runtime_root() -> Path:
+    """The runtime's --root for the daemon's containers (containerd uses /run/containerd/runc/NAMESPACE)."""
+    return base() / "runtime"
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data))
+    tmp.rename(path)  # atomic: a reader sees the old file or the new one
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+class Container:
+    """One container's directory, and what its files say."""
+
+    def __init__(self, cid: str):
+        self.id = cid
+        self.dir = containers_dir() / cid
+        self.meta: dict = _read_json(self.dir / "container.json") or {}
+
+    def __repr__(self) -> str:
+        return f"<Container {self.id[:12]} {self.name} {self.status()}>"
+
+    @property
+    def name(self) -> str:
+        return self.meta.get("Name", "")
+
+    @property
+    def log(self) -> Path:
+        return self.dir / "container-json.log"
+
+    @property
+    def rootfs(self) -> Path:
+        return self.dir / "rootfs"
+
+    @property
+    def layer_dir(self) -> Path:
+        return tracker.data_dir() / f"{tracker.PREFIX}ctr-{self.id[:12]}"
+
+    def exists(self) -> bool:
+        return (self.dir / "container.json").exists()
+
+    def shim(self) -> dict | None:
+        return _read_json(self.dir / "shim.json")
+
+    def exit(self) -> dict | None:
+        return _read_json(self.dir / "exit.json")
+
+    def shim_alive(self) -> bool:
+        s = self.shim()
+        return bool(s) and is_running(s["pid"], s.get("start_time"))
+
+    def status(self) -> str:
+        if self.exit() is not None:
+            return "exited"
+        if self.shim() is None:
+            return "created"
+        return "running" if self.shim_alive() else "dead"  # a shim killed before it could write exit.json
+
+    def pid(self) -> int:
+        s = self.shim() or {}
+        return int(s.get("container_pid") or 0) if self.status() == "running" else 0
+
+    def save(self) -> None:
+        _write_json(self.dir / "container.json", self.meta)
+
+    # --- what the API shows ------------------------------------------------------------
+    def state(self) -> dict:
+        status, ex = self.status(), self.exit() or {}
+        return {"Status": status, "Running": status == "running", "Paused": False, "Restarting": False,
+                "OOMKilled": bool(ex.get("OOMKilled")), "Dead": status == "dead", "Pid": self.pid(),
+                "ExitCode": int(ex.get("ExitCode", 0 if status != "dead" else 255)), "Error": ex.get("Error", ""),
+                "StartedAt": self.meta.get("StartedAt") or "0001-01-01T00:00:00Z",
+                "FinishedAt": ex.get("FinishedAt") or "0001-01-01T00:00:00Z"}
+
+    def inspect(self) -> dict:
+        """``GET /containers/ID/json`` (``docker inspect``)."""
+        m = self.meta
+        return {"Id": self.id, "Created": m["Created"], "Path": m["Path"], "Args": m["Args"], "State": self.state(),
+                "Image": m["Image"], "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "",
+                "LogPath": str(self.log), "Name": "/" + self.name, "RestartCount": 0, "Driver": "overlay2",
+                "Platform": "linux", "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
+                "ExecIDs": None, "HostConfig": m["HostConfig"], "Mounts": [], "Config": m["Config"],
+                "GraphDriver": {"Name": "overlay2", "Data": {
+                    "LowerDir": ":".join(m.get("LowerDirs", [])), "UpperDir": str(self.layer_dir / "upper"),
+                    "WorkDir": str(self.layer_dir / "work"), "MergedDir": str(self.rootfs)}},
+                "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "Networks": {},
+                                    "IPAddress": "", "Gateway": "", "MacAddress": ""}}
+
+    def summary(self) -> dict:
+        """One entry of ``GET /containers/json`` (``docker ps``)."""
+        m, status = self.meta, self.status()
+        return {"Id": self.id, "Names": ["/" + self.name], "Image": m["ImageName"], "ImageID": m["Image"],
+                "Command": " ".join([m["Path"]] + m["Args"]), "Created": int(m["CreatedEpoch"]),
+                "Ports": [], "Labels": m["Config"].get("Labels") or {}, "State": status,
+                "Status": self.status_text(status), "HostConfig": {"NetworkMode": "none"},
+                "NetworkSettings": {"Networks": {}}, "Mounts": []}
+
+    def status_text(self, status: str) -> str:
+        """``Up 3 seconds``, ``Exited (0) 2 seconds ago``: what ``docker ps`` prints."""
+        if status == "running":
+            return "Up " + _ago(time.time() - self.meta.get("StartedEpoch", time.time()))
+        if status == "exited":
+            ex = self.exit() or {}
+            return f"Exited ({ex.get('ExitCode', 0)}) {_ago(time.time() - ex.get('FinishedEpoch', time.time()))} ago"
+        return "Created" if status == "created" else "Dead"
+
+
+def _ago(seconds: float) -> str:
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s < 60:
+        return f"{s} second{'s' if s != 1 else ''}"
+    if s < 3600:
+        return f"{s // 60} minute{'s' if s >= 120 else ''}"
+    return f"{s // 3600} hour{'s' if s >= 7200 else ''}"
+
+
+# --- lookups ---------------------------------------------------------------------------
+def every() -> list[Container]:
+    d = containers_dir()
+    found = [Container(p.name) for p in sorted(d.iterdir())] if d.is_dir() else []
+    return sorted([c for c in found if c.exists()], key=lambda c: c.meta.get("CreatedEpoch", 0), reverse=True)
+
+
+def find(ref: str) -> Container:
+    """A container by full ID, name (``/`` or not) or a unique ID prefix, as Docker looks them up."""
+    every_one = every()
+    for c in every_one:
+        if c.id == ref or c.name == ref.lstrip("/"):
+            return c
+    hits = [c for c in every_one if ref and c.id.startswith(ref)]
+    if len(hits) == 1:
+        return hits[0]
+    if len(hits) > 1:
+        raise InvalidInputError(f"multiple containers found with provided prefix: {ref}", "give more of the ID")
+    raise NotFound(f"No such container: {ref}", "docker ps -a lists the containers")
+
+
+# --- create ----------------------------------------------------------------------------
+def create(body: dict, name: str | None = None) -> Container:
+    """``POST /containers/create``: check the request, resolve the image, make the container's directories."""
+    if not isinstance(body, dict):
+        raise InvalidInputError("the request body is not a JSON object", "send the container's config")
+    image = images.find(body.get("Image") or "")
+    if name:
+        name = name.lstrip("/")
+        if not _valid_name(name):
+            raise InvalidInputError(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+                                    "pick another name")
+        if any(c.name == name for c in every()):
+            raise Conflict(f'Conflict. The container name "/{name}" is already in use', "remove it, or pick another name")
+    host = body.get("HostConfig") or {}
+    img = image.config
+    entrypoint = body.get("Entrypoint") if body.get("Entrypoint") is not None else img.get("Entrypoint")
+    cmd = body.get("Cmd") if body.get("Cmd") else (img.get("Cmd") if body.get("Entrypoint") is None else None)
+    entrypoint = [entrypoint] if isinstance(entrypoint, str) else list(entrypoint or [])
+    cmd = [cmd] if isinstance(cmd, str) else list(cmd or [])
+    argv = entrypoint + cmd
+    if not argv:
+        raise InvalidInputError("No command specified", "give one after the image, or build the image with CMD")
+    if body.get("Tty") or body.get("OpenStdin"):
+        raise InvalidInputError("-t and -i are not supported by the lab's daemon yet",
+                                "run without them (the output is still attached)")
+    env = _merge_env(img.get("Env") or [], body.get("Env") or [])
+    cid = secrets.token_hex(32)
+    config = {"Hostname": cid[:12], "Domainname": "", "User": body.get("User") or img.get("User", ""),
+              "AttachStdin": False, "AttachStdout": bool(body.get("AttachStdout")),
+              "AttachStderr": bool(body.get("AttachStderr")), "Tty": False, "OpenStdin": False, "StdinOnce": False,
+              "Env": env, "Cmd": cmd or None, "Image": body.get("Image"), "Volumes": None,
+              "WorkingDir": body.get("WorkingDir") or img.get("WorkingDir", ""), "Entrypoint": entrypoint or None,
+              "OnBuild": None, "Labels": body.get("Labels") or {}}
+    hostconfig = {"AutoRemove": bool(host.get("AutoRemove")), "Memory": int(host.get("Memory") or 0),
+                  "NanoCpus": int(host.get("NanoCpus") or 0), "PidsLimit": host.get("PidsLimit"),
+                  "NetworkMode": "none", "LogConfig": {"Type": "json-file", "Config": {}},
+                  "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "Privileged": False}
+    c = Container(cid)
+    now = time.time()
+    c.meta = {"Id": cid, "Name": name or _random_name(), "Created": logs.timestamp(now), "CreatedEpoch": now,
+              "Path": argv[0], "Args": argv[1:], "Image": image.id, "ImageName": body.get("Image"),
+              "LowerDirs": [str(d) for d in image.lowerdirs()], "Config": config, "HostConfig": hostconfig}
+    containers_dir().mkdir(parents=True, exist_ok=True, mode=0o711)
+    made = []
+    try:
+        for path in (c.dir, c.layer_dir):
+            with tracker.default().created("path", path, what="container", container=cid) as rec:
+                path.mkdir(mode=0o711)
+            made.append(rec)
+        for sub in ("upper", "work"):
+            (c.layer_dir / sub).mkdir()
+        c.rootfs.mkdir()
+        c.save()
+    except BaseException:
+        for rec in made:
+            tracker.default().undo(rec)
+        raise
+    return c
+
+
+def _valid_name(name: str) -> bool:
+    import re
+    return bool(re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", name))
+
+
+def _random_name() -> str:
+    return f"lab_{secrets.token_hex(3)}"  # Docker picks adjective_scientist; any unique name works
+
+
+def _merge_env(image_env: list[str], asked: list[str]) -> list[str]:
+    """The image's Env, overridden variable by variable by the request's."""
+    out: dict[str, str] = {}
+    for item in list(image_env) + list(asked):
+        key, _, value = item.partition("=")
+        out[key] = value
+    out.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    return [f"{k}={v}" for k, v in out.items()]
+
+
+def bundle_config(c: Container) -> dict:
+    """The OCI config.json for the container: the runtime's default spec filled in from Docker's config."""
+    from ..runtime import spec
+    m, cfg = c.meta, c.meta["Config"]
+    oci = spec.default([m["Path"]] + m["Args"])
+    env = list(cfg["Env"]) + [f"HOSTNAME={cfg['Hostname']}"]
+    oci["process"].update(env=env, cwd=cfg.get("WorkingDir") or "/")
+    for key in ("capabilities", "noNewPrivileges"):
+        oci["process"].pop(key, None)  # not applied by the runtime yet (it says so): left out rather than claimed
+    user = (cfg.get("User") or "0").split(":")
+    if not all(part.isdigit() for part in user):
+        raise InvalidInputError(f"user {cfg.get('User')!r}: only numeric UID[:GID] is supported",
+                                "give --user 1000:1000")
+    oci["process"]["user"] = {"uid": int(user[0]), "gid": int(user[1] if len(user) > 1 else user[0])}
+    oci["root"] = {"path": "rootfs", "readonly": False}
+    oci["hostname"] = cfg["Hostname"]
+    host = m["HostConfig"]
+    resources: dict = {"devices": [{"allow": False, "access": "rwm"}] +
+                       [{"allow": True, "type": t, "major": a, **({"minor": b} if b is not None else {}),
+                         "access": "rwm"} for t, a, b in DEVICES]}
+    if host.get("Memory"):
+        resources["memory"] = {"limit": int(host["Memory"])}
+    if host.get("NanoCpus"):
+        resources["cpu"] = {"quota": int(host["NanoCpus"]) * 100000 // 10**9, "period": 100000}
+    if host.get("PidsLimit"):
+        resources["pids"] = {"limit": int(host["PidsLimit"])}
+    oci["linux"]["resources"] = resources
+    oci["linux"]["cgroupsPath"] = f"/{tracker.CGROUP_NAME}/docker-{c.id[:12]}"
+    oci["annotations"] = {"org.labcore.daemon.container": c.id}
+    return oci
+
+
+# --- start -----------------------------------------------------------------------------
+def records_of(c: Container) -> list[tracker.Record]:
+    """The tracker records of a container's directories and mount."""
+    targets = {str(c.dir), str(c.layer_dir), str(c.rootfs)}
+    return [r for r in tracker.default().records() if r.kind in ("path", "mount") and r.target in targets]
+
+
+def hand(recs: list[tracker.Record], pid: int, start: int | None) -> None:
+    """Make ``pid`` the owner of the records: cleanup spares them while it runs."""
+    for rec in recs:
+        rec.owner, rec.owner_start = pid, start
+        tracker.default().update(rec)
+
+
+def start(c: Container) -> subprocess.Popen:
+    """Mount the root, write the bundle, start the shim; returns once the container's process runs."""
+    from ..fs import overlay as ov
+    status = c.status()
+    if status == "running":
+        raise Conflict(f"container {c.id[:12]} is already running", "stop it first")
+    if status != "created":
+        raise Conflict(f"container {c.id[:12]} has run already: starting it again is not supported here",
+                       "docker run a new one")
+    lower = [Path(p) for p in c.meta["LowerDirs"]]
+    mounted = ov.mount(lower, c.rootfs, c.layer_dir / "upper", c.layer_dir / "work")
+    try:
+        _write_json(c.dir / "config.json", bundle_config(c))
+        runtime_root().mkdir(parents=True, exist_ok=True, mode=0o700)
+        shim = subprocess.Popen([sys.executable, "-m", "labcore", "shim", "--id", c.id, "--dir", str(c.dir),
+                                 "--root", str(runtime_root())],
+                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True,  # its own session: a signal to the daemon's group misses it
+                                close_fds=True)
+    except BaseException:
+        mounted.unmount()
+        raise
+    started = process_start_time(shim.pid)
+    with tracker.default().created("process", shim.pid, start_time=started, what="shim", container=c.id) as prec:
+        pass
+    hand(records_of(c) + [prec], shim.pid, started)  # the shim owns the container's objects while it runs
+    c.meta["StartedAt"], c.meta["StartedEpoch"] = logs.timestamp(), time.time()
+    c.save()
+    shim.stdin.write(b"go\n")  # the gate: the shim did nothing before its record was on disk
+    shim.stdin.close()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        s = c.shim()
+        if s and s.get("container_pid"):
+            return shim
+        ex = c.exit()
+        if ex is not None:
+            if ex.get("Error"):
+                raise LabError(f"cannot start container {c.id[:12]}: {ex['Error']}", "see docker logs and shim.log")
+            return shim
+        if shim.poll() is not None:
+            raise LabError(f"the shim of {c.id[:12]} exited with {shim.returncode} before the container started",
+                           f"see {c.dir / 'shim.log'}")
+        time.sleep(0.002)
+    raise LabError(f"container {c.id[:12]} did not start within 30 s", f"see {c.dir / 'shim.log'}")
+
+
+def wait_shim(c: Container, child: subprocess.Popen | None = None) -> None:
+    """Block until the container's shim has exited (reaping it if it is our child)."""
+    if child is not None:
+        child.wait()
+        return
+    s = c.shim()
+    if not s:
+        return
+    try:
+        fd = os.pidfd_open(s["pid"])
+    except ProcessLookupError:
+        return
+    try:
+        if process_start_time(s["pid"]) == s.get("start_time"):
+            select.select([fd], [], [])  # a pidfd is readable once its process has exited
+    finally:
+        os.close(fd)
+
+
+def adopt(c: Container) -> None:
+    """After the shim has exited: the container's records belong to the daemon again."""
+    recs = [r for r in records_of(c) if r.owner != os.getpid()]
+    hand(recs, os.getpid(), process_start_time(os.getpid()))
+    for rec in tracker.default().records():  # the shim's own record: it is gone
+        if rec.kind == "process" and rec.extra.get("container") == c.id:
+            tracker.default().undo(rec)
+
+
+# --- stop, kill, remove ----------------------------------------------------------------
+def signal_container(c: Container, sig: int) -> None:
+    from ..runtime import container as runtime
+    if c.status() != "running":
+        raise Conflict(f"Container {c.id} is not running", "start it first")
+    try:
+        runtime.kill(runtime_root(), c.id, sig)
+    except LabError as exc:
+        if c.status() == "running":
+            raise
+        raise Conflict(f"Container {c.id} is not running", "it has just stopped") from exc
+
+
+def wait_exit(c: Container, timeout: float | None) -> bool:
+    """Poll for exit.json: True once the container has exited."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while c.status() == "running":
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+def stop(c: Container, grace: float = 10) -> None:
+    """SIGTERM, ``grace`` seconds to exit, then SIGKILL: ``docker stop``."""
+    if c.status() != "running":
+        return  # Docker answers 304 Not Modified; stopping a stopped container is no error
+    try:
+        signal_container(c, signal.SIGTERM)
+    except Conflict:
+        return
+    if not wait_exit(c, grace):
+        try:
+            signal_container(c, signal.SIGKILL)
+        except Conflict:
+            pass
+        wait_exit(c, None)
+
+
+def remove(c: Container, force: bool = False) -> None:
+    """``docker rm``: a running container only with ``force`` (killed first); its directories go."""
+    if c.status() == "running":
+        if not force:
+            raise Conflict(f"You cannot remove a running container {c.id}. Stop the container before "
+                           "attempting removal or force remove", "docker stop it, or rm -f")
+        signal_container(c, signal.SIGKILL)
+        wait_exit(c, None)
+    from ..runtime import container as runtime, state
+    if state.Container(runtime_root(), c.id).exists():  # the shim was killed before it could delete it
+        runtime.delete(runtime_root(), c.id, force=True)
+    recs = records_of(c)
+    for rec in sorted(recs, key=lambda r: r.kind != "mount"):  # a mount left by a killed shim first
+        tracker.default().undo(rec)
+    for path in (c.dir, c.layer_dir):
+        if path.exists() and not tracker.mounts_under(path):
+            shutil.rmtree(path)  # no record (cleanup took it, or it was never written): remove it all the same
+
+
+__all__ = ["Container", "Conflict", "NotFound", "create", "start", "stop", "remove", "find", "every", "adopt",
+           "wait_shim", "wait_exit", "signal_container", "bundle_config", "runtime_root", "containers_dir"]

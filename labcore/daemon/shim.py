@@ -1,0 +1,185 @@
+"""The shim: one small process per container, between the daemon and the container.
+
+Docker's daemon does not run containers itself. containerd starts a
+``containerd-shim-runc-v2`` for each one (Podman a ``conmon``), and the shim
+calls runc. The shim exists so that the daemon can die, be upgraded or
+restart without the containers noticing. It therefore:
+
+* runs in a **session of its own** (setsid(2)): a signal sent to the
+  daemon's process group or terminal does not reach it;
+* asks the runtime to ``create`` then ``start`` the container, and is its
+  **parent**: the runtime's own process exits once the container is
+  created, and the shim has said it is a **child subreaper**
+  (``prctl(PR_SET_CHILD_SUBREAPER)``), so the orphaned container init is
+  re-parented to the shim rather than to PID 1. Only a parent can wait(2)
+  for a process and learn its exit status;
+* **holds its stdio**: the container's stdout and stderr are pipes whose
+  other ends the shim reads, so a container never blocks on a full pipe and
+  never gets SIGPIPE because a client went away; every chunk is appended to
+  the container's log (``labcore.daemon.logs``);
+* **records the exit status** in the container's state directory
+  (``exit.json``: code, OOM kill, time), where a daemon, the one that
+  started it or a new one, reads it;
+* then deletes the container from the runtime, unmounts its root, and exits.
+
+It starts behind a gate: it waits for one line ("go") on stdin, which the
+daemon writes once it has recorded the shim's PID with the tracker. See
+``labcore shim --help``; it is not meant to be run by hand.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+from .. import kernel, tracker
+from ..kernel import flags as F
+from ..proc.stat import process_start_time
+from . import logs
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data))
+    tmp.rename(path)
+
+
+class Pump(threading.Thread):
+    """Copy the container's stdout and stderr pipes into its log, line per chunk, until both end."""
+
+    def __init__(self, fds: dict[int, str], log: Path):
+        super().__init__(daemon=True)
+        self.fds, self.log = fds, log
+
+    def run(self) -> None:
+        import select
+        out = os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+        try:
+            open_fds = dict(self.fds)
+            while open_fds:
+                ready, _, _ = select.select(list(open_fds), [], [])
+                for fd in ready:
+                    data = os.read(fd, 16384)
+                    if not data:
+                        os.close(fd)
+                        del open_fds[fd]
+                        continue
+                    os.write(out, logs.line(open_fds[fd], data))  # O_APPEND: one write, one whole line
+        finally:
+            os.close(out)
+
+
+def oom_killed(cgroup_dirs: list[str]) -> bool:
+    """Did the kernel's OOM killer act in the container's memory cgroup (v1 memory.oom_control, v2 memory.events)?"""
+    for d in cgroup_dirs:
+        for name in ("memory.events", "memory.oom_control"):
+            try:
+                text = Path(d, name).read_text()
+            except OSError:
+                continue
+            for line in text.splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill" and value.strip().isdigit() and int(value) > 0:
+                    return True
+    return False
+
+
+def _own_record() -> tracker.Record | None:
+    me = str(os.getpid())
+    return next((r for r in tracker.default().records() if r.kind == "process" and r.target == me), None)
+
+
+def run(cid: str, cdir: str, root: str) -> int:
+    """The shim's life: gate, create and start the container, pump its output, wait, record, clean up."""
+    from ..runtime import container as runtime
+    k = kernel.default()
+    k.prctl(F.PR_SET_CHILD_SUBREAPER, 1)  # orphans below us (the container's init) become our children
+    if sys.stdin.readline().strip() != "go":
+        return 1  # the daemon died before recording us: do nothing
+    cdir = Path(cdir)
+    shim_log = open(cdir / "shim.log", "a", buffering=1)
+    me = {"pid": os.getpid(), "start_time": process_start_time(os.getpid())}
+    _write_json(cdir / "shim.json", me)
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    devnull = os.open("/dev/null", os.O_RDWR)
+    exit_info: dict = {}
+    pump = Pump({out_r: "stdout", err_r: "stderr"}, cdir / "container-json.log")
+    c = None
+    try:
+        # The init keeps the stdio of the process that forks it: make it the pipes for the time of create.
+        saved = [os.dup(fd) for fd in (0, 1, 2)]
+        sys.stdout, sys.stderr = shim_log, shim_log  # what the runtime prints goes to our log, not the container's
+        os.dup2(devnull, 0)
+        os.dup2(out_w, 1)
+        os.dup2(err_w, 2)
+        try:
+            c = runtime.create(root, cid, str(cdir))
+        finally:
+            for fd, old in zip((0, 1, 2), saved):
+                os.dup2(old, fd)
+                os.close(old)
+            os.close(out_w)
+            os.close(err_w)
+        pump.start()
+        runtime.start(root, cid)
+        _write_json(cdir / "shim.json", me | {"container_pid": c.pid})
+        print(f"{logs.timestamp()} container {cid[:12]} started, init PID {c.pid}", file=shim_log)
+        status = _wait(c.pid)
+        code = os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+        pump.join()
+        exit_info = {"ExitCode": code, "OOMKilled": oom_killed(c.data.get("cgroups") or [])}
+    except BaseException as exc:
+        print(f"{logs.timestamp()} error: {exc}", file=shim_log)
+        exit_info = {"ExitCode": 128, "Error": str(exc), "OOMKilled": False}
+        if pump.is_alive():
+            pump.join(timeout=5)
+    finally:
+        if c is not None:
+            try:
+                runtime.delete(root, cid, force=True)
+            except Exception as exc:  # recorded; `labcore cleanup` or docker rm removes the rest
+                print(f"{logs.timestamp()} runtime delete: {exc}", file=shim_log)
+        now = time.time()
+        _write_json(cdir / "exit.json", exit_info | {"FinishedAt": logs.timestamp(now), "FinishedEpoch": now})
+        print(f"{logs.timestamp()} container {cid[:12]} exited: {exit_info}", file=shim_log)
+        for rec in tracker.default().records():
+            if rec.kind == "mount" and rec.target == str(cdir / "rootfs"):
+                tracker.default().undo(rec)  # the root is unmounted when the container stops, as Docker does
+        own = _own_record()
+        if own is not None:
+            tracker.default().forget(own)  # we are exiting: our record goes with us
+        # What we still own (the container's directories) is handed back to the daemon, not undone at exit.
+        atexit.unregister(tracker.default().undo_owned)
+    return 0
+
+
+def _wait(pid: int) -> int:
+    """Reap children until ``pid``'s status comes; others (re-parented orphans) are reaped on the way."""
+    while True:
+        try:
+            got, status = os.waitpid(-1, 0)
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            return 255 << 8  # not our child after all: nothing more to learn
+        if got == pid:
+            return status
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--id", required=True, help="the container's ID (also its ID in the runtime)")
+    p.add_argument("--dir", required=True, help="the container's state directory: the bundle, the log, exit.json")
+    p.add_argument("--root", required=True, help="the runtime's state root")
+
+
+def command(args) -> int:
+    return run(args.id, args.dir, args.root)
+
+
+__all__ = ["run", "oom_killed", "Pump", "add_arguments", "command"]
