@@ -50,7 +50,9 @@ The Python road, here with a user namespace (rootless)::
         | g ---------------------------------------------------------> | (gate)
         | <------------------------------------------------------ EOF  | execve
 
-Stage names are a fixed list shared with ``nsexec.c``: the two must agree
+The last stage, ``security``, is the Python road's alone: a security policy
+(``labcore/security``: capabilities, masked paths, seccomp) applied last
+before execve. Stage names are a fixed list shared with ``nsexec.c``: the two must agree
 (``tests/unit/test_spawnproto.py`` reads nsexec.c's list and compares).
 """
 

@@ -168,3 +168,11 @@ def test_a_build_run_step_runs_under_dockers_defaults(tmp_path, state_dir):
     st = status_of((root / "status").read_text())
     assert st == {"CapEff": "00000000a80425fb", "Seccomp": "2"}
     assert not (root / "mount").exists()  # the RUN step could not mount
+
+
+def test_without_a_mount_namespace_the_policy_mounts_nothing_on_the_host():
+    before = open("/proc/self/mountinfo").read()
+    done = labcore("run", "--ns", "uts", "--", "sh", "-c", "grep -E '^(CapEff|Seccomp):' /proc/self/status")
+    assert done.returncode == 0, done.stderr
+    assert "00000000a80425fb" in done.stdout and "Seccomp:\t2" in done.stdout
+    assert open("/proc/self/mountinfo").read() == before  # no mask or read-only bind landed on the host
