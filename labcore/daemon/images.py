@@ -17,7 +17,9 @@ its digest on the way) and extracts the layers it did not have yet;
 images with the same config and layers are the same image whatever their names.
 
 The store is one tracker record (kind ``path``): it persists like
-Docker's, until ``labcore cleanup`` (or ``remove_store``) deletes it.
+Docker's, owned by the running daemon (``labcore cleanup`` spares it while
+the daemon runs) or by nobody once the daemon has stopped (then cleanup
+deletes it).
 """
 
 from __future__ import annotations
@@ -67,10 +69,22 @@ def _store(create: bool = False) -> Layout | None:
         tracker.check_private(tracker.data_dir(), "data directory")
         with tracker.default().created("path", base) as rec:
             base.mkdir(mode=0o755)
-        # The store persists after this process: nobody owns it, `labcore cleanup` removes it.
-        rec.owner, rec.owner_start = 0, None
+        rec.owner, rec.owner_start = 0, None  # it persists after this process (see adopt_store)
         tracker.default().update(rec, what="image store")
+        adopt_store()
     return Layout.create(base / "layout")
+
+
+def adopt_store() -> None:
+    """The store belongs to the running daemon (cleanup spares it while containers may use its layers),
+    else to nobody (``labcore cleanup`` removes it)."""
+    from . import server
+    daemons = server.running()
+    owner, start = (int(daemons[0].target), daemons[0].extra.get("start_time")) if daemons else (0, None)
+    for rec in tracker.default().records():
+        if rec.kind == "path" and rec.target == str(root()) and (rec.owner, rec.owner_start) != (owner, start):
+            rec.owner, rec.owner_start = owner, start
+            tracker.default().update(rec)
 
 
 def layer_dir(diff_id: str) -> Path:

@@ -175,6 +175,8 @@ def serve() -> int:
             server = Server(str(path), Handler)
         finally:
             os.umask(old)
+    from . import images
+    images.adopt_store()  # ours while we run: running containers' lowerdirs are in it
     for line in api.restore(daemon):
         print(f"restored {line}", file=sys.stderr)
 

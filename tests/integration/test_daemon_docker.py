@@ -1,0 +1,217 @@
+"""Real Docker clients (the docker CLI and the Python SDK) drive labcore's daemon, shim and runtime.
+
+One daemon serves the whole module, in a state and data directory of its
+own; at the end every container is removed, the daemon stopped and
+``labcore cleanup`` run there, and nothing of ours may be left: no process
+naming that directory, no mount below it, no container cgroup.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from labcore import images
+
+pytestmark = pytest.mark.needs("root", "overlayfs", "tool:docker", "tool:busybox")
+
+IMAGE = "lab/busybox:1"
+LABCORE = [sys.executable, "-m", "labcore"]
+
+
+def _ours(base: Path) -> dict:
+    """What of ours is on the host: processes naming our directory, mounts below it, container cgroups."""
+    procs = set()
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if str(base) in cmd:
+                procs.add(cmd)
+    mounts = {line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
+              if line.split()[4].startswith(str(base))}
+    cgroups = {str(p) for p in Path("/sys/fs/cgroup").glob("*/labcore/docker-*")}
+    return {"processes": procs, "mounts": mounts, "cgroups": cgroups}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    base = tmp_path_factory.mktemp("d")  # short: a unix socket's path has at most 107 bytes
+    env = dict(os.environ, LABCORE_STATE_DIR=str(base / "s"), LABCORE_DATA_DIR=str(base / "data"))
+    saved = {k: os.environ.get(k) for k in ("LABCORE_STATE_DIR", "LABCORE_DATA_DIR")}
+    os.environ.update(LABCORE_STATE_DIR=env["LABCORE_STATE_DIR"], LABCORE_DATA_DIR=env["LABCORE_DATA_DIR"])
+    before = _ours(base)
+    try:
+        ctx = base / "ctx"
+        images.busybox_rootfs(ctx / "rootfs")
+        (ctx / "Dockerfile").write_text('FROM scratch\nCOPY rootfs/ /\nENV GREETING=hello\nWORKDIR /tmp\nCMD ["sh"]\n')
+        images.build(ctx / "Dockerfile", ctx, base / "layout", "v1", cache=base / "cache")
+        load = subprocess.run(LABCORE + ["image", "load", f"{base / 'layout'}:v1", "--name", IMAGE], env=env,
+                              capture_output=True, text=True)
+        assert load.returncode == 0, load.stderr
+        started = subprocess.run(LABCORE + ["daemon", "start"], env=env, capture_output=True, text=True, timeout=60)
+        assert started.returncode == 0, started.stderr
+        host = started.stdout.strip().removeprefix("DOCKER_HOST=")
+        assert host == f"unix://{base / 's' / 'daemon' / 'docker.sock'}"
+        yield {"base": base, "env": env, "host": host}
+    finally:
+        ids = subprocess.run(["docker", "-H", f"unix://{base / 's/daemon/docker.sock'}", "ps", "-aq"],
+                             capture_output=True, text=True).stdout.split()
+        if ids:
+            subprocess.run(["docker", "-H", f"unix://{base / 's/daemon/docker.sock'}", "rm", "-f", *ids],
+                           capture_output=True)
+        subprocess.run(LABCORE + ["daemon", "stop"], env=env, capture_output=True, timeout=60)
+        cleanup = subprocess.run(LABCORE + ["cleanup"], env=env, capture_output=True, text=True, timeout=60)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
+    assert _ours(base) == before
+    assert not (base / "s" / "daemon" / "docker.sock").exists()
+    assert list((base / "s" / "objects").glob("*.json")) == []
+
+
+def docker(stack, *args, timeout=60, check=True):
+    done = subprocess.run(["docker", "-H", stack["host"], *args], capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert done.returncode == 0, f"docker {' '.join(args)}: {done.stderr}"
+    return done
+
+
+def ppid(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+def test_docker_run_rm_prints_hi_and_leaves_nothing(stack):
+    done = docker(stack, "run", "--rm", IMAGE, "echo", "hi")
+    assert done.stdout == "hi\n"
+    assert docker(stack, "ps", "-aq").stdout == ""  # --rm: removed once it exited
+    assert list((stack["base"] / "s" / "daemon" / "containers").iterdir()) == []
+
+
+def test_exit_status_and_image_config_reach_the_client(stack):
+    done = docker(stack, "run", "--rm", IMAGE, "sh", "-c", 'echo "$GREETING from $(pwd)"; echo oops >&2; exit 3',
+                  check=False)
+    assert (done.returncode, done.stdout, done.stderr) == (3, "hello from /tmp\n", "oops\n")
+    assert docker(stack, "run", "--rm", "-e", "GREETING=bye", "-w", "/", IMAGE, "sh", "-c",
+                  'echo "$GREETING from $(pwd)"').stdout == "bye from /\n"
+
+
+def test_images_and_image_inspect(stack):
+    assert docker(stack, "images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split() == [IMAGE]
+    seen = json.loads(docker(stack, "image", "inspect", IMAGE).stdout)[0]
+    assert seen["Config"]["Cmd"] == ["sh"] and seen["Config"]["WorkingDir"] == "/tmp"
+    assert seen["Id"].startswith("sha256:") and len(seen["RootFS"]["Layers"]) == 1
+    missing = docker(stack, "run", "--rm", "lab/nothing:1", "true", check=False)
+    assert missing.returncode != 0 and "lab/nothing:1" in missing.stderr
+
+
+def test_ps_logs_inspect_stop_rm(stack):
+    script = 'echo out; echo err >&2; trap "echo bye; exit 5" TERM; while :; do sleep 0.1; done'
+    cid = docker(stack, "run", "-d", "--name", "web", IMAGE, "sh", "-c", script).stdout.strip()
+    assert len(cid) == 64
+    assert docker(stack, "ps", "--format", "{{.ID}} {{.Names}} {{.Status}}").stdout.startswith(f"{cid[:12]} web Up")
+    state = json.loads(docker(stack, "inspect", "web").stdout)[0]["State"]
+    assert state["Status"] == "running" and state["Running"] and state["Pid"] > 0
+    shim = ppid(state["Pid"])  # the container's init is the shim's child (the shim is its subreaper)...
+    assert "labcore shim --id " + cid in cmdline(shim)
+    assert os.getsid(shim) == shim  # ...and the shim leads a session of its own
+    deadline = time.monotonic() + 10
+    while (logs := docker(stack, "logs", "web")).stdout != "out\n" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (logs.stdout, logs.stderr) == ("out\n", "err\n")  # the two streams kept apart through the frames
+    with pytest.raises(ProcessLookupError):
+        docker(stack, "stop", "-t", "5", "web")
+        os.kill(state["Pid"], 0)
+    state = json.loads(docker(stack, "inspect", "web").stdout)[0]["State"]
+    assert (state["Status"], state["ExitCode"], state["Pid"], state["OOMKilled"]) == ("exited", 5, 0, False)
+    assert docker(stack, "logs", "web").stdout == "out\nbye\n"
+    assert docker(stack, "ps", "-q").stdout == "" and docker(stack, "ps", "-aq").stdout.strip() == cid[:12]
+    in_use = docker(stack, "run", "-d", "--name", "web", IMAGE, "true", check=False)
+    assert in_use.returncode != 0 and "already in use" in in_use.stderr
+    docker(stack, "rm", "web")
+    assert docker(stack, "ps", "-aq").stdout == ""
+    gone = docker(stack, "inspect", "web", check=False)
+    assert gone.returncode != 0 and "No such object" in gone.stderr
+
+
+def test_stop_sends_sigkill_after_the_grace_period(stack):
+    docker(stack, "run", "-d", "--name", "deaf", IMAGE, "sleep", "1000")  # PID 1 without a handler ignores SIGTERM
+    start = time.monotonic()
+    docker(stack, "stop", "-t", "1", "deaf")
+    took = time.monotonic() - start
+    state = json.loads(docker(stack, "inspect", "deaf").stdout)[0]["State"]
+    assert state["ExitCode"] == 137 and 1 <= took < 10
+    running = docker(stack, "run", "-d", "--name", "busy", IMAGE, "sleep", "1000").stdout.strip()
+    refused = docker(stack, "rm", "busy", check=False)
+    assert refused.returncode != 0 and "cannot remove a running container" in refused.stderr
+    docker(stack, "kill", "busy")  # returns once the signal is sent; `wait` answers once it has exited
+    assert docker(stack, "wait", "busy").stdout == "137\n"
+    assert json.loads(docker(stack, "inspect", running).stdout)[0]["State"]["ExitCode"] == 137
+    docker(stack, "rm", "deaf", "busy")
+
+
+def test_the_python_sdk_runs_a_container(stack):
+    docker_sdk = pytest.importorskip("docker")  # the test extra installs it
+    client = docker_sdk.DockerClient(base_url=stack["host"])
+    try:
+        assert client.ping() and client.version()["ApiVersion"] == "1.41"
+        assert client.containers.run(IMAGE, "echo hi", remove=True) == b"hi\n"
+        with pytest.raises(docker_sdk.errors.ContainerError) as failed:
+            client.containers.run(IMAGE, ["sh", "-c", "echo nope >&2; exit 2"], remove=True)
+        assert failed.value.exit_status == 2 and failed.value.stderr == b"nope\n"
+        assert client.containers.list(all=True) == []
+    finally:
+        client.close()
+
+
+def test_live_restore_after_sigkill_of_the_daemon(stack):
+    env = stack["env"]
+    cid = docker(stack, "run", "-d", "--name", "survivor", IMAGE, "sh", "-c",
+                 'trap "exit 9" TERM; while :; do sleep 0.1; done').stdout.strip()
+    pid = json.loads(docker(stack, "inspect", cid).stdout)[0]["State"]["Pid"]
+    status = subprocess.run(LABCORE + ["daemon", "status"], env=env, capture_output=True, text=True).stdout
+    daemon = int(status.split("PID ")[1].split(",")[0])
+    os.kill(daemon, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{daemon}").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert docker(stack, "ps", check=False).returncode != 0  # nobody answers on the socket
+    os.kill(pid, 0)  # the container runs on, under its shim
+    assert "labcore shim --id " + cid in cmdline(ppid(pid))
+    again = subprocess.run(LABCORE + ["daemon", "start"], env=env, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0, again.stderr
+    assert docker(stack, "ps", "--format", "{{.ID}} {{.Names}}").stdout == f"{cid[:12]} survivor\n"
+    docker(stack, "stop", "-t", "5", "survivor")
+    state = json.loads(docker(stack, "inspect", "survivor").stdout)[0]["State"]
+    assert (state["Status"], state["ExitCode"]) == ("exited", 9)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    docker(stack, "rm", "survivor")
+
+
+def test_cleanup_spares_a_running_container(stack):
+    env = stack["env"]
+    docker(stack, "run", "-d", "--name", "kept", IMAGE, "sleep", "1000")
+    pid = json.loads(docker(stack, "inspect", "kept").stdout)[0]["State"]["Pid"]
+    done = subprocess.run(LABCORE + ["cleanup"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    os.kill(pid, 0)  # its shim owns its records while it runs: spared, as the daemon is
+    assert json.loads(docker(stack, "inspect", "kept").stdout)[0]["State"]["Running"]
+    assert docker(stack, "run", "--rm", IMAGE, "echo", "still").stdout == "still\n"
+    docker(stack, "rm", "-f", "kept")
