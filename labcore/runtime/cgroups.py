@@ -99,7 +99,11 @@ def _write(path: Path, name: str, value) -> None:
         f.write_text(str(value))
 
 
-def _v1(controllers: str, path: Path, r: dict) -> None:
+DEFAULT_DEVICES = ["c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
+                   "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm"]
+
+
+def _v1(controllers: str, path: Path, r: dict, devices: list | None = None) -> None:
     names = set(controllers.split(","))
     cpu, mem, pids, blkio = r.get("cpu") or {}, r.get("memory") or {}, r.get("pids") or {}, r.get("blockIO") or {}
     if "cpu" in names:
@@ -146,6 +150,11 @@ def _v1(controllers: str, path: Path, r: dict) -> None:
             minor = "*" if d.get("minor") in (None, -1) else d["minor"]
             rule = "a" if kind == "a" and major == "*" and minor == "*" else f"{kind} {major}:{minor} {d.get('access', 'rwm')}"
             _write(path, "devices.allow" if d.get("allow") else "devices.deny", rule)
+        # After the config's rules, what every container gets anyway (as runc does): mknod of any node
+        # (the init makes /dev with it), the standard devices, and each device linux.devices creates.
+        for rule in DEFAULT_DEVICES + [f"{d['type'].replace('u', 'c')} {d.get('major', 0)}:{d.get('minor', 0)} rwm"
+                                       for d in devices or [] if d["type"] in "cbu"]:
+            _write(path, "devices.allow", rule)
 
 
 def _v2(path: Path, r: dict) -> None:
@@ -169,13 +178,13 @@ def _v2(path: Path, r: dict) -> None:
         _write(path, f"hugetlb.{h['pageSize']}.max", h["limit"])
 
 
-def apply(paths: dict[str, Path], resources: dict | None) -> None:
-    """Write the limits into each hierarchy's directory."""
+def apply(paths: dict[str, Path], resources: dict | None, devices: list | None = None) -> None:
+    """Write the limits into each hierarchy's directory (``devices``: config.json's linux.devices)."""
     for controllers, path in paths.items():
         if controllers == "":
             _v2(path, resources or {})
         else:
-            _v1(controllers, path, resources or {})
+            _v1(controllers, path, resources or {}, devices)
 
 
 def attach(paths: dict[str, Path], pid: int) -> None:

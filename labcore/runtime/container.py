@@ -83,7 +83,7 @@ def create(root, cid: str, bundle: str = ".", pid_file: str | None = None) -> st
         tracker.default().update(rec, cgroups=made)
         cgroups.make(paths, made)
         tracker.default().update(rec, cgroups=made)
-        cgroups.apply(paths, linux.get("resources"))
+        cgroups.apply(paths, linux.get("resources"), linux.get("devices"))
         pid = _spawn(cfg, c, paths)
         start = process_start_time(pid)
         c.data.update(pid=pid, start_time=start, cgroups=made)
