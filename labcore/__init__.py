@@ -40,6 +40,7 @@ _NAMES = {
     "fs": ("labcore.fs", None),
     "net": ("labcore.net", None),
     "images": ("labcore.images", None),
+    "daemon": ("labcore.daemon", None),
     "security": ("labcore.security", None),
     "teach": ("labcore.teach", None),
     "doctor": ("labcore.doctor", None),

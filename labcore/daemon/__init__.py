@@ -25,3 +25,14 @@ The daemon keeps nothing in memory that it cannot read back from the
 state directory, so it can be killed with SIGKILL while containers run:
 they run on under their shims, and a new daemon finds them (live restore).
 """
+
+import importlib
+
+__all__ = ["api", "cli", "containers", "frames", "images", "logs", "server", "shim"]
+
+
+def __getattr__(name: str):
+    """The modules load on first use: ``labcore shim`` starts without the HTTP server's imports."""
+    if name in __all__:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -32,6 +32,7 @@ from typing import Callable
 
 from .. import __version__
 from ..errors import InvalidInputError, LabError
+from ..proc.stat import process_start_time
 from . import containers, frames, images, logs
 from .images import NotFound
 from ..images.layout import goarch
@@ -79,6 +80,7 @@ class Daemon:
         self.exit_codes: dict[str, int] = {}
         self.children: dict[str, object] = {}
         self.started = time.time()
+        self.start_time = process_start_time(os.getpid())
 
 
 # --- routing (pure) -----------------------------------------------------------------------
@@ -220,6 +222,7 @@ def h_containers_list(daemon, req):
 
 def h_container_create(daemon, req):
     c = containers.create(req.body or {}, req.query.get("name") or None)
+    images.adopt_store(os.getpid(), daemon.start_time)  # loaded while we ran: ours now, like the rest
     return Response(201, {"Id": c.id, "Warnings": []})
 
 

@@ -71,16 +71,12 @@ def _store(create: bool = False) -> Layout | None:
             base.mkdir(mode=0o755)
         rec.owner, rec.owner_start = 0, None  # it persists after this process (see adopt_store)
         tracker.default().update(rec, what="image store")
-        adopt_store()
     return Layout.create(base / "layout")
 
 
-def adopt_store() -> None:
-    """The store belongs to the running daemon (cleanup spares it while containers may use its layers),
-    else to nobody (``labcore cleanup`` removes it)."""
-    from . import server
-    daemons = server.running()
-    owner, start = (int(daemons[0].target), daemons[0].extra.get("start_time")) if daemons else (0, None)
+def adopt_store(owner: int, start: int | None) -> None:
+    """Make the store the running daemon's: ``labcore cleanup`` spares it while containers may use its
+    layers. Once that daemon has stopped, cleanup deletes it (as it does a store nobody adopted)."""
     for rec in tracker.default().records():
         if rec.kind == "path" and rec.target == str(root()) and (rec.owner, rec.owner_start) != (owner, start):
             rec.owner, rec.owner_start = owner, start
@@ -239,4 +235,4 @@ def remove_store() -> None:
             tracker.default().undo(rec)
 
 
-__all__ = ["load", "find", "images", "normalize", "root", "layer_dir", "StoredImage", "NotFound", "remove_store"]
+__all__ = ["adopt_store", "load", "find", "images", "normalize", "root", "layer_dir", "StoredImage", "NotFound", "remove_store"]

@@ -176,7 +176,7 @@ def serve() -> int:
         finally:
             os.umask(old)
     from . import images
-    images.adopt_store()  # ours while we run: running containers' lowerdirs are in it
+    images.adopt_store(os.getpid(), process_start_time(os.getpid()))  # ours while we run: the containers' lowerdirs
     for line in api.restore(daemon):
         print(f"restored {line}", file=sys.stderr)
 
