@@ -121,7 +121,7 @@ def test_path_undo_never_descends_into_a_mount(trk, monkeypatch):
 
 def test_a_kind_is_refused_when_no_module_undoes_it(trk):
     with pytest.raises(ValueError, match="no undo known"):
-        trk.add("link", "lab-x")  # the networking code will register links with their undo
+        trk.add("lab-no-such-kind", "lab-x")
 
 
 def test_cleanup_loads_the_module_that_undoes_a_kind():
