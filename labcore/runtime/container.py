@@ -198,11 +198,12 @@ def kill(root, cid: str, sig: str | int = "TERM") -> None:
 
 
 def delete(root, cid: str, force: bool = False) -> None:
-    """Remove a stopped (or created) container; ``force`` kills a running one first."""
+    """Remove a stopped container; ``force`` kills a created or running one first."""
     c = load(root, cid)
     status = c.status()
-    if status == "running" and not force:
-        raise LabError(f"container {cid!r} is running", "kill it first, or delete --force")
+    if status in ("created", "running") and not force:
+        # The runtime spec: deleting a container that is not stopped is an error, and changes nothing.
+        raise LabError(f"container {cid!r} is {status}, not stopped", "kill it first, or delete --force")
     rec = next((r for r in tracker.default().records() if r.kind == "container" and r.target == str(c.dir)), None)
     if rec is not None:
         tracker.default().undo(rec)  # kills what still runs, removes the cgroups and the directory
