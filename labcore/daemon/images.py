@@ -216,8 +216,8 @@ def find(ref: str) -> StoredImage:
             return hits[0]
     try:
         name = normalize(ref)
-    except InvalidInputError:
-        name = None
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"invalid reference format: {exc.what}", exc.fix) from None
     for image in every:
         if name in image.names:
             return image

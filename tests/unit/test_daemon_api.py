@@ -1,0 +1,163 @@
+"""The Engine API's routing and answers, without a daemon process or root: state files made by hand."""
+
+import json
+
+import pytest
+
+from labcore.daemon import api, containers, frames, images, logs
+from labcore.errors import InvalidInputError, LabError
+
+
+@pytest.fixture
+def daemon(state_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("LABCORE_DATA_DIR", str(tmp_path / "data"))
+    return api.Daemon()
+
+
+def call(daemon, method, path, query=None, body=None, headers=None):
+    return api.handle(daemon, api.Request(method, path, query or {}, body, headers=headers or {}))
+
+
+def streamed(answer) -> bytes:
+    out = []
+    answer.write(out.append)
+    return b"".join(out)
+
+
+@pytest.mark.parametrize("method, path, handler, params", [
+    ("HEAD", "/_ping", "ping", {}),
+    ("GET", "/v1.41/_ping", "ping", {}),
+    ("GET", "/v1.24/version", "version", {}),
+    ("GET", "/images/json", "images_list", {}),
+    ("GET", "/v1.41/images/lab/busybox:1/json", "image_inspect", {"name": "lab/busybox:1"}),
+    ("POST", "/v1.41/containers/create", "container_create", {}),
+    ("GET", "/containers/json", "containers_list", {}),
+    ("GET", "/v1.41/containers/abc123/json", "container_inspect", {"id": "abc123"}),
+    ("POST", "/v1.41/containers/web/attach", "container_attach", {"id": "web"}),
+    ("POST", "/v1.41/containers/web/wait", "container_wait", {"id": "web"}),
+    ("DELETE", "/v1.41/containers/web", "container_remove", {"id": "web"}),
+])
+def test_routes(method, path, handler, params):
+    assert api.route(method, path) == (handler, params)
+
+
+def test_unknown_routes_and_methods_are_404_and_newer_clients_are_told_the_maximum(daemon):
+    assert api.route("GET", "/containers/create") is None and api.route("PUT", "/_ping") is None
+    assert api.route("GET", "/v1.41/networks/bridge") is None
+    answer = call(daemon, "GET", "/v1.41/volumes")
+    assert (answer.status, answer.body) == (404, {"message": "page not found"})
+    answer = call(daemon, "GET", "/v1.99/version")
+    assert answer.status == 400 and "Maximum supported API version is 1.41" in answer.body["message"]
+    assert api.split_version("/v1.41/info") == ("1.41", "/info") and api.split_version("/info") == (None, "/info")
+
+
+def test_ping_and_version_name_the_api_version(daemon):
+    ping = call(daemon, "HEAD", "/_ping")
+    assert ping.status == 200 and ping.body is None and ping.headers["Api-Version"] == "1.41"
+    assert call(daemon, "GET", "/_ping").body == b"OK"
+    version = call(daemon, "GET", "/v1.41/version").body
+    assert version["ApiVersion"] == "1.41" and version["Os"] == "linux"
+
+
+def test_errors_carry_dockers_status_codes(daemon):
+    assert api.status_of(images.NotFound("x", "y")) == 404
+    assert api.status_of(containers.Conflict("x", "y")) == 409
+    assert api.status_of(InvalidInputError("x", "y")) == 400
+    assert api.status_of(LabError("x", "y")) == 500
+    missing = call(daemon, "GET", "/v1.41/containers/nope/json")
+    assert (missing.status, missing.body) == (404, {"message": "No such container: nope"})
+    no_image = call(daemon, "POST", "/v1.41/containers/create", body={"Image": "lab/none:1", "Cmd": ["true"]})
+    assert (no_image.status, no_image.body["message"]) == (404, "No such image: lab/none:1")
+    bad = call(daemon, "POST", "/v1.41/containers/create", body={"Image": "Not A Name"})
+    assert bad.status == 400 and bad.body["message"].startswith("invalid reference format")
+    pull = call(daemon, "POST", "/v1.41/images/create", {"fromImage": "busybox", "tag": "latest"})
+    assert pull.status == 404 and "labcore image load" in pull.body["message"]
+    assert call(daemon, "GET", "/v1.41/images/json").body == []
+    assert call(daemon, "GET", "/v1.41/containers/json", {"all": "1"}).body == []
+
+
+def fake_container(cid="f" * 64, name="web", exited=True) -> containers.Container:
+    """A container's state directory as the daemon and the shim leave it, written by hand."""
+    c = containers.Container(cid)
+    c.dir.mkdir(parents=True)
+    c.meta = {"Id": cid, "Name": name, "Created": logs.timestamp(0), "CreatedEpoch": 0, "Path": "sh",
+              "Args": ["-c", "echo"], "Image": "sha256:" + "a" * 64, "ImageName": "lab/busybox:1", "LowerDirs": [],
+              "Config": {"Env": [], "Labels": {}}, "HostConfig": {"AutoRemove": False}}
+    c.save()
+    c.log.write_bytes(logs.line("stdout", b"out\n") + logs.line("stderr", b"err\n") + logs.line("stdout", b"more\n"))
+    if exited:
+        (c.dir / "shim.json").write_text(json.dumps({"pid": 1, "start_time": 0}))
+        (c.dir / "exit.json").write_text(json.dumps({"ExitCode": 3, "OOMKilled": True, "FinishedEpoch": 0}))
+    return c
+
+
+def test_logs_are_framed_by_stream_and_filtered(daemon):
+    fake_container()
+    both = call(daemon, "GET", "/v1.41/containers/web/logs", {"stdout": "1", "stderr": "1"})
+    assert isinstance(both, api.Stream) and both.content_type == frames.MULTIPLEXED
+    data = streamed(both)
+    assert data.startswith(frames.frame("stdout", b"out\n"))
+    assert frames.demux(data) == {1: b"out\nmore\n", 2: b"err\n"}
+    only_err = streamed(call(daemon, "GET", "/containers/web/logs", {"stderr": "true"}))
+    assert frames.demux(only_err) == {2: b"err\n"}
+    last = streamed(call(daemon, "GET", "/containers/web/logs", {"stdout": "1", "tail": "1"}))
+    assert frames.demux(last) == {1: b"more\n"}
+    stamped = streamed(call(daemon, "GET", "/containers/web/logs", {"stdout": "1", "timestamps": "1", "tail": "1"}))
+    assert frames.demux(stamped)[1].endswith(b"Z more\n")
+    none = call(daemon, "GET", "/containers/web/logs", {})
+    assert none.status == 400 and "at least one stream" in none.body["message"]
+
+
+def test_attach_upgrades_and_wait_answers_with_the_exit_code(daemon):
+    fake_container()
+    attach = call(daemon, "POST", "/v1.41/containers/web/attach", {"stream": "1", "stdout": "1", "stderr": "1"},
+                  headers={"connection": "Upgrade", "upgrade": "tcp"})
+    assert attach.upgrade and streamed(attach) == b""  # an exited container: nothing new after the attach
+    with_logs = call(daemon, "POST", "/containers/web/attach", {"logs": "1", "stdout": "1"})
+    assert not with_logs.upgrade and frames.demux(streamed(with_logs)) == {1: b"out\nmore\n"}
+    wait = call(daemon, "POST", "/v1.41/containers/web/wait", {"condition": "next-exit"})
+    assert json.loads(streamed(wait)) == {"StatusCode": 3, "Error": None}
+    bad = call(daemon, "POST", "/v1.41/containers/web/wait", {"condition": "soon"})
+    assert bad.status == 400 and "invalid condition" in bad.body["message"]
+
+
+def test_list_and_inspect_read_the_state_files(daemon):
+    c = fake_container()
+    fake_container("e" * 64, "fresh", exited=False)
+    assert call(daemon, "GET", "/containers/json").body == []  # without all: running ones only
+    listed = call(daemon, "GET", "/containers/json", {"all": "1"}).body
+    assert {(e["Names"][0], e["State"]) for e in listed} == {("/web", "exited"), ("/fresh", "created")}
+    state = call(daemon, "GET", f"/containers/{c.id[:6]}/json").body["State"]  # a unique ID prefix finds it
+    assert (state["Status"], state["ExitCode"], state["OOMKilled"], state["Pid"]) == ("exited", 3, True, 0)
+    assert call(daemon, "GET", "/containers/web/json").body["Name"] == "/web"
+    stop = call(daemon, "POST", "/containers/web/stop")
+    assert stop.status == 304  # stopping a stopped container changes nothing
+    kill = call(daemon, "POST", "/containers/web/kill")
+    assert kill.status == 409 and "is not running" in kill.body["message"]
+
+
+def test_bundle_config_takes_the_image_and_the_request(daemon):
+    c = fake_container()
+    c.meta["Config"] = {"Env": ["PATH=/bin", "GREETING=hi"], "WorkingDir": "/tmp", "User": "1000:100",
+                        "Hostname": "ffffffffffff"}
+    c.meta["HostConfig"] = {"Memory": 64 << 20, "NanoCpus": 500_000_000, "PidsLimit": 20}
+    oci = containers.bundle_config(c)
+    assert oci["process"]["args"] == ["sh", "-c", "echo"] and oci["process"]["cwd"] == "/tmp"
+    assert "GREETING=hi" in oci["process"]["env"] and "HOSTNAME=ffffffffffff" in oci["process"]["env"]
+    assert oci["process"]["user"] == {"uid": 1000, "gid": 100} and oci["root"] == {"path": "rootfs", "readonly": False}
+    r = oci["linux"]["resources"]
+    assert r["memory"] == {"limit": 64 << 20} and r["cpu"] == {"quota": 50000, "period": 100000}
+    assert r["pids"] == {"limit": 20} and {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"} in r["devices"]
+    assert oci["linux"]["cgroupsPath"] == "/labcore/docker-ffffffffffff"
+    c.meta["Config"]["User"] = "www-data"
+    with pytest.raises(InvalidInputError, match="only numeric"):
+        containers.bundle_config(c)
+
+
+def test_image_names_are_normalized_as_docker_does():
+    assert images.normalize("busybox") == "busybox:latest"
+    assert images.normalize("docker.io/library/busybox:1.36") == "busybox:1.36"
+    assert images.normalize("localhost:5000/lab/app") == "localhost:5000/lab/app:latest"
+    for bad in ("", "Upper/case", "a b", "x:bad tag"):
+        with pytest.raises(InvalidInputError):
+            images.normalize(bad)
