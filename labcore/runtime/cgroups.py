@@ -35,6 +35,9 @@ from ..proc import mountinfo
 from ..proc.cgroup import read as read_proc_cgroup
 
 
+MOUNT_OPTIONS = ("rw", "ro", "xattr", "noprefix", "clone_children", "cpuset_v2_mode", "nsdelegate", "favordynmods")
+
+
 def hierarchies() -> dict[str, Path]:
     """Each mounted cgroup hierarchy: its controllers (``"cpu,cpuacct"``, ``""`` for cgroup2) -> mount point."""
     out = {}
@@ -42,7 +45,8 @@ def hierarchies() -> dict[str, Path]:
         if m.fstype == "cgroup2" and m.root == "/":
             out.setdefault("", Path(m.point))
         elif m.fstype == "cgroup" and m.root == "/":
-            names = [o for o in m.super_options.split(",") if o not in ("rw", "ro") and "=" not in o]
+            # The controllers, and name=systemd for a named hierarchy, as /proc/PID/cgroup spells them.
+            names = [o for o in m.super_options.split(",") if o not in MOUNT_OPTIONS and not o.startswith("release_agent=")]
             out.setdefault(",".join(names), Path(m.point))
     return out
 
@@ -193,6 +197,17 @@ def attach(paths: dict[str, Path], pid: int) -> None:
         (path / "cgroup.procs").write_text(str(pid))
 
 
+def join_like(pid: int, joiner: int) -> None:
+    """Put ``joiner`` into every cgroup ``pid`` is in (``exec`` joins the container's groups)."""
+    mounts = hierarchies()
+    for line in read_proc_cgroup(pid).splitlines():
+        _, names, path = line.split(":", 2)
+        mount = mounts.get(names) if names else mounts.get("")
+        procs = mount / path.lstrip("/") / "cgroup.procs" if mount else None
+        if procs is not None and procs.exists():
+            procs.write_text(str(joiner))
+
+
 def remove(made: list[str], timeout: float = 2.0) -> None:
     """rmdir what we made, deepest first. The container's own directories may take a moment to empty
     (their last process is being reaped): retried briefly. A parent we made (``/labcore``) may hold other
@@ -212,4 +227,4 @@ def remove(made: list[str], timeout: float = 2.0) -> None:
                 time.sleep(0.01)
 
 
-__all__ = ["hierarchies", "plan", "make", "apply", "attach", "remove"]
+__all__ = ["hierarchies", "plan", "make", "apply", "attach", "join_like", "remove"]

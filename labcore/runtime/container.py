@@ -247,13 +247,15 @@ def exec_in(root, cid: str, argv: list[str]) -> int:
     if c.status() not in ("created", "running"):
         raise LabError(f"container {cid!r} is {c.status()}", "exec needs a running container")
     from .. import kernel
-    from . import config, init
+    from . import cgroups, config, init
     cfg = config.load(c.data["bundle"])
+    cfg["_security"] = init.prepare_security(cfg)  # the same capabilities, no_new_privs and seccomp as the init
     k = kernel.default()
     order = ["user", "ipc", "uts", "net", "pid", "cgroup", "mnt"]
     child = k.fork()
     if child == 0:
         try:
+            cgroups.join_like(c.pid, os.getpid())  # counted and limited with the container
             for name in order:
                 mine, theirs = f"/proc/self/ns/{name}", f"/proc/{c.pid}/ns/{name}"
                 if os.path.exists(theirs) and os.stat(mine).st_ino != os.stat(theirs).st_ino:

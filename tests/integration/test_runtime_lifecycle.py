@@ -180,3 +180,23 @@ def test_the_same_bundle_under_runc(bundle, tmp_path, state_dir):
         for runtime, root in ((runc, theirs), (RUNTIME, ours)):
             subprocess.run(runtime + ["--root", str(root), "delete", "--force", "same"], capture_output=True)
     assert not (ours / "same").exists()
+
+
+def test_exec_joins_the_namespaces_cgroups_and_capabilities(bundle, tmp_path, state_dir):
+    root = tmp_path / "root"
+    edit(bundle, lambda c: c["process"].update(args=["sleep", "30"]))
+    rt(root, "create", "--bundle", str(bundle), "ex")
+    try:
+        rt(root, "start", "ex")
+        pid = status(root, "ex")["pid"]
+        done = rt(root, "exec", "ex", "sh", "-c", "cat /proc/1/cmdline; echo; hostname; grep CapEff /proc/self/status; "
+                                                  "grep pids /proc/self/cgroup")
+        lines = done.stdout.splitlines()
+        assert lines[0].replace("\0", " ").strip() == "sleep 30"  # PID 1 of the container's pid namespace
+        assert lines[1] == "labcore"                                # its uts namespace
+        init_caps = [l for l in open(f"/proc/{pid}/status") if l.startswith("CapEff")][0].split()[1]
+        assert lines[2].split()[1] == init_caps                     # no more powers than the init
+        assert lines[3].endswith("/labcore/ex")                     # counted in the container's cgroup
+        assert rt(root, "exec", "ex", "sh", "-c", "exit 3", check=False).returncode == 3
+    finally:
+        rt(root, "delete", "--force", "ex")
