@@ -78,6 +78,8 @@ as a string. The checker builds the network and the internet, makes the connecti
 
     def verify(self, answer):
         net = _lab()
+        if net.netns.exists("lab-internet"):
+            return "check this before section 4 builds its internet namespace, or after the chapter's cleanup cell"
         with net.network.create(f"ex09-{secrets.token_hex(2)}") as n, net.internet.create() as inet, \
                 net.endpoint.attach(f"ex09-{secrets.token_hex(2)}", n.name) as ep:
             server = inet.ns.spawn([sys.executable, "-c",
@@ -123,11 +125,14 @@ namespace to the host's uplink address on `host_port`."""
             return "pass your function itself (rule, without parentheses)"
         net = _lab()
         host_port = 30000 + secrets.randbelow(5000)
+        text = answer(host_port, "10.199.0.2", 80)  # a first call, before anything is made: does it answer at all?
+        if not isinstance(text, str):
+            return f"rule() returned {type(text).__name__}: return the rule as a string"
+        if net.netns.exists("lab-internet"):
+            return "run the chapter's cleanup cell first: the checker builds its own internet namespace"
         with net.network.create(f"ex09-{secrets.token_hex(2)}") as n, net.internet.create() as inet, \
                 net.endpoint.attach(f"ex09-{secrets.token_hex(2)}", n.name) as ep:
             text = answer(host_port, ep.ip, 80)
-            if not isinstance(text, str):
-                return f"rule() returned {type(text).__name__}: return the rule as a string"
             server = ep.spawn([sys.executable, "-c", self.SERVER], capture=True)
             table = f"labcore-ex09-{secrets.token_hex(2)}"
             rec = net.nft.table(table)

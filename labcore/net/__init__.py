@@ -14,6 +14,7 @@ One module per concept::
     endpoint.py   a container's side: netns, veth, address, route, name, ports
     internet.py   a namespace standing in for the internet, behind an uplink
     overlay.py    two "hosts" joined by VXLAN over an underlay veth
+    throughput.py iperf3 between namespaces; a published port's request latency
     command.py    labcore network ... and labcore run --network/--publish/--name
 
 Every object goes through the tracker and is undone by ``labcore cleanup``.
@@ -25,7 +26,7 @@ from __future__ import annotations
 import importlib
 
 _MODULES = ("netlink", "netns", "links", "ipam", "sysctl", "nft", "network", "ports", "hostsfile",
-            "endpoint", "internet", "overlay", "command")
+            "endpoint", "internet", "overlay", "throughput", "command")
 
 
 def __getattr__(name):  # the submodules load when first used: pyroute2 costs time to import

@@ -25,6 +25,7 @@ deletes every link in it.
 from __future__ import annotations
 
 import errno
+import os
 
 from .. import tracker
 from ..errors import InvalidInputError
@@ -133,6 +134,7 @@ def describe(netns: str | None = None) -> list[dict]:
                         "kind": (info.get_attr("IFLA_INFO_KIND") if info else None) or "device",
                         "state": l.get_attr("IFLA_OPERSTATE"), "mac": l.get_attr("IFLA_ADDRESS"),
                         "master": names.get(l.get_attr("IFLA_MASTER")), "peer": l.get_attr("IFLA_LINK"),
+                        "peer_nsid": l.get_attr("IFLA_LINK_NETNSID"),
                         "addresses": addrs.get(l["index"], [])})
         return out
     return netlink.call(read, netns)
@@ -144,6 +146,35 @@ def counters(name: str, netns: str | None = None) -> dict:
         stats = ipr.get_links(netlink.index(ipr, name))[0].get_attr("IFLA_STATS64")
         return {k: stats[k] for k in ("rx_packets", "tx_packets", "rx_bytes", "tx_bytes")}
     return netlink.call(read, netns)
+
+
+def nsid(path: str, netns: str | None = None) -> int | None:
+    """The id that namespace ``netns`` gives the namespace at ``path`` (RTM_GETNSID), None if it gave none.
+
+    A veth end whose peer lives in another namespace names it by this id
+    (``IFLA_LINK_NETNSID``, ``link-netnsid`` in ``ip link``); ids are local
+    to each namespace, like file descriptors to a process.
+    """
+    from pyroute2.netlink.nlsocket import NetlinkRequest
+    from pyroute2.netlink.rtnl import RTM_GETNSID
+    from pyroute2.netlink.rtnl.nsidmsg import nsidmsg
+
+    def ask(ipr):
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            msg = nsidmsg()
+            msg["attrs"] = [("NETNSA_FD", fd)]
+            core = ipr.asyncore  # pyroute2 0.9 has no sync call for this request: run it on the socket's own loop
+
+            async def request():
+                req = NetlinkRequest(core, msg, msg_type=RTM_GETNSID, msg_flags=1)
+                await req.send()
+                return [m.get_attr("NETNSA_NSID") async for m in req.response()]
+            found = core.event_loop.run_until_complete(request())
+        finally:
+            os.close(fd)
+        return found[0] if found and found[0] is not None and found[0] < 1 << 31 else None
+    return netlink.call(ask, netns)
 
 
 @tracker.undoes("link", order=40)  # after processes and mounts; a netns (30) takes its links with it
@@ -167,4 +198,4 @@ def _delete(rec: tracker.Record) -> str:
 
 
 __all__ = ["bridge", "veth", "vxlan", "set_master", "up", "add_address", "add_route", "describe", "counters",
-           "check_name", "IFNAMSIZ"]
+           "check_name", "nsid", "IFNAMSIZ"]

@@ -15,31 +15,44 @@ from ...net import links as netlinks
 from .render import PALETTE, Diagram, h, header, quote
 
 
-def _read(namespaces) -> list[tuple[str, list[dict]]]:
-    out = [("host", [l for l in netlinks.describe(None) if l["name"].startswith("lab-")])]
+def _read(namespaces, host: bool) -> list[tuple[str | None, str, list[dict]]]:
+    """(netns name or None for the host, label, links) for each namespace drawn."""
+    out = [(None, "host", [l for l in netlinks.describe(None) if l["name"].startswith("lab-")])] if host else []
     for ns in namespaces:
         name = getattr(ns, "name", None) or str(ns).rsplit("/", 1)[-1]
-        out.append((name, netlinks.describe(name)))
+        out.append((name, name, netlinks.describe(name)))
     return out
 
 
 def _peers(spaces) -> list[tuple[str, str]]:
-    """Pairs of node ids joined as veth ends: A's peer index is B's index and B's is A's."""
-    ends = [(f"{ns}:{l['name']}", ns, l) for ns, ls in spaces for l in ls if l["kind"] == "veth"]
-    pairs = []
-    for i, (a, nsa, la) in enumerate(ends):
-        for b, nsb, lb in ends[i + 1:]:
-            if nsa != nsb and la["peer"] == lb["index"] and lb["peer"] == la["index"]:
-                pairs.append((a, b))
-    return pairs
+    """Node ids joined as veth ends: each end names its peer by ifindex in the namespace its nsid names."""
+    paths = {label: (f"/run/netns/{ns}" if ns else "/proc/self/ns/net") for ns, label, _ in spaces}
+    pairs = set()
+    for ns, label, ls in spaces:
+        ids = {}
+        for other, olabel, _ in spaces:
+            if olabel != label:
+                found = netlinks.nsid(paths[olabel], ns)
+                if found is not None:
+                    ids[found] = olabel
+        by_index = {olabel: {l["index"]: l for l in ols} for _, olabel, ols in spaces}
+        for l in ls:
+            if l["kind"] != "veth" or l["peer_nsid"] is None or l["peer_nsid"] not in ids:
+                continue
+            other = ids[l["peer_nsid"]]
+            peer = by_index[other].get(l["peer"])
+            if peer is not None:
+                pairs.add(tuple(sorted((f"{label}:{l['name']}", f"{other}:{peer['name']}"))))
+    return sorted(pairs)
 
 
-def network_map(*namespaces, title: str = "network namespaces, links and addresses") -> Diagram:
-    """The host's lab links and each given namespace (a NetNamespace, an Endpoint's path or a name). Chapter 09."""
-    spaces = _read([getattr(n, "netns", None) or n for n in namespaces])
+def network_map(*namespaces, title: str = "network namespaces, links and addresses", host: bool = True) -> Diagram:
+    """The host's lab links (unless ``host=False``) and each given namespace (a NetNamespace,
+    an Endpoint or a name). Chapter 09."""
+    spaces = _read([getattr(n, "netns", None) or n for n in namespaces], host)
     lines = header("net", title, rankdir="LR")
     text = [title]
-    for i, (ns, ls) in enumerate(spaces):
+    for i, (_, ns, ls) in enumerate(spaces):
         lines.append(f"  subgraph cluster_{i} {{ label={quote('netns ' + ns)}; style=\"rounded,filled\"; "
                      f"fillcolor={quote(PALETTE[i % len(PALETTE)])}; fontsize=12;")
         text.append(f"netns {ns}:")
@@ -50,7 +63,7 @@ def network_map(*namespaces, title: str = "network namespaces, links and address
             text.append(f"  {l['name']} ({l['kind']}, {l['state']})" + (f" {', '.join(l['addresses'])}" if l["addresses"] else "")
                         + (f" port of {l['master']}" if l["master"] else ""))
         lines.append("  }")
-    for ns, ls in spaces:
+    for _, ns, ls in spaces:
         for l in ls:
             if l["master"]:
                 lines.append(f"  {quote(ns + ':' + l['name'])} -> {quote(ns + ':' + l['master'])} "
