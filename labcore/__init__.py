@@ -69,6 +69,7 @@ _NAMES = {
     "course": ("labcore.course", None),
     "registry": ("labcore.images.registry", None),
     "registryd": ("labcore.images.registryd", None),
+    "runtimes": ("labcore.teach.runtimes", None),
     # the course around the lessons: a chapter's first cell, its quiz and exercises, the map
     "chapter": ("labcore.teach.chapter", "chapter"),
     "quiz": ("labcore.teach.chapter", "quiz"),

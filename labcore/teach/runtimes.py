@@ -1,0 +1,231 @@
+"""Several OCI runtimes driving one bundle: labcore's, runc and crun, side by side. Chapter 08.
+
+An OCI runtime is a command, not a library: whoever drives it (containerd's
+shim, Podman's conmon, the OCI validation suite, a person at a shell) runs
+``RUNTIME --root STATEDIR create --bundle DIR ID``, then ``start ID``,
+``state ID``, ``kill ID SIGNAL`` and ``delete ID``, and reads the state JSON
+the runtime prints. Because that command line is the interface, one bundle
+can be handed to any runtime, which is what this module does::
+
+    rts = runtimes.available(work / "roots")      # {"labcore": Runtime, "runc": ..., "crun": ...}
+    b = runtimes.bundle(work / "hello", ["echo", "hi"])
+    rts["runc"].run("hi-runc", b)                  # (exit status, stdout)
+
+Two details every caller of a runtime must know, and which ``Runtime``
+handles:
+
+* a **created** container keeps the stdio ``create`` was given, so reading
+  ``create``'s stdout from a pipe would wait until the container ends:
+  outputs go through files here, as containerd's shim passes its own fds;
+* crun refuses *hybrid* cgroups (v1 controllers plus a cgroup2 mount that
+  holds none of them). On such a host it runs in a private mount namespace
+  where that cgroup2 mount is unmounted (``unshare --mount``): its view
+  changes, the host's does not. On a pure v1 or v2 host it runs as it is.
+
+Containers made for runc and crun are recorded with the tracker like the
+lab's own: each gets a ``cgroupsPath`` in the lab's ``labcore`` subtree,
+recorded before the runtime makes it, so ``labcore cleanup`` kills what a
+crashed notebook left running there and removes the groups.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .. import tracker
+from ..errors import LabError
+
+OURS = [sys.executable, "-m", "labcore", "runtime"]
+HIDE_CGROUP2 = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                'umount /sys/fs/cgroup/unified && exec "$0" "$@"']
+
+
+def hybrid_cgroups() -> bool:
+    """Is /sys/fs/cgroup/unified a cgroup2 mount next to v1 controllers (systemd's hybrid layout)?"""
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        fields = line.split()
+        if fields[1] == "/sys/fs/cgroup/unified" and fields[2] == "cgroup2":
+            return True
+    return False
+
+
+class Runtime:
+    """One OCI runtime: its command line (``argv``) and a state root of its own."""
+
+    def __init__(self, name: str, argv: list[str], root: Path):
+        self.name, self.argv, self.root = name, list(argv), Path(root)
+        self._outdir = self.root.parent / f"{name}-io"  # next to the root: removed with the caller's directory
+        self._outdir.mkdir(parents=True, exist_ok=True)
+        self._records: dict[str, list] = {}  # container id -> its tracker records (peers' cgroups)
+        self._calls = 0
+
+    def __repr__(self) -> str:
+        return f"<Runtime {self.name}: {' '.join(self.command('ID'))}>"
+
+    def command(self, *args: str) -> list[str]:
+        return [*self.argv, "--root", str(self.root), *args]
+
+    def __call__(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
+        """Run one verb; stdout and stderr through files (a created container holds create's stdio)."""
+        self._calls += 1  # fresh files each call: a created container keeps writing into create's
+        out_path, err_path = self._outdir / f"{self._calls}.out", self._outdir / f"{self._calls}.err"
+        with open(out_path, "w+") as out, open(err_path, "w+") as err:
+            code = subprocess.run(self.command(*args), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                  timeout=timeout).returncode
+            out.seek(0)
+            err.seek(0)
+            done = subprocess.CompletedProcess(args, code, out.read(), err.read())
+        if check and code != 0:
+            raise LabError(f"{self.name} {' '.join(args)} failed with status {code}: {done.stderr.strip()[:300]}",
+                           "read the runtime's message; the bundle's config.json may need a change")
+        return done
+
+    # --- the five operations of the runtime spec, plus run ------------------------------------
+    def create(self, cid: str, bundle: Path) -> dict:
+        """``create``: returns the state JSON (status "created", the init's PID)."""
+        recs = _record_cgroups(bundle, cid) if self.name != "labcore" else []
+        try:
+            self("create", "--bundle", str(bundle), cid)
+        except BaseException:
+            for rec in recs:
+                tracker.default().undo(rec)
+            raise
+        self._records[cid] = recs
+        return self.state(cid)
+
+    def start(self, cid: str) -> None:
+        self("start", cid)
+
+    def state(self, cid: str) -> dict:
+        return json.loads(self("state", cid).stdout)
+
+    def kill(self, cid: str, sig: str = "KILL") -> None:
+        self("kill", cid, sig)
+
+    def delete(self, cid: str, force: bool = False) -> None:
+        self("delete", *(["--force"] if force else []), cid)
+        for rec in self._records.pop(cid, []):
+            tracker.default().undo(rec)  # the runtime removed the groups: the records go ("already gone")
+
+    def wait_for(self, cid: str, status: str, timeout: float = 10) -> dict:
+        """Poll ``state`` until the container has ``status``."""
+        deadline = time.monotonic() + timeout
+        while (s := self.state(cid))["status"] != status:
+            if time.monotonic() > deadline:
+                raise LabError(f"{self.name}: container {cid} is {s['status']}, not {status}, after {timeout} s",
+                               "look at it with the runtime's state command")
+            time.sleep(0.02)
+        return s
+
+    def run(self, cid: str, bundle: Path) -> tuple[int, str]:
+        """create + start + wait + delete, as separate commands; (exit status, what the container printed).
+
+        The container's stdout is create's, so it lands in a file of ours once the container exits.
+        """
+        out = self._outdir / f"{cid}.out"
+        recs = _record_cgroups(bundle, cid) if self.name != "labcore" else []
+        try:
+            with open(out, "w") as f:
+                code = subprocess.run(self.command("run", "--bundle", str(bundle), cid), stdin=subprocess.DEVNULL,
+                                      stdout=f, stderr=subprocess.STDOUT, timeout=60).returncode
+        finally:
+            for rec in recs:
+                tracker.default().undo(rec)
+        return code, out.read_text()
+
+    def close(self) -> None:
+        """Delete what is left in this runtime's root, then its scratch files."""
+        for cid in list(self._records):
+            self("delete", "--force", cid, check=False)
+            for rec in self._records.pop(cid):
+                tracker.default().undo(rec)
+        shutil.rmtree(self._outdir, ignore_errors=True)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def available(roots: Path) -> dict[str, Runtime]:
+    """The runtimes on this machine: labcore's always, runc and crun where installed; each root under ``roots``."""
+    roots = Path(roots)
+    found = {"labcore": Runtime("labcore", OURS, roots / "labcore")}
+    if shutil.which("runc"):
+        found["runc"] = Runtime("runc", [shutil.which("runc")], roots / "runc")
+    if shutil.which("crun"):
+        crun = [shutil.which("crun")]
+        found["crun"] = Runtime("crun", HIDE_CGROUP2 + crun if hybrid_cgroups() else crun, roots / "crun")
+    return found
+
+
+# --- bundles ---------------------------------------------------------------------------------
+def bundle(dest: Path, args: list[str], applets: list[str] | None = None, **changes) -> Path:
+    """A busybox bundle at ``dest``: ``rootfs/`` and the default ``config.json`` running ``args``.
+
+    ``changes`` replace top-level keys of the config (``hostname=...``); ``edit()`` does the rest.
+    """
+    from ..images import busybox_rootfs
+    from ..runtime import spec
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=False)
+    busybox_rootfs(dest / "rootfs", applets=applets or ["sh", "echo", "cat", "ls", "sleep", "hostname", "ps"])
+    cfg = spec.default(args)
+    cfg.update(changes)
+    write_config(dest, cfg)
+    return dest
+
+
+def config(bundle_dir: Path) -> dict:
+    return json.loads((Path(bundle_dir) / "config.json").read_text())
+
+
+def write_config(bundle_dir: Path, cfg: dict) -> None:
+    (Path(bundle_dir) / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+
+
+def edit(bundle_dir: Path, fn) -> dict:
+    """Apply ``fn(cfg)`` to the bundle's config.json and save it; returns the new config."""
+    cfg = config(bundle_dir)
+    fn(cfg)
+    write_config(bundle_dir, cfg)
+    return cfg
+
+
+def _record_cgroups(bundle_dir: Path, cid: str) -> list:
+    """Point the bundle's cgroupsPath at labcore/CID and record each hierarchy's directory before a peer
+    runtime makes it: what a crash leaves there, ``labcore cleanup`` kills and removes."""
+    from ..runtime import cgroups
+    rel = f"/{tracker.CGROUP_NAME}/{cid}"
+    edit(bundle_dir, lambda c: c["linux"].update(cgroupsPath=rel))
+    recs = []
+    for path in cgroups.plan(rel, cid).values():
+        recs.append(tracker.default().add("cgroup", str(path), what=f"a container's cgroup ({cid})"))
+    return recs
+
+
+# --- timing ----------------------------------------------------------------------------------
+def time_lifecycle(rt: Runtime, bundle_dir: Path, rounds: int = 5, prefix: str = "lab-t") -> list[float]:
+    """Milliseconds of create + start + (wait) + delete of the bundle, ``rounds`` times: the runtime's own cost."""
+    times = []
+    for n in range(rounds + 1):
+        cid = f"{prefix}-{rt.name}-{n}"
+        t0 = time.perf_counter()
+        code, _ = rt.run(cid, bundle_dir)
+        took = (time.perf_counter() - t0) * 1000
+        if code != 0:
+            raise LabError(f"{rt.name} run {cid} exited with {code}", "run it once by hand to see why")
+        if n:  # the first round warms caches: left out
+            times.append(took)
+    return times
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+__all__ = ["Runtime", "available", "bundle", "config", "write_config", "edit", "time_lifecycle", "median",
+           "hybrid_cgroups", "OURS", "HIDE_CGROUP2"]
