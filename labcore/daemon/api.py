@@ -165,7 +165,10 @@ def h_version(daemon, req):
                           "Arch": goarch(), "KernelVersion": u.release, "BuildTime": "",
                           "Platform": {"Name": "Docker Internals Lab"},
                           "Components": [{"Name": "Engine", "Version": f"labcore-{__version__}",
-                                          "Details": {"ApiVersion": API_VERSION, "Os": "linux"}}]}, _headers())
+                                          "Details": {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION,
+                                                      "Os": "linux", "Arch": goarch(), "KernelVersion": u.release,
+                                                      "GoVersion": f"python{platform.python_version()}"}}]},
+                    _headers())
 
 
 def h_info(daemon, req):
@@ -187,7 +190,7 @@ def h_info(daemon, req):
         "DockerRootDir": str(containers.base()), "Name": u.nodename, "Labels": [], "ExperimentalBuild": False,
         "ServerVersion": f"labcore-{__version__}", "Runtimes": {"labcore": {"path": "labcore runtime"}},
         "DefaultRuntime": "labcore", "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "",
-        "SecurityOptions": [], "Warnings": []}, _headers())
+        "SecurityOptions": [], "Swarm": {"LocalNodeState": "inactive"}, "Warnings": []}, _headers())
 
 
 # --- images -------------------------------------------------------------------------------

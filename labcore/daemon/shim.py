@@ -89,6 +89,17 @@ def oom_killed(cgroup_dirs: list[str]) -> bool:
     return False
 
 
+def _remove_cgroups(made: list[str], shim_log) -> None:
+    """The runtime gives a cgroup two seconds to empty; a container the OOM killer hit on a loaded
+    machine may take longer to finish exiting. Its directories are retried here for ten more."""
+    from ..runtime import cgroups
+    left = [d for d in made if os.path.isdir(d)]
+    if left:
+        cgroups.remove(left, timeout=10)
+        still = [d for d in left if os.path.isdir(d)]
+        print(f"{logs.timestamp()} cgroups removed late: {len(left) - len(still)}, still there: {still}", file=shim_log)
+
+
 def _own_record() -> tracker.Record | None:
     me = str(os.getpid())
     return next((r for r in tracker.default().records() if r.kind == "process" and r.target == me), None)
@@ -145,6 +156,7 @@ def run(cid: str, cdir: str, root: str) -> int:
                 runtime.delete(root, cid, force=True)
             except Exception as exc:  # recorded; `labcore cleanup` or docker rm removes the rest
                 print(f"{logs.timestamp()} runtime delete: {exc}", file=shim_log)
+            _remove_cgroups(c.data.get("cgroups") or [], shim_log)
         now = time.time()
         _write_json(cdir / "exit.json", exit_info | {"FinishedAt": logs.timestamp(now), "FinishedEpoch": now})
         print(f"{logs.timestamp()} container {cid[:12]} exited: {exit_info}", file=shim_log)

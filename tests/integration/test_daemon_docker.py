@@ -166,6 +166,24 @@ def test_stop_sends_sigkill_after_the_grace_period(stack):
     docker(stack, "rm", "deaf", "busy")
 
 
+def test_memory_limit_and_the_oom_killer(stack):
+    hog = 'x=$(head -c 40000000 /dev/zero | tr "\\0" a); echo survived'  # a 40 MB shell variable
+    done = docker(stack, "run", "--name", "hog", "-m", "16m", IMAGE, "sh", "-c", hog, check=False)
+    assert done.returncode == 137 and "survived" not in done.stdout
+    state = json.loads(docker(stack, "inspect", "hog").stdout)[0]["State"]
+    assert (state["ExitCode"], state["OOMKilled"]) == (137, True)
+    assert docker(stack, "run", "--rm", "-m", "512m", IMAGE, "sh", "-c", hog).stdout == "survived\n"
+    docker(stack, "rm", "hog")
+
+
+def test_logs_follow_streams_until_the_container_exits(stack):
+    docker(stack, "run", "-d", "--name", "ticker", IMAGE, "sh", "-c", "for i in 1 2 3; do echo $i; sleep 0.2; done")
+    follow = docker(stack, "logs", "-f", "ticker", timeout=30)
+    assert follow.stdout == "1\n2\n3\n"
+    assert docker(stack, "wait", "ticker").stdout == "0\n"
+    docker(stack, "rm", "ticker")
+
+
 def test_the_python_sdk_runs_a_container(stack):
     docker_sdk = pytest.importorskip("docker")  # the test extra installs it
     client = docker_sdk.DockerClient(base_url=stack["host"])
