@@ -170,3 +170,23 @@ def test_cli_publish_on_the_default_bridge(host_net):
         proc.terminate()  # the second interrupt kills PID 1 (it ignores SIGTERM)
         proc.wait(10)
     assert "pub is 10.199." in proc.stderr.read()
+
+
+@pytest.mark.needs(*NEEDS)
+def test_cleanup_undoes_a_network_and_container_left_by_a_killed_process(host_net):
+    code = ("import os, sys\n"
+            "from labcore.net import network, endpoint\n"
+            "n = network.create('tcrash')\n"
+            "e = endpoint.attach('victim', 'tcrash', publish=['%d:80'])\n"
+            "print('made', flush=True)\n"
+            "os.kill(os.getpid(), 9)\n" % PORT)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == -9 and "made" in r.stdout, r.stderr
+    left = snapshot()
+    assert "lab-br-tcrash" in left["links"] and "lab-c-victim" in left["netns"] and "labcore-p-victim" in left["nft"]
+    done = subprocess.run([sys.executable, "-m", "labcore", "cleanup"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for what in ("netns lab-c-victim", "link lab-br-tcrash", "nft-table ip labcore-p-victim", "nft-table ip labcore-tcrash",
+                 "sysctl net.ipv4.ip_forward", "ipam-lease tcrash/victim"):
+        assert what in done.stdout, done.stdout
+    # host_net then checks that links, namespaces, rules and ip_forward are back as they were
