@@ -338,6 +338,7 @@ BENCHES["registry"] = lambda: __import__("registry").main()  # bench/registry.py
 BENCHES["seccomp"] = lambda: __import__("security").main()  # bench/security.py: getpid under Docker's filter vs none
 BENCHES["net"] = lambda: __import__("net").main()  # bench/net.py: iperf3 over bridge+veth vs loopback; DNAT vs docker-proxy
 BENCHES["runtime"] = lambda: __import__("runtime").main()  # bench/runtime.py: create+start+delete vs runc and crun
+BENCHES["daemon"] = lambda: __import__("daemon").main()  # bench/daemon.py: docker run --rm true via our daemon vs the engine
 
 
 def main(argv: list[str]) -> int:
