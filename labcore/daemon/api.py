@@ -77,6 +77,8 @@ class Daemon:
     """What the handlers share: the exit codes of auto-removed containers, the shims we started."""
 
     def __init__(self):
+        import threading
+        self.lock = threading.Lock()  # create, start, remove and auto-remove one at a time (not stop: it waits)
         self.exit_codes: dict[str, int] = {}
         self.children: dict[str, object] = {}
         self.started = time.time()
@@ -224,7 +226,8 @@ def h_containers_list(daemon, req):
 
 
 def h_container_create(daemon, req):
-    c = containers.create(req.body or {}, req.query.get("name") or None)
+    with daemon.lock:  # two creates with one name: the second must see the first
+        c = containers.create(req.body or {}, req.query.get("name") or None)
     images.adopt_store(os.getpid(), daemon.start_time)  # loaded while we ran: ours now, like the rest
     return Response(201, {"Id": c.id, "Warnings": []})
 
@@ -235,10 +238,11 @@ def h_container_inspect(daemon, req):
 
 def h_container_start(daemon, req):
     c = _container(req)
-    if c.status() == "running":
-        return Response(304)
-    shim = containers.start(c)
-    daemon.children[c.id] = shim
+    with daemon.lock:
+        if c.status() == "running":
+            return Response(304)
+        shim = containers.start(c)
+        daemon.children[c.id] = shim
     watch(daemon, c, shim)
     return Response(204)
 
@@ -256,13 +260,14 @@ def watch(daemon: Daemon, c: containers.Container, child=None) -> None:
 
 def finished(daemon: Daemon, c: containers.Container) -> None:
     """A container whose shim has gone: adopt its records; remove it if it asked (--rm)."""
-    if not c.exists():
-        return
-    containers.adopt(c)
-    ex = c.exit()
-    daemon.exit_codes[c.id] = int((ex or {}).get("ExitCode", 255))
-    if c.meta.get("HostConfig", {}).get("AutoRemove"):
-        containers.remove(c, force=True)
+    with daemon.lock:
+        if not c.exists():
+            return  # removed meanwhile (docker rm -f)
+        containers.adopt(c)
+        ex = c.exit()
+        daemon.exit_codes[c.id] = int((ex or {}).get("ExitCode", 255))
+        if c.meta.get("HostConfig", {}).get("AutoRemove"):
+            containers.remove(c, force=True)
 
 
 def h_container_wait(daemon, req):
@@ -360,7 +365,10 @@ def h_container_kill(daemon, req):
 
 def h_container_remove(daemon, req):
     c = _container(req)
-    containers.remove(c, force=req.flag("force"))
+    with daemon.lock:
+        if not c.exists():
+            raise NotFound(f"No such container: {req.params['id']}", "it was removed meanwhile")
+        containers.remove(c, force=req.flag("force"))
     daemon.exit_codes.pop(c.id, None)
     return Response(204)
 

@@ -209,6 +209,9 @@ def start(timeout: float = 15) -> Path:
         return path
     containers.base().mkdir(parents=True, exist_ok=True, mode=0o711)
     log_path = containers.base() / "daemon.log"
+    for rec in tracker.default().records():  # a previous daemon's, left by SIGKILL or stop: ours replace them
+        if rec.extra.get("what") in (WHAT, "daemon log") and not tracker.owner_alive(rec):
+            tracker.default().forget(rec) if rec.kind == "path" else tracker.default().undo(rec)
     with tracker.default().created("path", log_path, what="daemon log") as log_rec:
         log = open(log_path, "ab")
     with log:
