@@ -90,8 +90,9 @@ def layer_dir(diff_id: str) -> Path:
 def load(source: str | os.PathLike, name: str | None = None) -> "StoredImage":
     """Copy an image from an OCI layout (``LAYOUT[:TAG]``) into the store under ``name``."""
     path, tag = parse_ref(os.fspath(source))
+    name = normalize(name) if name is not None else None  # a bad name is refused before anything is read
     image = Layout.open(path).image(tag)
-    name = normalize(name or f"{Path(path).resolve().name.lower()}:{tag or 'latest'}")
+    name = name or normalize(f"{Path(path).resolve().name.lower()}:{tag or 'latest'}")
     store = _store(create=True)
     src = image.layout
     store.put_file(src.blob_path(image.manifest["config"]["digest"]), image.manifest["config"]["digest"])

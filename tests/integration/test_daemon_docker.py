@@ -110,6 +110,9 @@ def test_exit_status_and_image_config_reach_the_client(stack):
     assert (done.returncode, done.stdout, done.stderr) == (3, "hello from /tmp\n", "oops\n")
     assert docker(stack, "run", "--rm", "-e", "GREETING=bye", "-w", "/", IMAGE, "sh", "-c",
                   'echo "$GREETING from $(pwd)"').stdout == "bye from /\n"
+    assert docker(stack, "run", "--rm", "--entrypoint", "echo", IMAGE, "from", "entrypoint").stdout == \
+        "from entrypoint\n"
+    assert docker(stack, "run", "--rm", "--user", "1000:1000", IMAGE, "id", "-u").stdout == "1000\n"
 
 
 def test_images_and_image_inspect(stack):
