@@ -8,6 +8,7 @@ One module per concept::
     ipam.py       a subnet per network, an address per container (pure + a leases file)
     sysctl.py     ip_forward and route_localnet, changed and put back
     nft.py        the lab's own nftables tables: masquerade, forward counters
+    conntrack.py  the connection table where NAT decisions are kept
     network.py    a lab network: subnet + bridge + NAT (docker network create)
     ports.py      published ports: DNAT, loopback and hairpin (docker run -p)
     hostsfile.py  names on a network: a hosts file bind-mounted as /etc/hosts
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import importlib
 
-_MODULES = ("netlink", "netns", "links", "ipam", "sysctl", "nft", "network", "ports", "hostsfile",
+_MODULES = ("netlink", "netns", "links", "ipam", "sysctl", "nft", "conntrack", "network", "ports", "hostsfile",
             "endpoint", "internet", "overlay", "throughput", "command")
 
 

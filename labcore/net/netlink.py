@@ -23,12 +23,21 @@ from ..errors import UnsupportedError
 _pool: ThreadPoolExecutor | None = None
 
 
-def call(fn, netns: str | None = None):
-    """Run ``fn(ipr)`` in the netlink worker thread; ``ipr`` is a pyroute2 ``IPRoute`` in ``netns``."""
+def _worker() -> ThreadPoolExecutor:
     global _pool
     if _pool is None:
         _pool = ThreadPoolExecutor(1, thread_name_prefix="labcore-netlink")
-    return _pool.submit(_in_worker, fn, netns).result()
+    return _pool
+
+
+def call(fn, netns: str | None = None):
+    """Run ``fn(ipr)`` in the netlink worker thread; ``ipr`` is a pyroute2 ``IPRoute`` in ``netns``."""
+    return _worker().submit(_in_worker, fn, netns).result()
+
+
+def run(fn):
+    """Run ``fn()`` in the netlink worker thread (for pyroute2 sockets other than IPRoute)."""
+    return _worker().submit(fn).result()
 
 
 def _in_worker(fn, netns):
@@ -49,4 +58,4 @@ def index(ipr, name: str) -> int | None:
     return found[0] if found else None
 
 
-__all__ = ["call", "index"]
+__all__ = ["call", "run", "index"]
