@@ -3,6 +3,8 @@
     labcore doctor                 what this machine can do, and why not
     labcore run [--ns ...] -- CMD  run CMD as PID 1 of new namespaces
     labcore run --cpus 0.25 --memory 64M --pids 20 --stats -- CMD   ... in a cgroup with limits
+    labcore run --network web --publish 8080:80 --name api -- CMD   ... wired to a lab network (labcore/net/)
+    labcore network create|ls|rm   lab networks: a subnet, a bridge, NAT (labcore/net/command.py)
     labcore cleanup                undo whatever a crashed notebook left behind
     labcore install-kernel         register the "Docker Internals Lab" Jupyter kernel
     labcore image build|unpack|inspect|push|pull   OCI images (see labcore/images/cli.py)
