@@ -59,32 +59,32 @@ BANK = [
              "plugged into a bridge on the host, its own address, routes and ports; traffic leaves through NAT. "
              "With host networking it stays in the host's network namespace: no isolation and no NAT, it binds "
              "the host's ports directly and is as fast as the host.",
-             "09-networking.ipynb#Bridge-and-host", "PART 9"),
+             "09-networking.ipynb#6.-Host-mode-and-none-mode", "PART 9"),
     Question("port-mapping", "How does port mapping actually work?",
              "`-p 8080:80` writes a DNAT rule in the nat table: a packet to the host's port 8080 has its "
              "destination rewritten to the container's address and port 80 before routing, conntrack remembers "
              "the translation and rewrites the replies back. Connections to 127.0.0.1 never cross PREROUTING, so "
              "Docker also runs docker-proxy, a userland process listening on the port, or uses hairpin NAT.",
-             "09-networking.ipynb#Publishing-a-port", "PART 9"),
+             "09-networking.ipynb#5.-Published-ports:-DNAT,-and-Docker's-userland-proxy", "PART 9"),
     Question("dnat-snat", "What is DNAT and what is SNAT?",
              "Destination NAT rewrites where a packet goes, on the way in (PREROUTING or OUTPUT): port "
              "publishing. Source NAT rewrites where it seems to come from, on the way out (POSTROUTING): "
              "MASQUERADE gives a container's outgoing packets the host's address so answers find their way back. "
              "conntrack keeps both translations for the whole connection.",
-             "09-networking.ipynb#Going-out:-SNAT", "PART 9"),
+             "09-networking.ipynb#4.-Going-out:-masquerade-(SNAT)", "PART 9"),
     # PART 10: security
     Question("root-danger", "Why is running containers as root dangerous?",
              "Without a user namespace, uid 0 in the container is uid 0 on the host: the kernel checks the same "
              "uid and capabilities. Only the dropped capabilities, seccomp, the LSM and the mounts stand between it "
              "and the host; one misconfiguration (--privileged, the Docker socket mounted, a host path) or one "
              "kernel bug turns it into root on the host.",
-             "10-security.ipynb#Root-in-a-container-is-root", "PART 10"),
+             "10-security.ipynb#1.-A-container-with-nothing-taken-away", "PART 10"),
     Question("rootless", "What is rootless Docker?",
              "The daemon and its containers run as an ordinary user, inside a user namespace that maps root inside "
              "to that user's uid outside (and a range from /etc/subuid for the other uids). A breakout lands as an "
              "unprivileged user; the price is what an unprivileged user cannot do (privileged ports, some network "
              "and storage drivers).",
-             "04b-namespaces-the-others.ipynb#5.-user:-uid-0-inside,-an-ordinary-uid-outside", "PART 10"),
+             "10-security.ipynb#6.-User-namespaces-and-rootless-containers", "PART 10"),
     Question("userns", "How do user namespaces improve isolation?",
              "They map uids: uid 0 inside becomes an unprivileged uid outside, and capabilities held inside count "
              "only for resources owned by that user namespace. A process that escapes its mounts or reaches a host "
@@ -126,7 +126,7 @@ BANK = [
              "without a user namespace; misconfigurations that hand over the host (--privileged, the engine's "
              "socket, host paths, CAP_SYS_ADMIN); untrusted images; and resource exhaustion without limits. "
              "Defences stack: user namespaces, dropped capabilities, seccomp, an LSM, read-only and masked paths.",
-             "10-security.ipynb#Escapes-and-what-stops-them", "PART 15"),
+             "10-security.ipynb#2.-Capabilities:-root's-power-in-pieces", "PART 15"),
     Question("containerd-runc", "Compare containerd and runc.",
              "runc is the low-level OCI runtime: given a bundle (config.json and a rootfs) it sets up namespaces, "
              "cgroups, mounts and security and execs the process, then exits. containerd is the daemon above it: "
@@ -144,7 +144,7 @@ BANK = [
              "has an address that is the containers' gateway; outgoing traffic is masqueraded, published ports are "
              "DNAT rules; an embedded DNS server resolves container names; between hosts an overlay such as VXLAN "
              "wraps the containers' frames in UDP.",
-             "09-networking.ipynb#Two-containers-on-one-bridge", "PART 15"),
+             "09-networking.ipynb#2.-Two-containers-on-the-network", "PART 15"),
     Question("faster-than-vm", "Why are containers faster to start than VMs?",
              "A container is a process of the running kernel: starting one is a few system calls (clone with "
              "namespace flags, cgroup writes, mounts, execve), milliseconds. A VM boots a whole kernel on "
