@@ -79,6 +79,7 @@ class Daemon:
     def __init__(self):
         import threading
         self.lock = threading.Lock()  # create, start, remove and auto-remove one at a time (not stop: it waits)
+        self.changed = threading.Condition()  # notified when a shim has exited or a container was removed
         self.exit_codes: dict[str, int] = {}
         self.children: dict[str, object] = {}
         self.started = time.time()
@@ -268,6 +269,7 @@ def finished(daemon: Daemon, c: containers.Container) -> None:
         daemon.exit_codes[c.id] = int((ex or {}).get("ExitCode", 255))
         if c.meta.get("HostConfig", {}).get("AutoRemove"):
             containers.remove(c, force=True)
+    notify(daemon)
 
 
 def h_container_wait(daemon, req):
@@ -285,22 +287,47 @@ def h_container_wait(daemon, req):
         return status != "running"
 
     def body(write):
+        pause = Backoff(daemon)
         while not done():
-            time.sleep(0.005)
+            pause.sleep()
         ex = c.exit() or {}
         code = daemon.exit_codes.get(c.id, int(ex.get("ExitCode", 0)))
         write(json.dumps({"StatusCode": code, "Error": None}).encode() + b"\n")
     return Stream(body, "application/json")
 
 
-def _follow(c: containers.Container, offset: int, follow: bool, want: set[str], timestamps: bool = False,
-            tail: int | None = None):
+class Backoff:
+    """Polling that starts fast (a short container's output is there at once) and slows down to 50 ms
+    while nothing happens, so a client attached to a quiet container costs almost nothing."""
+
+    def __init__(self, daemon: Daemon, first: float = 0.002, most: float = 0.05):
+        self.changed, self.first, self.most, self.next = daemon.changed, first, most, first
+
+    def reset(self) -> None:
+        self.next = self.first
+
+    def sleep(self) -> None:
+        with self.changed:  # woken at once when a container exits or goes
+            self.changed.wait(self.next)
+        self.next = min(self.next * 1.5, self.most)
+
+
+def notify(daemon: Daemon) -> None:
+    with daemon.changed:
+        daemon.changed.notify_all()
+
+
+def _follow(daemon: Daemon, c: containers.Container, offset: int, follow: bool, want: set[str],
+            timestamps: bool = False, tail: int | None = None):
     """A streamer of the container's log from ``offset``, framed; following while it runs."""
     def body(write):
         off = offset
         first = True
+        pause = Backoff(daemon)
         while True:
             entries, off = logs.read_from(c.log, off)
+            if entries:
+                pause.reset()
             if first and tail is not None:
                 entries = entries[-tail:] if tail > 0 else []
             first = False
@@ -319,7 +346,7 @@ def _follow(c: containers.Container, offset: int, follow: bool, want: set[str], 
                     if e["stream"] in want:
                         write(frames.frame(e["stream"], e["log"].encode()))
                 return
-            time.sleep(0.005)
+            pause.sleep()
     return body
 
 
@@ -336,7 +363,7 @@ def h_container_logs(daemon, req):
     tail = req.query.get("tail", "all")
     tail_n = None if tail in ("all", "") else int(tail)
     follow = req.flag("follow") and c.status() in ("created", "running")
-    return Stream(_follow(c, 0, follow, want, req.flag("timestamps"), tail_n))
+    return Stream(_follow(daemon, c, 0, follow, want, req.flag("timestamps"), tail_n))
 
 
 def h_container_attach(daemon, req):
@@ -344,7 +371,7 @@ def h_container_attach(daemon, req):
     want = _streams(req) or {"stdout", "stderr"}
     offset = 0 if req.flag("logs") else logs.size(c.log)
     follow = req.flag("stream") and c.status() in ("created", "running")
-    return Stream(_follow(c, offset, follow, want), upgrade="upgrade" in req.headers.get("connection", "").lower())
+    return Stream(_follow(daemon, c, offset, follow, want), upgrade="upgrade" in req.headers.get("connection", "").lower())
 
 
 def h_container_stop(daemon, req):
@@ -370,6 +397,7 @@ def h_container_remove(daemon, req):
             raise NotFound(f"No such container: {req.params['id']}", "it was removed meanwhile")
         containers.remove(c, force=req.flag("force"))
     daemon.exit_codes.pop(c.id, None)
+    notify(daemon)
     return Response(204)
 
 
