@@ -90,7 +90,7 @@ class Runtime:
     # --- the five operations of the runtime spec, plus run ------------------------------------
     def create(self, cid: str, bundle: Path) -> dict:
         """``create``: returns the state JSON (status "created", the init's PID)."""
-        recs = _record_cgroups(bundle, cid) if self.name != "labcore" else []
+        recs = self._prepare(bundle, cid)
         try:
             self("create", "--bundle", str(bundle), cid)
         except BaseException:
@@ -130,7 +130,7 @@ class Runtime:
         The container's stdout is create's, so it lands in a file of ours once the container exits.
         """
         out = self._outdir / f"{cid}.out"
-        recs = _record_cgroups(bundle, cid) if self.name != "labcore" else []
+        recs = self._prepare(bundle, cid)
         try:
             with open(out, "w") as f:
                 code = subprocess.run(self.command("run", "--bundle", str(bundle), cid), stdin=subprocess.DEVNULL,
@@ -139,6 +139,17 @@ class Runtime:
             for rec in recs:
                 tracker.default().undo(rec)
         return code, out.read_text()
+
+    def _prepare(self, bundle_dir: Path, cid: str) -> list:
+        """Give the container the cgroupsPath labcore/CID; a peer's directories are recorded before it makes them
+        (labcore's own runtime records its cgroups itself), so what a crash leaves, ``labcore cleanup`` removes."""
+        from ..runtime import cgroups
+        rel = f"/{tracker.CGROUP_NAME}/{cid}"
+        edit(bundle_dir, lambda c: c["linux"].update(cgroupsPath=rel))
+        if self.name == "labcore":
+            return []
+        return [tracker.default().add("cgroup", str(path), what=f"a {self.name} container's cgroup")
+                for path in cgroups.plan(rel, cid).values()]
 
     def close(self) -> None:
         """Delete what is left in this runtime's root, then its scratch files."""
@@ -172,7 +183,7 @@ def bundle(dest: Path, args: list[str], applets: list[str] | None = None, **chan
     from ..runtime import spec
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=False)
-    busybox_rootfs(dest / "rootfs", applets=applets or ["sh", "echo", "cat", "ls", "sleep", "hostname", "ps"])
+    busybox_rootfs(dest / "rootfs", applets=applets or ["sh", "echo", "cat", "ls", "sleep", "hostname", "ps", "true"])
     cfg = spec.default(args)
     cfg.update(changes)
     write_config(dest, cfg)
@@ -195,16 +206,19 @@ def edit(bundle_dir: Path, fn) -> dict:
     return cfg
 
 
-def _record_cgroups(bundle_dir: Path, cid: str) -> list:
-    """Point the bundle's cgroupsPath at labcore/CID and record each hierarchy's directory before a peer
-    runtime makes it: what a crash leaves there, ``labcore cleanup`` kills and removes."""
-    from ..runtime import cgroups
-    rel = f"/{tracker.CGROUP_NAME}/{cid}"
-    edit(bundle_dir, lambda c: c["linux"].update(cgroupsPath=rel))
-    recs = []
-    for path in cgroups.plan(rel, cid).values():
-        recs.append(tracker.default().add("cgroup", str(path), what=f"a container's cgroup ({cid})"))
-    return recs
+def forget_daemon(pid: int) -> list[str]:
+    """Once the lab's daemon ``pid`` has exited (SIGKILLed, or stopped): undo its own records, its process
+    and its log.
+
+    The image store and the containers are left alone: the next daemon adopts them (live restore).
+    """
+    done = []
+    for rec in tracker.default().records():
+        mine = rec.owner == pid and ((rec.kind == "process" and rec.target == str(pid))
+                                     or rec.extra.get("what") == "daemon log")
+        if mine:
+            done.append(f"{rec}: {tracker.default().undo(rec)}")
+    return done
 
 
 # --- timing ----------------------------------------------------------------------------------
@@ -227,5 +241,77 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+# --- pictures --------------------------------------------------------------------------------
+CHAIN = [  # (caller, callee, how they talk)
+    ("kubelet", "containerd", "CRI: gRPC, served by\ncontainerd's CRI plugin"),
+    ("docker CLI", "dockerd", "Docker Engine API\n(HTTP on /run/docker.sock)"),
+    ("dockerd", "containerd", "containerd's gRPC API\n(namespace moby)"),
+    ("containerd", "containerd-shim-runc-v2\n(one per container, or per pod)", "starts it, then\nttrpc on the shim's socket"),
+    ("containerd-shim-runc-v2\n(one per container, or per pod)", "runc", "exec: runc create / start / kill / delete\n(OCI runtime spec: bundle + verbs)"),
+    ("runc", "container process", "clone, setns, mount, pivot_root,\ncgroup files, execve (then runc exits)"),
+]
+LAB_CHAIN = [
+    ("docker CLI ", "labcore daemon", "Docker Engine API\n(HTTP on a unix socket)"),
+    ("labcore daemon", "labcore shim", "starts one per container"),
+    ("labcore shim", "labcore runtime", "exec: create / start / delete"),
+    ("labcore runtime", "container process\n(lab)", "the same system calls"),
+]
+
+
+def _q(text: str) -> str:
+    """A DOT string whose line breaks stay line breaks (render.quote shows them as '?')."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def chain_diagram():
+    """The chain from kubelet (and dockerd) to the container, each link named by its protocol (chapter 08).
+
+    A picture of the architecture, not of this machine: the lab's own stack, drawn beside it, is what
+    the chapter runs.
+    """
+    from .diagrams.render import Diagram, header
+    quote = _q
+    lines = header("chain", "Who calls whom to run a container: Kubernetes and Docker, and the lab's stack")
+    names = {}
+
+    def node(label, colour):
+        if label not in names:
+            names[label] = f"n{len(names)}"
+            lines.append(f"  {names[label]} [label={quote(label)}, fillcolor={quote(colour)}];")
+        return names[label]
+    for i, (group, edges, colour) in enumerate((("real", CHAIN, "#dbe9f6"), ("lab", LAB_CHAIN, "#d7f0d2"))):
+        lines.append(f"  subgraph cluster_{group} {{ label={quote('Kubernetes and Docker' if i == 0 else 'this lab')}; "
+                     "style=dashed; color=\"#999999\";")
+        for a, b, how in edges:
+            lines.append(f"  {node(a, colour)} -> {node(b, colour)} [label={quote(how)}];")
+        lines.append("  }")
+    lines.append("}")
+    text = "\n".join(f"{a.replace(chr(10), ' ')} -> {b.replace(chr(10), ' ')}   [{how.replace(chr(10), ' ')}]"
+                      for a, b, how in CHAIN + LAB_CHAIN)
+    return Diagram("\n".join(lines), "the call chain\n" + text, "the call chain")
+
+
+def lifecycle_diagram(observed: dict[str, list[tuple[str, str]]]):
+    """The runtime spec's state machine, each state annotated with the runtimes seen in it (chapter 08).
+
+    ``observed``: runtime name -> [(what was just done, the status ``state`` reported)].
+    """
+    from .diagrams.render import Diagram, header
+    quote = _q
+    states = ["creating", "created", "running", "stopped", "(deleted)"]
+    verbs = [("creating", "created", "create returns"), ("created", "running", "start"),
+             ("running", "stopped", "the process exits\n(kill)"), ("stopped", "(deleted)", "delete")]
+    seen = {s: sorted(name for name, steps in observed.items() if any(st == s for _, st in steps)) for s in states}
+    lines = header("lifecycle", "A container's life, as `state` reported it here", rankdir="LR")
+    for i, st in enumerate(states):
+        who = ", ".join(seen[st]) or "not observed"
+        lines.append(f"  s{i} [label={quote(st + chr(10) + 'seen: ' + who)}, fillcolor={quote('#fde2c8' if seen[st] else '#eeeeee')}];")
+    for a, b, verb in verbs:
+        lines.append(f"  s{states.index(a)} -> s{states.index(b)} [label={quote(verb)}];")
+    lines.append("}")
+    text = "\n".join(f"{st:10} seen: {', '.join(seen[st]) or 'not observed'}" for st in states)
+    return Diagram("\n".join(lines), "a container's life, as state reported it\n" + text, "container lifecycle")
+
+
 __all__ = ["Runtime", "available", "bundle", "config", "write_config", "edit", "time_lifecycle", "median",
-           "hybrid_cgroups", "OURS", "HIDE_CGROUP2"]
+           "hybrid_cgroups", "forget_daemon", "chain_diagram", "lifecycle_diagram", "OURS", "HIDE_CGROUP2"]
