@@ -80,6 +80,12 @@ CHAPTERS = [
             ("04b",), (*ROOTFUL, "nsexec", "userns", "tool:strace")),
     Chapter("B", "deep-dives/B-overlayfs-internals.ipynb", "Deep dive B: overlayfs internals", 35, ("06",),
             ("root", "overlayfs")),
+    Chapter("C", "deep-dives/C-networking-internals.ipynb", "Deep dive C: one packet's path through the kernel", 40,
+            ("09",), (*ROOTFUL, "netns", "nftables")),
+    Chapter("D", "deep-dives/D-security-and-escapes.ipynb", "Deep dive D: security and container escapes", 45,
+            ("10",), (*ROOTFUL, "vm")),
+    Chapter("E", "deep-dives/E-container-lifecycle.ipynb", "Deep dive E: the container lifecycle, call by call", 40,
+            ("08",), (*ROOTFUL, "tool:runc", "tool:strace")),
 ]
 
 BY_ID = {c.id: c for c in CHAPTERS}
