@@ -15,6 +15,7 @@ The modules, one concept each:
     frames.py      Docker's 8-byte frame headers: stdout and stderr on one connection (pure)
     logs.py        the json-file log: one JSON line per chunk the container wrote
     images.py      the image store: OCI layouts loaded under NAME:TAG, layers extracted for overlayfs
+    bundle.py      Docker's container config -> the OCI bundle's config.json (pure)
     containers.py  a container's directory and status; create, start (overlay, bundle, shim), stop, rm
     shim.py        one per container: its parent and subreaper, its stdio and log, its exit status
     api.py         the Engine API's routes and handlers (routing is pure)
@@ -28,7 +29,7 @@ they run on under their shims, and a new daemon finds them (live restore).
 
 import importlib
 
-__all__ = ["api", "cli", "containers", "frames", "images", "logs", "server", "shim"]
+__all__ = ["api", "bundle", "cli", "containers", "frames", "images", "logs", "server", "shim"]
 
 
 def __getattr__(name: str):

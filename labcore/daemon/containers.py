@@ -21,7 +21,7 @@ exit.json: "running"; exit.json: "exited".
 ``start`` mounts the overlay (the image's layers under the container's
 upper dir), writes config.json (the runtime's default spec, filled in from
 the image config's Env, Cmd, Entrypoint and WorkingDir and the create
-request's), and starts a shim (``labcore.daemon.shim``) in a session of
+request's: ``bundle.py``), and starts a shim (``labcore.daemon.shim``) in a session of
 its own. The tracker records of the directories and the mount pass to the
 shim while it runs (``labcore cleanup`` spares a running container), and
 back to the daemon when it has exited.
@@ -43,12 +43,8 @@ from pathlib import Path
 from .. import tracker
 from ..errors import InvalidInputError, LabError
 from ..proc.stat import is_running, process_start_time
-from . import images, logs
+from . import bundle, images, logs
 from .images import NotFound
-
-DEVICES = [("c", 1, 3), ("c", 1, 5), ("c", 1, 7), ("c", 1, 8), ("c", 1, 9), ("c", 5, 0), ("c", 5, 1),
-           ("c", 5, 2), ("c", 136, None)]  # null zero full random urandom tty console ptmx pts/*: what runc allows
-
 
 class Conflict(LabError):
     """The request does not fit the container's state (the API answers 409)."""
@@ -223,23 +219,22 @@ def create(body: dict, name: str | None = None) -> Container:
             raise Conflict(f'Conflict. The container name "/{name}" is already in use', "remove it, or pick another name")
     host = body.get("HostConfig") or {}
     img = image.config
-    entrypoint = body.get("Entrypoint") if body.get("Entrypoint") is not None else img.get("Entrypoint")
-    cmd = body.get("Cmd") if body.get("Cmd") else (img.get("Cmd") if body.get("Entrypoint") is None else None)
-    entrypoint = [entrypoint] if isinstance(entrypoint, str) else list(entrypoint or [])
-    cmd = [cmd] if isinstance(cmd, str) else list(cmd or [])
-    argv = entrypoint + cmd
+    argv = bundle.command(img, body.get("Entrypoint"), body.get("Cmd"))
     if not argv:
         raise InvalidInputError("No command specified", "give one after the image, or build the image with CMD")
     if body.get("Tty") or body.get("OpenStdin"):
         raise InvalidInputError("-t and -i are not supported by the lab's daemon yet",
                                 "run without them (the output is still attached)")
-    env = _merge_env(img.get("Env") or [], body.get("Env") or [])
+    env = bundle.merge_env(img.get("Env") or [], body.get("Env") or [])
+    user = body.get("User") or img.get("User", "")
+    bundle.parse_user(user)  # refused now, not at start
     cid = secrets.token_hex(32)
-    config = {"Hostname": cid[:12], "Domainname": "", "User": body.get("User") or img.get("User", ""),
+    config = {"Hostname": cid[:12], "Domainname": "", "User": user,
               "AttachStdin": False, "AttachStdout": bool(body.get("AttachStdout")),
               "AttachStderr": bool(body.get("AttachStderr")), "Tty": False, "OpenStdin": False, "StdinOnce": False,
-              "Env": env, "Cmd": cmd or None, "Image": body.get("Image"), "Volumes": None,
-              "WorkingDir": body.get("WorkingDir") or img.get("WorkingDir", ""), "Entrypoint": entrypoint or None,
+              "Env": env, "Cmd": body.get("Cmd") or (img.get("Cmd") if body.get("Entrypoint") is None else None),
+              "Image": body.get("Image"), "Volumes": None,
+              "WorkingDir": body.get("WorkingDir") or img.get("WorkingDir", ""), "Entrypoint": body.get("Entrypoint") or img.get("Entrypoint"),
               "OnBuild": None, "Labels": body.get("Labels") or {}}
     hostconfig = {"AutoRemove": bool(host.get("AutoRemove")), "Memory": int(host.get("Memory") or 0),
                   "NanoCpus": int(host.get("NanoCpus") or 0), "PidsLimit": host.get("PidsLimit"),
@@ -277,48 +272,6 @@ def _random_name() -> str:
     return f"lab_{secrets.token_hex(3)}"  # Docker picks adjective_scientist; any unique name works
 
 
-def _merge_env(image_env: list[str], asked: list[str]) -> list[str]:
-    """The image's Env, overridden variable by variable by the request's."""
-    out: dict[str, str] = {}
-    for item in list(image_env) + list(asked):
-        key, _, value = item.partition("=")
-        out[key] = value
-    out.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-    return [f"{k}={v}" for k, v in out.items()]
-
-
-def bundle_config(c: Container) -> dict:
-    """The OCI config.json for the container: the runtime's default spec filled in from Docker's config."""
-    from ..runtime import spec
-    m, cfg = c.meta, c.meta["Config"]
-    oci = spec.default([m["Path"]] + m["Args"])
-    env = list(cfg["Env"]) + [f"HOSTNAME={cfg['Hostname']}"]
-    oci["process"].update(env=env, cwd=cfg.get("WorkingDir") or "/")
-    for key in ("capabilities", "noNewPrivileges"):
-        oci["process"].pop(key, None)  # not applied by the runtime yet (it says so): left out rather than claimed
-    user = (cfg.get("User") or "0").split(":")
-    if not all(part.isdigit() for part in user):
-        raise InvalidInputError(f"user {cfg.get('User')!r}: only numeric UID[:GID] is supported",
-                                "give --user 1000:1000")
-    oci["process"]["user"] = {"uid": int(user[0]), "gid": int(user[1] if len(user) > 1 else user[0])}
-    oci["root"] = {"path": "rootfs", "readonly": False}
-    oci["hostname"] = cfg["Hostname"]
-    host = m["HostConfig"]
-    resources: dict = {"devices": [{"allow": False, "access": "rwm"}] +
-                       [{"allow": True, "type": t, "major": a, **({"minor": b} if b is not None else {}),
-                         "access": "rwm"} for t, a, b in DEVICES]}
-    if host.get("Memory"):
-        resources["memory"] = {"limit": int(host["Memory"])}
-    if host.get("NanoCpus"):
-        resources["cpu"] = {"quota": int(host["NanoCpus"]) * 100000 // 10**9, "period": 100000}
-    if host.get("PidsLimit"):
-        resources["pids"] = {"limit": int(host["PidsLimit"])}
-    oci["linux"]["resources"] = resources
-    oci["linux"]["cgroupsPath"] = f"/{tracker.CGROUP_NAME}/docker-{c.id[:12]}"
-    oci["annotations"] = {"org.labcore.daemon.container": c.id}
-    return oci
-
-
 # --- start -----------------------------------------------------------------------------
 def records_of(c: Container) -> list[tracker.Record]:
     """The tracker records of a container's directories and mount."""
@@ -345,7 +298,7 @@ def start(c: Container) -> subprocess.Popen:
     lower = [Path(p) for p in c.meta["LowerDirs"]]
     mounted = ov.mount(lower, c.rootfs, c.layer_dir / "upper", c.layer_dir / "work")
     try:
-        _write_json(c.dir / "config.json", bundle_config(c))
+        _write_json(c.dir / "config.json", bundle.config(c.meta, c.id))
         runtime_root().mkdir(parents=True, exist_ok=True, mode=0o700)
         shim = subprocess.Popen([sys.executable, "-m", "labcore", "shim", "--id", c.id, "--dir", str(c.dir),
                                  "--root", str(runtime_root())],
@@ -467,4 +420,4 @@ def remove(c: Container, force: bool = False) -> None:
 
 
 __all__ = ["Container", "Conflict", "NotFound", "create", "start", "stop", "remove", "find", "every", "adopt",
-           "wait_shim", "wait_exit", "signal_container", "bundle_config", "runtime_root", "containers_dir"]
+           "wait_shim", "wait_exit", "signal_container", "runtime_root", "containers_dir"]

@@ -113,6 +113,8 @@ def test_exit_status_and_image_config_reach_the_client(stack):
     assert docker(stack, "run", "--rm", "--entrypoint", "echo", IMAGE, "from", "entrypoint").stdout == \
         "from entrypoint\n"
     assert docker(stack, "run", "--rm", "--user", "1000:1000", IMAGE, "id", "-u").stdout == "1000\n"
+    status = docker(stack, "run", "--rm", IMAGE, "grep", "-E", "^(CapEff|Seccomp):", "/proc/self/status").stdout
+    assert status.split() == ["CapEff:", "00000000a80425fb", "Seccomp:", "2"]  # Docker's 14 capabilities, its filter
 
 
 def test_images_and_image_inspect(stack):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from labcore.daemon import api, containers, frames, images, logs
+from labcore.daemon import api, bundle, containers, frames, images, logs
 from labcore.errors import InvalidInputError, LabError
 
 
@@ -141,17 +141,30 @@ def test_bundle_config_takes_the_image_and_the_request(daemon):
     c.meta["Config"] = {"Env": ["PATH=/bin", "GREETING=hi"], "WorkingDir": "/tmp", "User": "1000:100",
                         "Hostname": "ffffffffffff"}
     c.meta["HostConfig"] = {"Memory": 64 << 20, "NanoCpus": 500_000_000, "PidsLimit": 20}
-    oci = containers.bundle_config(c)
+    oci = bundle.config(c.meta, c.id)
     assert oci["process"]["args"] == ["sh", "-c", "echo"] and oci["process"]["cwd"] == "/tmp"
     assert "GREETING=hi" in oci["process"]["env"] and "HOSTNAME=ffffffffffff" in oci["process"]["env"]
     assert oci["process"]["user"] == {"uid": 1000, "gid": 100} and oci["root"] == {"path": "rootfs", "readonly": False}
+    assert len(oci["process"]["capabilities"]["effective"]) == 14 and "CAP_SYS_ADMIN" not in \
+        oci["process"]["capabilities"]["bounding"]
+    assert oci["linux"]["seccomp"]["defaultAction"] == "SCMP_ACT_ERRNO"
     r = oci["linux"]["resources"]
     assert r["memory"] == {"limit": 64 << 20} and r["cpu"] == {"quota": 50000, "period": 100000}
-    assert r["pids"] == {"limit": 20} and {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"} in r["devices"]
+    assert r["pids"] == {"limit": 20}
     assert oci["linux"]["cgroupsPath"] == "/labcore/docker-ffffffffffff"
-    c.meta["Config"]["User"] = "www-data"
-    with pytest.raises(InvalidInputError, match="only numeric"):
-        containers.bundle_config(c)
+    for bad in ("www-data", "1:2:3", "-1"):
+        with pytest.raises(InvalidInputError, match="only a numeric"):
+            bundle.parse_user(bad)
+
+
+def test_entrypoint_and_cmd_follow_dockers_rule():
+    image = {"Entrypoint": ["/entry"], "Cmd": ["default"]}
+    assert bundle.command(image, None, None) == ["/entry", "default"]
+    assert bundle.command(image, None, ["mine"]) == ["/entry", "mine"]
+    assert bundle.command(image, ["sh", "-c"], None) == ["sh", "-c"]  # a new entrypoint drops the image's Cmd
+    assert bundle.command({"Cmd": "echo hi"}, None, None) == ["echo hi"]
+    assert bundle.merge_env(["PATH=/bin", "A=1"], ["A=2", "B=3"]) == ["PATH=/bin", "A=2", "B=3"]
+    assert bundle.merge_env([], [])[0].startswith("PATH=/usr/local/sbin")
 
 
 def test_image_names_are_normalized_as_docker_does():

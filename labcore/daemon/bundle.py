@@ -1,0 +1,92 @@
+"""From Docker's container config to an OCI bundle's ``config.json``.
+
+``docker run -e GREETING=hi -w /app --user 1000 -m 64m IMAGE cmd`` reaches
+the daemon as JSON in Docker's vocabulary (``Env``, ``WorkingDir``,
+``User``, ``HostConfig.Memory``...), merged with the image's own config
+(its ``Env``, ``Entrypoint``, ``Cmd``, ``WorkingDir``). The runtime knows
+none of that: it reads the runtime spec's ``config.json``. This module is
+the translation dockerd (with containerd) does, starting from the
+runtime's default spec (``labcore runtime spec``):
+
+    Entrypoint + Cmd            process.args    (the request's Cmd replaces the image's; its Entrypoint too)
+    image Env, then -e          process.env     (variable by variable, the request's last)
+    WorkingDir                  process.cwd
+    User "UID[:GID]"            process.user
+    Memory, NanoCpus, PidsLimit linux.resources.memory.limit, cpu quota/period, pids.limit
+    (Docker's defaults)         14 capabilities, the default seccomp profile, masked /proc paths
+
+Pure: a dict in, a dict out; tested without root.
+"""
+
+from __future__ import annotations
+
+from .. import tracker
+from ..errors import InvalidInputError
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+CPU_PERIOD = 100_000  # microseconds: --cpus 0.5 is a quota of 50 ms every 100 ms
+
+
+def merge_env(image_env: list[str], asked: list[str]) -> list[str]:
+    """The image's Env, overridden variable by variable by the request's; PATH if neither sets it."""
+    out: dict[str, str] = {}
+    for item in list(image_env) + list(asked):
+        key, _, value = item.partition("=")
+        out[key] = value
+    out.setdefault("PATH", DEFAULT_PATH)
+    return [f"{k}={v}" for k, v in out.items()]
+
+
+def command(image: dict, entrypoint, cmd) -> list[str]:
+    """Docker's rule: the request's Entrypoint replaces the image's (and then drops the image's Cmd);
+    the request's Cmd replaces the image's Cmd. A string is one word."""
+    if entrypoint is None:
+        entrypoint = image.get("Entrypoint")
+        cmd = cmd or image.get("Cmd")
+    words = [entrypoint] if isinstance(entrypoint, str) else list(entrypoint or [])
+    return words + ([cmd] if isinstance(cmd, str) else list(cmd or []))
+
+
+def parse_user(text: str | None) -> dict:
+    """``"1000"`` or ``"1000:100"`` -> process.user. Names would need the image's /etc/passwd: refused."""
+    parts = (text or "0").split(":")
+    if len(parts) > 2 or not all(p.isdigit() for p in parts):
+        raise InvalidInputError(f"user {text!r}: only a numeric UID[:GID] is supported here",
+                                "give --user 1000 or --user 1000:1000")
+    return {"uid": int(parts[0]), "gid": int(parts[-1])}
+
+
+def security() -> dict:
+    """Docker's defaults: its 14 capabilities, and its seccomp profile (the lab's copy of it)."""
+    from ..security import capabilities, default_profile
+    caps = list(capabilities.DOCKER_DEFAULT)
+    return {"capabilities": {s: list(caps) for s in ("bounding", "effective", "permitted")},
+            "seccomp": default_profile.profile()}
+
+
+def config(meta: dict, cid: str) -> dict:
+    """The container's config.json (``meta``: what the daemon keeps in container.json)."""
+    from ..runtime import spec
+    cfg, host = meta["Config"], meta["HostConfig"]
+    oci = spec.default([meta["Path"]] + meta["Args"])
+    process = oci["process"]
+    process.update(env=list(cfg["Env"]) + [f"HOSTNAME={cfg['Hostname']}"], cwd=cfg.get("WorkingDir") or "/",
+                   user=parse_user(cfg.get("User")), noNewPrivileges=False)
+    sec = security()
+    process["capabilities"] = sec["capabilities"]
+    oci["linux"]["seccomp"] = sec["seccomp"]
+    oci["root"] = {"path": "rootfs", "readonly": False}
+    oci["hostname"] = cfg["Hostname"]
+    resources = oci["linux"]["resources"]
+    if host.get("Memory"):
+        resources["memory"] = {"limit": int(host["Memory"])}
+    if host.get("NanoCpus"):
+        resources["cpu"] = {"quota": int(host["NanoCpus"]) * CPU_PERIOD // 10**9, "period": CPU_PERIOD}
+    if host.get("PidsLimit"):
+        resources["pids"] = {"limit": int(host["PidsLimit"])}
+    oci["linux"]["cgroupsPath"] = f"/{tracker.CGROUP_NAME}/docker-{cid[:12]}"
+    oci["annotations"] = {"org.labcore.daemon.container": cid}
+    return oci
+
+
+__all__ = ["config", "command", "merge_env", "parse_user", "security", "DEFAULT_PATH"]
