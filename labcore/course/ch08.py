@@ -32,7 +32,7 @@ QUIZ = Quiz("08", "containerd and runc", [
            right="a gRPC API the kubelet calls; containerd serves it through its CRI plugin",
            wrong=["an OCI runtime the kubelet executes directly in place of runc, one per pod",
                   "the file format of pod specs, which containerd converts into config.json files"],
-           why="Section 5: kubelet -> CRI (gRPC) -> containerd -> shim -> runc; only the last link is the OCI "
+           why="Sections 1 and 5: kubelet -> CRI (gRPC) -> containerd -> shim -> runc; only the last link is the OCI "
                "runtime spec."),
     Choice("pause", "What does a pod's pause (sandbox) container do?",
            right="it holds the pod's net, ipc and uts namespaces while the app containers come and go",
