@@ -16,6 +16,7 @@ One module per concept::
     internet.py   a namespace standing in for the internet, behind an uplink
     overlay.py    two "hosts" joined by VXLAN over an underlay veth
     throughput.py iperf3 between namespaces; a published port's request latency
+    path.py       one packet's hops: hook counters, nftrace, the bridge's FDB, route lookups
     command.py    labcore network ... and labcore run --network/--publish/--name
 
 Every object goes through the tracker and is undone by ``labcore cleanup``.
@@ -27,7 +28,7 @@ from __future__ import annotations
 import importlib
 
 _MODULES = ("netlink", "netns", "links", "ipam", "sysctl", "nft", "conntrack", "network", "ports", "hostsfile",
-            "endpoint", "internet", "overlay", "throughput", "command")
+            "endpoint", "internet", "overlay", "throughput", "path", "command")
 
 
 def __getattr__(name):  # the submodules load when first used: pyroute2 costs time to import

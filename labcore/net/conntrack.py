@@ -62,4 +62,53 @@ def entries(dport: int | None = None) -> list[Entry]:
     return netlink.run(dump)
 
 
-__all__ = ["Entry", "entries"]
+@dataclass(frozen=True)
+class Connection:
+    """An entry with what conntrack knows about it beyond the tuples (``conntrack -L`` prints the same).
+
+    ``status`` holds the entry's flags: CONFIRMED (it survived the first
+    packet's whole path and went into the table), SEEN_REPLY (a packet came
+    back), ASSURED (safe from early eviction), SRC_NAT / DST_NAT (which
+    rewrite it carries). ``state`` is TCP's state as conntrack follows it
+    (None for UDP and ICMP); ``timeout`` the seconds it has left.
+    """
+
+    entry: Entry
+    status: tuple[str, ...]
+    state: str | None
+    timeout: int
+
+    def __str__(self) -> str:
+        state = f" {self.state}" if self.state else ""
+        return f"{self.entry}\n    {self.entry.proto}{state} [{' '.join(self.status)}] timeout {self.timeout} s"
+
+
+STATUS = ("CONFIRMED", "SEEN_REPLY", "ASSURED", "SRC_NAT", "DST_NAT")
+
+
+def connections(dport: int | None = None) -> list[Connection]:
+    """Entries (to ``dport`` if given) with their flags, TCP state and timeout. Used by deep dive C."""
+    def dump():
+        from pyroute2 import Conntrack
+        from pyroute2.netlink.nfnetlink import nfctsocket as ct_names
+        ct = Conntrack()
+        try:
+            out = []
+            for e in ct.dump_entries():
+                o, r = e.tuple_orig, e.tuple_reply
+                if o.sport is None or (dport is not None and o.dport != dport):
+                    continue
+                entry = Entry({6: "tcp", 17: "udp"}.get(o.proto, str(o.proto)),
+                              (o.saddr, o.sport, o.daddr, o.dport), (r.saddr, r.sport, r.daddr, r.dport))
+                flags = tuple(n for n in STATUS if e.status & getattr(ct_names, f"IPS_{n}"))
+                state = None
+                if e.protoinfo is not None:
+                    state = ct_names.TCP_CONNTRACK_TO_NAME.get(e.protoinfo.state, str(e.protoinfo.state))
+                out.append(Connection(entry, flags, state, e.timeout or 0))
+            return out
+        finally:
+            ct.close()
+    return netlink.run(dump)
+
+
+__all__ = ["Entry", "entries", "Connection", "connections"]

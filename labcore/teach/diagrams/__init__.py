@@ -13,6 +13,7 @@ facts for readers of the raw notebook::
     lab.diagrams.cfs_timeline(25_000)          CPU quota per period, throttling shaded (cfs.py, a Plot)
     lab.diagrams.image_graph(layout, "v2")     an OCI image: index -> manifest -> config and layer blobs (images.py)
     lab.diagrams.network_map(ep1, ep2)         network namespaces, their links, addresses, bridge ports, veth pairs (net.py)
+    lab.diagrams.packet_path(hops)              one packet's hops, each with the count it measured (packet_path.py)
     lab.diagrams.capability_sets((pid, "box"))  capabilities held, seccomp mode, no_new_privs per process (caps.py)
 
 The pictures need the ``dot`` program (``make provision`` installs it);
@@ -25,7 +26,8 @@ from .cgroups import cgroup_tree
 from .images import image_graph
 from .net import network_map, throughput_plot
 from .overlays import overlay
+from .packet_path import Hop, packet_path
 from .processes import pid_map, process_tree
 from .render import Diagram
 
-__all__ = ["Diagram", "process_tree", "pid_map", "overlay", "cgroup_tree", "cfs_timeline", "image_graph", "capability_sets", "network_map", "throughput_plot"]
+__all__ = ["Diagram", "process_tree", "pid_map", "overlay", "cgroup_tree", "cfs_timeline", "image_graph", "capability_sets", "network_map", "throughput_plot", "packet_path", "Hop"]
