@@ -39,11 +39,11 @@ def endpoint(args, argv: list[str]):
     With ``--network host`` it takes ``net`` out of ``args.ns``; otherwise it
     makes sure ``net`` is in it (the joined namespace counts as the container's own).
     """
+    if args.network is None and not args.publish and not args.name:
+        yield {}  # no network asked: pyroute2 and nftables are not even imported
+        return
     from ..ns import namespaces
     from . import endpoint as endpoints, ipam, network, ports
-    if args.network is None and not args.publish and not args.name:
-        yield {}
-        return
     mode = args.network or "bridge"
     name = endpoints.check_name(args.name or f"run-{os.getpid()}")
     kind, arg = endpoints.parse_mode(mode)

@@ -48,7 +48,7 @@ def command_child(parent: int, name: str) -> int:
             except InvalidInputError:
                 pass  # exited between the two reads: the helper
         return None
-    return pidns.wait_until(found, 10, f"{name} to start")
+    return pidns.wait_until(found, 30, f"{name} to start")  # an emulated VM takes seconds to start Python twice
 
 
 def test_an_oom_killed_command_exits_137(version):
