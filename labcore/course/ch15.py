@@ -114,13 +114,13 @@ BANK = [
              "command), running, then stopped when PID 1 exits (by itself, by a signal from `stop` or `kill`, by "
              "the OOM killer) with its exit status kept; then rm removes the writable layer, the cgroup and the "
              "namespaces. Pause freezes it with the cgroup freezer.",
-             "01-what-docker-really-is.ipynb#6.-Stopping-a-container-is-killing-a-process", "PART 15"),
+             "08-containerd-and-runc.ipynb#3.-The-life-of-a-container,-as-state-tells-it", "PART 15"),
     Question("kubernetes", "Explain how Kubernetes runs containers.",
              "The kubelet asks a CRI runtime (containerd's CRI plugin) for a pod sandbox: a pause container that "
              "holds the pod's network, IPC and UTS namespaces. Each container of the pod is then created by "
              "containerd, started by its shim through runc, and joins the sandbox's namespaces, so they share "
              "localhost and an IP address but keep their own filesystems and cgroups.",
-             "08-containerd-and-runc.ipynb#A-pod,-by-hand", "PART 15"),
+             "08-containerd-and-runc.ipynb#5.-How-Kubernetes-runs-containers:-a-pod-by-hand", "PART 15"),
     Question("security-risks", "Explain container security risks.",
              "A shared kernel: one kernel bug reachable by a system call is a way out for every container; root "
              "without a user namespace; misconfigurations that hand over the host (--privileged, the engine's "
@@ -132,7 +132,7 @@ BANK = [
              "cgroups, mounts and security and execs the process, then exits. containerd is the daemon above it: "
              "it pulls and stores images, prepares snapshots, keeps container metadata and starts one shim per "
              "container, which calls runc and stays as the container's parent.",
-             "08-containerd-and-runc.ipynb#One-bundle,-three-runtimes", "PART 15"),
+             "08-containerd-and-runc.ipynb#4.-runc-is-a-command;-containerd-is-a-daemon", "PART 15"),
     Question("layers", "Explain how image layers work internally.",
              "A layer is a tar of one build step's filesystem changes (deletions as whiteout files), stored as a "
              "blob named by the sha256 of its bytes; the config lists the uncompressed layers' diff_ids and the "
