@@ -42,6 +42,7 @@ _NAMES = {
     "images": ("labcore.images", None),
     "daemon": ("labcore.daemon", None),
     "security": ("labcore.security", None),
+    "runtime": ("labcore.runtime", None),
     "teach": ("labcore.teach", None),
     "doctor": ("labcore.doctor", None),
     "check": ("labcore.check", None),

@@ -30,3 +30,9 @@ The modules, one concept each:
 
 See https://github.com/opencontainers/runtime-spec (runtime.md, config.md).
 """
+
+# Only the light, pure modules load with the package: each `labcore runtime` verb is a process of
+# its own and imports the rest (container, init, cgroups...) when it needs them.
+from . import config, spec, state
+
+__all__ = ["config", "spec", "state"]

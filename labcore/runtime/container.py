@@ -110,6 +110,7 @@ def _spawn(cfg: dict, c: state.Container, paths) -> int:
     sys.stderr.flush()
     # Read-write: open(2) of a fifo blocks until the other end is opened, unless it is opened for both.
     fifo_fd = os.open(c.fifo, os.O_RDWR | os.O_CLOEXEC)
+    c.data["fifo_fd"] = fifo_fd  # the init keeps this number: start watches it close at execve
     child = k.fork()
     if child == 0:
         init.stage1(cfg, ch, fifo_fd)
@@ -177,10 +178,25 @@ def start(root, cid: str) -> None:
         os.write(fd, b"0")
     finally:
         os.close(fd)
+    _wait_exec(c)
     os.unlink(c.fifo)
     if (c.data.get("hooks") or {}).get("poststart"):
         from . import hooks
         hooks.run({"hooks": c.data.get("hooks")}, "poststart", c.state(), fatal=False)
+
+
+def _wait_exec(c: state.Container, timeout: float = 10.0) -> None:
+    """Until the init has exec'd (its fifo descriptor is close-on-exec) or died: the startContainer
+    hooks have run, and poststart hooks run after the process started, as the spec orders them."""
+    link = f"/proc/{c.pid}/fd/{c.data.get('fifo_fd')}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if os.readlink(link) != str(c.fifo):
+                return
+        except OSError:
+            return  # closed: exec'd (or gone)
+        time.sleep(0.001)
 
 
 def kill(root, cid: str, sig: str | int = "TERM") -> None:
