@@ -98,6 +98,27 @@ def link_delta(before: dict, after: dict) -> dict:
     return {k: {f: after[k][f] - before[k][f] for f in ("rx_packets", "tx_packets")} for k in after}
 
 
+def settle(where: list[tuple[str | None, str]], quiet: float = 5.0, timeout: float = 30.0) -> float:
+    """Wait until no frame crossed any of these links for ``quiet`` seconds; returns the seconds waited.
+
+    A link counts every frame, not only ours: in its first seconds a new
+    link sends IPv6 router solicitations (three, four seconds apart) and
+    multicast reports, and ARP refreshes come and go. Measuring after a
+    quiet spell longer than those gaps makes a link's count the count of
+    our own packets.
+    """
+    start = last_change = time.monotonic()
+    seen = link_counts(where)
+    while time.monotonic() - last_change < quiet:
+        if time.monotonic() - start > timeout:
+            break
+        time.sleep(0.25)
+        now = link_counts(where)
+        if now != seen:
+            seen, last_change = now, time.monotonic()
+    return time.monotonic() - start
+
+
 @dataclass(frozen=True)
 class FdbEntry:
     """One line of a bridge's forwarding database: this MAC is behind this port."""
@@ -289,5 +310,5 @@ def bridge_nf(netns: str | None = None) -> dict[str, str] | None:
     return dict(line.split(":", 1) for line in r.stdout.split())
 
 
-__all__ = ["HOOKS", "watch", "counts", "delta", "chain_name", "link_counts", "link_delta", "FdbEntry", "fdb",
+__all__ = ["HOOKS", "watch", "counts", "delta", "chain_name", "link_counts", "link_delta", "settle", "FdbEntry", "fdb",
            "Route", "route_get", "Trace", "TraceEvent", "parse_trace", "bridge_nf"]

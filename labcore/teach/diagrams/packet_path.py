@@ -32,7 +32,7 @@ class Hop:
 
 def packet_path(hops: list[Hop], title: str = "one request and its reply, hop by hop (counts measured)") -> Diagram:
     """A left-to-right chain of ``hops``, clustered by namespace. Deep dive C."""
-    lines = header("packet", title, rankdir="LR")
+    lines = header("packet", title, rankdir="TB")
     text = [title]
     order: list[str] = []
     for hop in hops:
