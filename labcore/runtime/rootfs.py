@@ -71,21 +71,27 @@ def parse_options(options: list[str]) -> tuple[int, list[int], str]:
     return flags, propagation, ",".join(data)
 
 
-def inside(root: str, path: str) -> str:
-    """``path`` of the container as a host path under ``root``, never above it (symlinks resolved inside)."""
-    parts, here = [], root
-    for part in path.strip("/").split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
+def inside(root: str, path: str, depth: int = 0) -> str:
+    """``path`` of the container as a host path under ``root``, never above it.
+
+    Symlinks on the way are followed as the container would see them: an
+    absolute target starts again at ``root``, and ``..`` stops at ``root``,
+    so an image cannot point a mount at the host's /etc.
+    """
+    if depth > 40:  # as the kernel's ELOOP: a chain of links this long is a loop
+        raise OSError(40, f"too many levels of symbolic links in {path} under {root}")
+    names = [n for n in path.split("/") if n not in ("", ".")]
+    parts: list[str] = []
+    for i, name in enumerate(names):
+        if name == "..":
             parts = parts[:-1]
-        else:
-            parts.append(part)
-        here = os.path.join(root, *parts)
+            continue
+        here = os.path.join(root, *parts, name)
         if os.path.islink(here):
             target = os.readlink(here)
-            base = "/" if target.startswith("/") else "/" + "/".join(parts[:-1])
-            return inside(root, os.path.join(base, target, *path.strip("/").split("/")[len(parts):]))
+            base = "/" if target.startswith("/") else "/" + "/".join(parts)
+            return inside(root, os.path.join(base, target, *names[i + 1:]), depth + 1)
+        parts.append(name)
     return os.path.join(root, *parts) if parts else root
 
 

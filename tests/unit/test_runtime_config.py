@@ -156,3 +156,10 @@ def test_resources_become_v1_and_v2_files(tmp_path):
     assert (v2 / "cpu.max").read_text() == "25000 100000"
     assert (v2 / "memory.max").read_text() == str(64 << 20) and (v2 / "pids.max").read_text() == "20"
     assert 1 <= int((v2 / "cpu.weight").read_text()) <= 10000
+
+
+def test_inside_refuses_a_symlink_loop(tmp_path):
+    os.symlink("b", tmp_path / "a")
+    os.symlink("a", tmp_path / "b")
+    with pytest.raises(OSError, match="symbolic links"):
+        rootfs.inside(str(tmp_path), "/a/x")
