@@ -63,14 +63,15 @@ def watch(table: str, flows: dict[str, str], hooks=HOOKS, trace: str | None = No
         raise InvalidInputError("watch() got no flows", 'give at least one, e.g. {"request": "udp dport 9999"}')
     if trace is not None and trace not in flows:
         raise InvalidInputError(f"trace={trace!r} is not one of the flows {sorted(flows)}", "name one of them")
+    for label in flows:
+        if not isinstance(label, str) or not re.fullmatch(r"[a-z0-9 -]{1,40}", label):
+            raise InvalidInputError(f"flow label {label!r}", "use up to 40 lowercase letters, digits, spaces, '-'")
     rec = nft.table(table)
     try:
         for hook, priority in hooks:
             name = chain_name(hook, priority)
             nft.chain(table, name, hook=hook, type="filter", priority=priority)
             for label, match in flows.items():
-                if not re.fullmatch(r"[a-z0-9 -]{1,40}", label):
-                    raise InvalidInputError(f"flow label {label!r}", "use up to 40 lowercase letters, digits, spaces, '-'")
                 mark = " meta nftrace set 1" if label == trace else ""
                 nft.text_rule(table, name, f'{match}{mark} counter comment "{label}"')
     except BaseException:
