@@ -71,6 +71,8 @@ _NAMES = {
     "registry": ("labcore.images.registry", None),
     "registryd": ("labcore.images.registryd", None),
     "runtimes": ("labcore.teach.runtimes", None),
+    "apitrace": ("labcore.teach.apitrace", None),
+    "realengine": ("labcore.teach.realengine", None),
     # the course around the lessons: a chapter's first cell, its quiz and exercises, the map
     "chapter": ("labcore.teach.chapter", "chapter"),
     "quiz": ("labcore.teach.chapter", "quiz"),

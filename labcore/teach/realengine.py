@@ -1,0 +1,278 @@
+"""The real Docker Engine, started by the lab next to its own, and leaving nothing behind.
+
+Debian's ``docker.io`` installs ``dockerd`` and ``containerd``; the lab never
+lets them start as services. To put the real stack next to the lab's, this
+module starts one ``dockerd`` for a chapter, everything in a lab directory:
+
+    dockerd --data-root DIR/data --exec-root DIR/exec --pidfile DIR/dockerd.pid
+            -H unix://DIR/docker.sock --config-file DIR/daemon.json
+            --bridge=none --iptables=false --ip-masq=false --ip-forward=false --ip6tables=false
+            --cgroup-parent /labcore/lab-realengine-ctr
+
+dockerd then starts its own ``containerd`` (its child), which starts one
+``containerd-shim-runc-v2`` per container, which runs ``runc``.
+
+What a default dockerd changes on a host, and how this one avoids each:
+
+* **network**: the ``docker0`` bridge, ``DOCKER*`` iptables chains and
+  ``net.ipv4.ip_forward=1``. The flags above turn all three off; containers
+  then get only a loopback (network "none"), which is all a chapter needs.
+* **cgroups**: a ``docker`` group in every hierarchy. ``--cgroup-parent``
+  puts the containers in a lab cgroup instead; the daemons themselves run
+  in another (``lab-realengine``). Both are recorded by the tracker, whose
+  undo kills whatever still runs inside, so even after a crash
+  ``labcore cleanup`` stops the whole engine: daemons, shims, containers.
+* **mounts**: a bind mount of its data-root (made private), one overlay per
+  running container, and nsfs mounts. dockerd runs in a **mount namespace
+  of its own** (``unshare --mount --propagation private``): every mount it
+  makes lives and dies with that namespace and never shows on the host.
+* **files outside its directories**: ``/etc/docker/key.json`` (its identity
+  key), ``/run/docker/plugins``, ``/run/containerd/s`` (the shims' sockets)
+  and ``/opt/containerd``. In its namespace ``/etc``, ``/run`` and ``/opt``
+  are overlays whose upper directories are in the lab directory: it reads
+  the host's files and writes into ours.
+
+Measured on the development machine with the defaults (and no such care),
+a stopped dockerd had left exactly those files and cgroup directories. The
+process is recorded (PID and start time) like every lab process. Used by
+notebook 07 (``lab.realengine.Engine``) and tests/integration/test_realengine.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from .. import tracker
+from ..errors import LabError, UnsupportedError
+
+TOOLS = ("dockerd", "containerd", "containerd-shim-runc-v2", "runc", "unshare", "docker")
+OVERLAID = ("etc", "opt", "run")  # where dockerd and containerd write outside the directories they are given
+FLAGS = ["--bridge=none", "--iptables=false", "--ip-masq=false", "--ip-forward=false", "--ip6tables=false"]
+
+
+def missing() -> list[str]:
+    """The programs this machine lacks to run the real engine (empty: it can)."""
+    return [t for t in TOOLS if shutil.which(t) is None]
+
+
+class Engine:
+    """One real dockerd (and its containerd) in ``Scratch("realengine")``; ``with Engine() as e: e.docker(...)``."""
+
+    def __init__(self, name: str = "realengine"):
+        if missing():
+            raise UnsupportedError(f"the real Docker Engine needs {', '.join(missing())}",
+                                   "install docker.io, containerd and runc (provision/provision.sh does)")
+        self.name = name
+        self.work = None
+        self._scratch = None
+        self.pid: int | None = None
+        self._records: list[tracker.Record] = []
+        self._groups = []
+        self._cgroup_records: list[tracker.Record] = []
+        self._proc = None
+
+    # --- where things are ---------------------------------------------------------------------
+    @property
+    def socket(self) -> Path:
+        return self.work / "docker.sock"
+
+    @property
+    def host(self) -> str:
+        return f"unix://{self.socket}"
+
+    def docker(self, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
+        """Run the docker CLI against this engine."""
+        done = subprocess.run(["docker", "-H", self.host, *args], capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
+        if check and done.returncode != 0:
+            raise LabError(f"docker {' '.join(args)} exited with {done.returncode}: {done.stderr.strip()[:400]}",
+                           f"the engine's log is {self.work / 'dockerd.log'}")
+        return done
+
+    def containerd_pid(self) -> int | None:
+        """containerd, started by dockerd as its child."""
+        for child in _children(self.pid):
+            if _comm(child) == "containerd":
+                return child
+        return None
+
+    # --- start and stop -----------------------------------------------------------------------
+    def start(self, timeout: float = 180) -> "Engine":
+        from ..cgroups import create
+        from ..fs.scratch import Scratch
+        from ..proc.stat import process_start_time
+        self._scratch = Scratch(self.name, on_disk=True)
+        self.work = self._scratch.path
+        try:
+            for d in OVERLAID:
+                (self.work / "upper" / d).mkdir(parents=True)
+                (self.work / "wd" / d).mkdir(parents=True)
+            (self.work / "daemon.json").write_text("{}\n")  # not the host's /etc/docker/daemon.json
+            daemons = create("lab-realengine")
+            self._groups.append(daemons)
+            self._container_parent()
+            mounts = "; ".join(f"mount -t overlay lab-realengine-{d} -o lowerdir=/{d},upperdir={self.work}/upper/{d},"
+                               f"workdir={self.work}/wd/{d} /{d}" for d in OVERLAID)
+            argv = ["dockerd", "--config-file", str(self.work / "daemon.json"), "--data-root", str(self.work / "data"),
+                    "--exec-root", str(self.work / "exec"), "--pidfile", str(self.work / "dockerd.pid"),
+                    "-H", self.host, *FLAGS, "--cgroup-parent", f"/{tracker.CGROUP_NAME}/lab-realengine-ctr"]
+            script = f'set -e; {mounts}; exec "$@"'
+            log = open(self.work / "dockerd.log", "ab")
+            with log:
+                # The shell waits for "go" (so the process is recorded and in its cgroup before it does
+                # anything), then becomes unshare, which makes the mount namespace and becomes dockerd.
+                proc = subprocess.Popen(["sh", "-c", 'read go && exec "$@"', "sh", "unshare", "--mount",
+                                         "--propagation", "private", "sh", "-c", script, "sh", *argv],
+                                        stdin=subprocess.PIPE, stdout=log, stderr=log, start_new_session=True)
+            with tracker.default().created("process", proc.pid, start_time=process_start_time(proc.pid),
+                                           what="real dockerd") as rec:
+                self._records.append(rec)
+            self.pid, self._proc = proc.pid, proc
+            daemons.attach(proc.pid)
+            proc.stdin.write(b"go\n")
+            proc.stdin.close()
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if proc.poll() is not None:
+                    raise LabError(f"dockerd exited with status {proc.returncode} at start",
+                                   f"see {self.work / 'dockerd.log'}")
+                if self.socket.exists() and self.docker("version", "--format", "{{.Server.Version}}", timeout=30,
+                                                        check=False).returncode == 0:
+                    return self
+                time.sleep(0.2)
+            raise LabError(f"dockerd did not answer on {self.socket} within {timeout:.0f} s",
+                           f"see {self.work / 'dockerd.log'}")
+        except BaseException:
+            self.stop()
+            raise
+
+    def _container_parent(self) -> None:
+        """``labcore/lab-realengine-ctr`` in *every* mounted hierarchy, recorded before it exists.
+
+        runc makes the containers' groups in each hierarchy it finds (on a v1 or hybrid machine also
+        freezer, devices, cpuset and the named systemd one) and, at delete, removes only the leaf: the
+        parents it had to make would stay. Made here first, they are the tracker's to remove.
+        """
+        from ..cgroups.files import make_directory
+        from ..runtime.cgroups import hierarchies
+        for mount in hierarchies().values():
+            parent = mount / tracker.CGROUP_NAME
+            for path, shared in ((parent, True), (parent / "lab-realengine-ctr", False)):
+                with tracker.default().created("cgroup", path, what="real engine's containers") as rec:
+                    try:
+                        make_directory(path)
+                    except FileExistsError:
+                        rec.not_mine()  # the labcore parent, made by another lab group: never ours to remove
+                        if not shared:
+                            raise
+                if not rec.disowned:
+                    self._cgroup_records.append(rec)
+
+    def load(self, layout: str | os.PathLike, tag: str, name: str) -> None:
+        """Put one OCI image layout (chapter 06's) into this engine's store, as ``name`` (skopeo: no registry)."""
+        if shutil.which("skopeo") is None:
+            raise UnsupportedError("loading an OCI layout into dockerd needs skopeo", "apt-get install skopeo")
+        done = subprocess.run(["skopeo", "copy", "--dest-daemon-host", self.host, f"oci:{layout}:{tag}",
+                               f"docker-daemon:{name}"], capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            raise LabError(f"skopeo could not load {layout}:{tag} into dockerd: {done.stderr.strip()[:400]}",
+                           "check the layout with oci-image-tool validate")
+
+    def stop(self, timeout: float = 60) -> list[str]:
+        """Remove every container, stop dockerd (it stops containerd), then undo every record. Idempotent."""
+        done = []
+        if self.pid is not None and tracker.is_running(self.pid) and self.socket.exists():
+            ids = self.docker("ps", "-aq", check=False, timeout=60).stdout.split()
+            if ids:
+                self.docker("rm", "-f", *ids, check=False, timeout=120)
+            self._terminate(timeout)
+        for rec in self._records:
+            done.append(f"{rec}: {tracker.default().undo(rec)}")  # SIGKILL if it did not exit
+        self._records = []
+        for group in reversed(self._groups):  # kills what may still run there (shims, containers), removes them
+            group.remove()
+            done.append(f"cgroup {group.name}: removed")
+        self._groups = []
+        for rec in reversed(self._cgroup_records):  # the containers' groups, then any labcore parent made
+            done.append(f"{rec}: {tracker.default().undo(rec)}")
+        self._cgroup_records = []
+        if self._scratch is not None:  # its mounts died with its mount namespace: plain files are left
+            self._scratch.remove()
+            done.append(f"{self.work}: removed")
+            self._scratch = None
+        self.pid = None
+        return done
+
+    def _terminate(self, timeout: float) -> None:
+        """SIGTERM dockerd through a pidfd, and wait for it and its containerd to exit."""
+        from ..ns.kill import open_checked
+        rec = self._records[0]
+        children = _descendants(self.pid)
+        fd = open_checked(self.pid, rec.extra["start_time"])
+        if fd is None:
+            return
+        try:
+            signal.pidfd_send_signal(fd, signal.SIGTERM)
+            select.select([fd], [], [], timeout)
+        finally:
+            os.close(fd)
+        try:
+            self._proc.wait(timeout=5)  # our child: reap it
+        except subprocess.TimeoutExpired:
+            pass
+        deadline = time.monotonic() + timeout
+        while any(tracker.is_running(c) for c in children) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"Engine(dockerd PID {self.pid}, {self.host})" if self.pid else "Engine(not running)"
+
+
+def _children(pid: int | None) -> list[int]:
+    if pid is None:
+        return []
+    try:
+        return [int(p) for t in os.listdir(f"/proc/{pid}/task")
+                for p in Path(f"/proc/{pid}/task/{t}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _descendants(pid: int | None) -> list[int]:
+    out, todo = [], _children(pid)
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += _children(p)
+    return out
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def info(engine: Engine) -> dict:
+    """What ``docker info`` says about the engine's runtime side, for the chapter's comparison."""
+    got = engine.docker("info", "--format", "{{json .}}").stdout
+    seen = json.loads(got)
+    return {k: seen.get(k) for k in ("ServerVersion", "Driver", "CgroupDriver", "CgroupVersion", "DefaultRuntime",
+                                      "LiveRestoreEnabled")}
+
+
+__all__ = ["Engine", "missing", "info", "TOOLS", "FLAGS"]

@@ -1,0 +1,141 @@
+"""The real Docker Engine started by labcore.teach.realengine runs a container and leaves the host unchanged.
+
+Compared before and after: links, iptables (nft and legacy) and the nft
+ruleset, mounts, ip_forward, the files a default dockerd writes outside its
+directories, cgroup directories, and the processes of the engine. Other
+engineers' lab objects (``lab-`` links, ``labcore`` nft tables) may come and
+go meanwhile: they are left out of the comparison, nothing of the engine's
+is named like them.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from labcore import images, tracker
+from labcore.teach.realengine import Engine
+
+pytestmark = pytest.mark.needs("root", "overlayfs", "tool:dockerd", "tool:containerd", "tool:skopeo",
+                               "tool:busybox", "tool:unshare")
+
+
+
+def _run(*cmd) -> str:
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    return done.stdout
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _forwarding_held() -> bool:
+    """Another lab's network holds net.ipv4.ip_forward (chapter 09, deep dive C): then it may change meanwhile."""
+    return any(r.kind == "sysctl" and r.target == "net.ipv4.ip_forward" for r in tracker.default().records())
+
+
+def host() -> dict:
+    links = sorted(l.split(": ")[1].split("@")[0] for l in _run("ip", "-o", "link").splitlines()
+                   if not l.split(": ")[1].startswith("lab-"))
+    nft, skip = [], False
+    for line in _run("nft", "list", "ruleset").splitlines():
+        if line.startswith("table "):
+            skip = " labcore" in line
+        if not skip:
+            nft.append(line)
+    mounts = sorted(f"{m.split()[4]} {m.split(' - ')[1].split()[0]}" for m in Path("/proc/self/mountinfo").read_text()
+                    .splitlines() if any(w in m for w in ("realengine", "docker", "containerd"))
+                    or m.split()[4] in ("/etc", "/opt", "/run", "/var/run"))
+    files = {p: sorted(os.listdir(p)) if os.path.isdir(p) else None
+             for p in ("/etc/docker", "/opt", "/run", "/run/docker", "/run/containerd", "/var/lib/docker")}
+    procs = sorted(_cmdline(p) for p in os.listdir("/proc") if p.isdigit() and "realengine" in _cmdline(p))
+    cgroups = sorted(glob.glob("/sys/fs/cgroup/*/docker") + glob.glob("/sys/fs/cgroup/docker")
+                     + glob.glob("/sys/fs/cgroup/**/lab-realengine*", recursive=True))
+    rules = [l for l in _run("iptables-save").splitlines() + _run("iptables-legacy-save").splitlines()
+             if not l.startswith("#") and not l.startswith(":")]
+    return {"links": links, "nft": nft, "mounts": mounts, "files": files, "processes": procs, "cgroups": cgroups,
+            "iptables": rules,
+            "ip_forward": "held by a lab network" if _forwarding_held() else Path("/proc/sys/net/ipv4/ip_forward").read_text()}
+
+
+@pytest.fixture(scope="module")
+def layout(tmp_path_factory):
+    base = tmp_path_factory.mktemp("re")
+    ctx = base / "ctx"
+    images.busybox_rootfs(ctx / "rootfs", applets=["sh", "echo", "sleep"])
+    (ctx / "Dockerfile").write_text('FROM scratch\nCOPY rootfs/ /\nCMD ["sh"]\n')
+    images.build(ctx / "Dockerfile", ctx, base / "layout", "v1", cache=base / "cache")
+    return base / "layout"
+
+
+def same(before: dict, after: dict) -> bool:
+    """Equal, but ip_forward only where no lab network held it at either time (it is theirs to change)."""
+    if "held by a lab network" in (before["ip_forward"], after["ip_forward"]):
+        before, after = dict(before, ip_forward=None), dict(after, ip_forward=None)
+    return before == after
+
+
+def ppid(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def comm(pid: int) -> str:
+    return Path(f"/proc/{pid}/comm").read_text().strip()
+
+
+def test_real_engine_runs_a_container_and_leaves_the_host_as_it_was(layout):
+    before = host()
+    engine = Engine("test-realengine")
+    try:
+        engine.start()
+        assert comm(engine.pid) == "dockerd" and comm(engine.containerd_pid()) == "containerd"
+        engine.load(layout, "v1", "lab/busybox:re")
+        assert engine.docker("run", "--rm", "lab/busybox:re", "echo", "hi").stdout == "hi\n"
+        engine.docker("run", "-d", "--name", "box", "lab/busybox:re", "sleep", "600")
+        pid = int(engine.docker("inspect", "--format", "{{.State.Pid}}", "box").stdout)
+        shim = ppid(pid)
+        assert comm(pid) == "sleep" and comm(shim) == "containerd-shim"  # the shim is the container's parent
+        assert ppid(shim) != engine.containerd_pid()  # ...and has left containerd's tree
+        # The engine's mounts stay in its own mount namespace: none is seen from the host's.
+        assert os.readlink(f"/proc/{engine.pid}/ns/mnt") != os.readlink("/proc/self/ns/mnt")
+        assert not [m for m in Path("/proc/self/mountinfo").read_text().splitlines() if str(engine.work) in m]
+        during = host()
+        assert same(dict(before, mounts=None, files=None, processes=None, cgroups=None),
+                    dict(during, mounts=None, files=None, processes=None, cgroups=None))  # network untouched
+    finally:
+        engine.stop()
+    assert not tracker.is_running(pid) and not engine.work.exists()
+    assert same(before, host()), host()
+
+
+def test_cleanup_after_a_crash_stops_the_whole_engine(layout):
+    """The lab forgets to stop the engine (a crashed kernel): `labcore cleanup` undoes its records."""
+    before = host()
+    engine = Engine("test-realengine")
+    engine.start()
+    try:
+        engine.load(layout, "v1", "lab/busybox:re")
+        engine.docker("run", "-d", "lab/busybox:re", "sleep", "600")
+        pid = int(engine.docker("ps", "-q", "--no-trunc").stdout and
+                  engine.docker("inspect", "--format", "{{.State.Pid}}",
+                                engine.docker("ps", "-q").stdout.split()[0]).stdout)
+        shim = ppid(pid)
+        mine = [r for r in tracker.default().records()
+                if str(engine.work) in r.target or "lab-realengine" in r.target or r.target == str(engine.pid)]
+        # What `labcore cleanup` does with each record, in its order: processes, cgroups, paths.
+        for rec in sorted(mine, key=lambda r: tracker.undo_for(r.kind).order):
+            tracker.default().undo(rec)
+        engine._records = engine._groups = engine._cgroup_records = []
+        engine._scratch = None
+        assert not tracker.is_running(pid) and not tracker.is_running(shim) and not tracker.is_running(engine.pid)
+    finally:
+        engine.stop()
+    assert same(before, host()), host()
