@@ -270,6 +270,12 @@ def traced(rt, out: Path):
     return Runtime(rt.name, command(out) + rt.argv, rt.root)
 
 
+def trace_run(rt, cid: str, bundle: Path, out: Path) -> tuple[Trace, int, str]:
+    """``run`` of ``bundle`` as container ``cid`` by runtime ``rt``, under strace: (trace, exit status, output)."""
+    code, output = traced(rt, out).run(cid, bundle)
+    return read(out, rt.name), code, output
+
+
 def run(argv: list[str], out: Path, timeout: float = 300) -> Trace:
     """Run ``argv`` under strace, writing the trace to ``out``; the parsed Trace."""
     done = subprocess.run(command(out) + list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -475,6 +481,6 @@ def made_by(trace: Trace, found: dict[str, list[Event]]) -> dict[str, str]:
     return roles
 
 
-__all__ = ["Event", "Trace", "parse", "read", "run", "command", "traced", "kind_of", "KINDS", "Phase", "PHASES",
+__all__ = ["Event", "Trace", "parse", "read", "run", "command", "traced", "trace_run", "fields", "kind_of", "KINDS", "Phase", "PHASES",
            "STAGES", "BY_NAME", "phases", "first", "missing", "order", "stage_order", "stages_apart", "made_by",
            "argv_text"]
