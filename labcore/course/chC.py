@@ -11,19 +11,19 @@ from ..teach.quiz import Choice, Quiz, Recall
 QUIZ = Quiz("C", "One packet's path through the kernel", [
     Choice("dnat-priority", "Why does the DNAT of a published port hang at prerouting with priority -100?",
            right="it must rewrite the destination before the route lookup, and after conntrack (-200) has an entry",
-           wrong=["prerouting is the only hook where nat chains are allowed, so any priority there would work",
-                  "a priority below zero makes it run before conntrack, so the entry records the rewritten port"],
+           wrong=["prerouting is the only hook where nat chains are allowed at all, so any priority there would work",
+                  "a priority below zero makes it run before conntrack, so that the entry records the rewritten port"],
            why="Section 3: the chain at -150 saw the host's port, the one at -50 the container's; the route lookup comes next."),
     Choice("masq-priority", "Why is masquerade at postrouting with priority 100 and not at forward?",
            right="the outgoing link, hence the source address to use, is known only after routing and filtering",
-           wrong=["forward chains may only accept or drop, so a rewrite there is refused when the rule is added",
-                  "postrouting runs once per connection, whereas forward runs once for every packet it carries"],
+           wrong=["forward chains may only accept or drop packets, so a rewrite there is refused when the rule is added",
+                  "postrouting runs once per connection, whereas forward runs again for every single packet it carries"],
            why="Section 2's trace: the chain at postrouting 50 saw 10.199.x.y, the one at 150 saw 198.18.0.1."),
     Choice("first-only", "A container sends 20 datagrams on one UDP socket to the same server. How many of them "
                          "does the masquerade rule's counter count?",
            right="one: the first packet creates the conntrack entry; the rest are rewritten from the entry",
-           wrong=["twenty: every datagram leaving the subnet is matched again and rewritten by the rule",
-                  "forty: the rule rewrites each request and, in reverse, each of the twenty replies"],
+           wrong=["twenty: every datagram leaving the subnet is matched again and rewritten by that same rule",
+                  "forty: the rule rewrites each of the requests and, in reverse, each of the twenty replies"],
            why="Section 4: the filter chains counted every datagram, the nat rule one."),
     Choice("bridge-fdb", "After a container's first frame, what does the bridge's forwarding database hold for it?",
            right="the container's MAC address, learned behind the veth port its frame came in on",
@@ -37,9 +37,9 @@ QUIZ = Quiz("C", "One packet's path through the kernel", [
            why="Section 5: the forward chain counted container-to-container pings as the sysctl said it would."),
     Choice("conntrack-confirm", "When does a new connection's conntrack entry enter the table (CONFIRMED)?",
            right="when its first packet leaves the last hook (postrouting, or input) without being dropped",
-           wrong=["when the first packet enters prerouting, before any rule has had a chance to drop it",
-                  "when the reply arrives, since only then does conntrack know both of its tuples"],
-           why="Section 4: the entry read after the exchange is CONFIRMED and SEEN_REPLY; confirm runs at the last priority."),
+           wrong=["when the first packet enters prerouting, before any of the rules has had a chance to drop it",
+                  "when the first reply arrives, since only then does conntrack know both of the entry's tuples"],
+           why="Section 3: the entries read after the exchanges are CONFIRMED and SEEN_REPLY; confirm runs last."),
     Recall("hooks-order", "Walk through the netfilter hooks a packet from a container to the internet crosses on "
                           "the host, and what happens at each.",
            model="It arrives from the bridge at prerouting: conntrack (-200) creates or finds the entry, nat "
@@ -51,9 +51,10 @@ QUIZ = Quiz("C", "One packet's path through the kernel", [
     Recall("why-br-netfilter", "Why does Docker load br_netfilter, and what breaks without it?",
            model="Frames between containers on the same bridge are switched, not routed, so the IPv4 hooks never "
                  "see them. br_netfilter (bridge-nf-call-iptables=1) passes them through iptables too, which Docker "
-                 "needs for icc=false isolation and for a container reaching a published port of a neighbour on "
-                 "the same bridge (DNAT then the reply must be un-NATed by conntrack). Without it those rules "
-                 "silently do nothing.",
+                 "needs for icc=false isolation and, without the userland proxy, for a container reaching a "
+                 "published port of a neighbour on the same bridge (the switched reply must be un-NATed by "
+                 "conntrack). Without it those rules silently do nothing. Docker loaded it at start up to 27.2, "
+                 "since 27.3 only when a network needs it; once loaded it applies to every bridge on the host.",
            demo="section 5"),
 ])
 
