@@ -164,15 +164,16 @@ class MockInterview:
         self.seconds = seconds
 
     def __repr__(self) -> str:
-        return (f"Mock interview: {self.n} questions from a bank of {len(self.deck.questions)}, "
-                f"{self.seconds} s each; press Start")
+        # The bank grows with the course: its size is shown in the widget, not in this stable line.
+        return f"Mock interview: {self.n} questions a round, {self.seconds} s each; press Start"
 
     def widget(self):
         import time
 
         import ipywidgets as w
 
-        title = w.HTML("<h4>Mock interview</h4>")
+        title = w.HTML(f"<h4>Mock interview</h4><p>{len(self.deck.questions)} questions in the bank; "
+                       "the ones you missed come first.</p>")
         start = w.Button(description="Start a round", button_style="primary")
         start.add_class("lab-interview-start")
         question = w.HTML()

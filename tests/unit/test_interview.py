@@ -76,7 +76,7 @@ def test_a_round_in_the_widget_records_every_grade(progress_file):
     questions = [Question(f"q{i}", f"question {i}?", f"model {i}", "01-what-docker-really-is.ipynb#1.-Start-a-container",
                           "PART 1") for i in range(3)]
     mock = MockInterview(questions, n=2, seconds=60)
-    assert repr(mock) == "Mock interview: 2 questions from a bank of 3, 60 s each; press Start"
+    assert repr(mock) == "Mock interview: 2 questions a round, 60 s each; press Start"
     box = mock.widget()
     title, start, asking, report = box.children
     start.click()
