@@ -289,6 +289,11 @@ class Trace:
             out.append((e.method, e.route, got.pop(0) if got else 0))
         return out
 
+    def summary(self, skip=("/_ping",)) -> str:
+        """``METHOD route -> status`` per request, in arrival order, IDs shortened, ``skip`` routes left out."""
+        ids: dict[str, str] = {}
+        return "\n".join(short(f"{m} {r} -> {s}", ids) for m, r, s in self.calls() if r not in skip)
+
     def listing(self, query: bool = False) -> str:
         """One line per event, IDs shortened: ``#2  -> POST /containers/create`` / ``#2  <- 201 Created``."""
         ids: dict[str, str] = {}

@@ -52,7 +52,8 @@ class Handler(socketserver.StreamRequestHandler):
                 self.wfile.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{\"StatusCode\": 3}")
                 return
             answer = method.encode() + b" " + path.encode() + b" " + body
-            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(answer) + answer)
+            head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(answer)
+            self.wfile.write(head if method == "HEAD" else head + answer)  # a HEAD's answer has no body
             self.wfile.flush()
 
 
@@ -136,3 +137,13 @@ def test_bad_listen_paths(tmp_path):
     (tmp_path / "taken").write_text("")
     with pytest.raises(InvalidInputError, match="exists already"):
         Trace(tmp_path / "up.sock", tmp_path / "taken")
+
+
+def test_summary_shortens_ids_and_skips_pings(relay):
+    s = connect(relay)
+    cid = "c" * 64
+    s.sendall(b"HEAD /_ping HTTP/1.1\r\nHost: d\r\n\r\n"
+              b"POST /v1.41/containers/" + cid.encode() + b"/start HTTP/1.1\r\nHost: d\r\nContent-Length: 0\r\n\r\n")
+    s.shutdown(socket.SHUT_WR)
+    read_all(s)
+    assert relay.summary() == "POST /containers/<ID>/start -> 200"
