@@ -50,19 +50,22 @@ def chain_name(hook: str, priority: int) -> str:
     return f"{hook}_{'m' if priority < 0 else 'p'}{abs(priority)}"
 
 
-def watch(table: str, flows: dict[str, str], hooks=HOOKS, trace: str | None = None) -> tracker.Record:
+def watch(table: str, flows: dict[str, str], hooks=HOOKS, trace=None) -> tracker.Record:
     """A lab table with one filter chain per ``(hook, priority)``, each counting every flow.
 
     ``flows`` maps a label to a match in nft's language (``"udp dport
     9999"``); each chain gets ``MATCH counter comment LABEL``. With
-    ``trace=LABEL`` that flow's rules also set ``meta nftrace``, so every
-    later chain of every table reports the packet to ``Trace``. The chains
-    only count: their policy is accept. Used by deep dive C.
+    ``trace=LABEL`` (or a tuple of labels) those flows' rules also set
+    ``meta nftrace``, so every later chain of every table reports the
+    packet to ``Trace``. The chains only count: their policy is accept.
+    Used by deep dive C.
     """
     if not flows:
         raise InvalidInputError("watch() got no flows", 'give at least one, e.g. {"request": "udp dport 9999"}')
-    if trace is not None and trace not in flows:
-        raise InvalidInputError(f"trace={trace!r} is not one of the flows {sorted(flows)}", "name one of them")
+    traced = (trace,) if isinstance(trace, str) else tuple(trace or ())
+    for label in traced:
+        if label not in flows:
+            raise InvalidInputError(f"trace={label!r} is not one of the flows {sorted(flows)}", "name one of them")
     for label in flows:
         if not isinstance(label, str) or not re.fullmatch(r"[a-z0-9 -]{1,40}", label):
             raise InvalidInputError(f"flow label {label!r}", "use up to 40 lowercase letters, digits, spaces, '-'")
@@ -72,7 +75,7 @@ def watch(table: str, flows: dict[str, str], hooks=HOOKS, trace: str | None = No
             name = chain_name(hook, priority)
             nft.chain(table, name, hook=hook, type="filter", priority=priority)
             for label, match in flows.items():
-                mark = " meta nftrace set 1" if label == trace else ""
+                mark = " meta nftrace set 1" if label in traced else ""
                 nft.text_rule(table, name, f'{match}{mark} counter comment "{label}"')
     except BaseException:
         tracker.default().undo(rec)
