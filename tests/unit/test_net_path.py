@@ -39,6 +39,7 @@ def test_chain_names_carry_hook_and_priority():
 @pytest.mark.parametrize("flows,trace,words", [
     ({}, None, "no flows"),
     ({"request": "udp dport 1"}, "reply", "not one of the flows"),
+    ({"request": "udp dport 1"}, ("request", "reply"), "not one of the flows"),
     ({"Bad;label": "udp dport 1"}, None, "flow label"),
 ])
 def test_bad_watch_requests_are_refused_before_anything_is_made(flows, trace, words, monkeypatch):
