@@ -127,6 +127,7 @@ def parse(text: str) -> list[Event]:
         if (r := _RESUMED.match(rest)):
             head = unfinished.pop(pid, None)
             args, result, dur = _split_call(r.group("body"))
+            args = args.replace("<unfinished ...>", "").strip()  # "<... read resumed> <unfinished ...>) = ?": the thread ended
             if head is None or head.name != r.group("name"):  # its first half came before the trace began
                 events.append(Event(pid, t, r.group("name"), args, result, dur))
                 continue

@@ -86,6 +86,11 @@ def test_a_resumed_line_whose_first_half_is_missing_stands_alone():
     assert (ev.name, ev.args, ev.result) == ("read", '"x", 10', "1")
 
 
+def test_a_call_ended_by_the_threads_exit():
+    ev = strace.parse("9 1.5 epoll_pwait(4,  <unfinished ...>\n9 1.6 <... epoll_pwait resumed> <unfinished ...>) = ?")
+    assert len(ev) == 1 and ev[0].args == "4," and ev[0].result == "?"
+
+
 def test_a_call_never_resumed_has_no_result():
     ev = strace.parse("9 1.5 wait4(-1,  <unfinished ...>")[0]
     assert ev.result is None and ev.value is None and not ev.ok

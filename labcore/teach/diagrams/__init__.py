@@ -15,6 +15,7 @@ facts for readers of the raw notebook::
     lab.diagrams.network_map(ep1, ep2)         network namespaces, their links, addresses, bridge ports, veth pairs (net.py)
     lab.diagrams.packet_path(hops)              one packet's hops, each with the count it measured (packet_path.py)
     lab.diagrams.capability_sets((pid, "box"))  capabilities held, seccomp mode, no_new_privs per process (caps.py)
+    lab.diagrams.syscall_timeline(traces, found) every call of traced runtimes, phases of a start marked (a Figure)
 
 The pictures need the ``dot`` program (``make provision`` installs it);
 ``render.py`` runs it, bounded in time and size.
@@ -28,6 +29,7 @@ from .net import network_map, throughput_plot
 from .overlays import overlay
 from .packet_path import Hop, packet_path
 from .processes import pid_map, process_tree
+from .syscall_timeline import syscall_timeline
 from .render import Diagram
 
-__all__ = ["Diagram", "process_tree", "pid_map", "overlay", "cgroup_tree", "cfs_timeline", "image_graph", "capability_sets", "network_map", "throughput_plot", "packet_path", "Hop"]
+__all__ = ["Diagram", "process_tree", "pid_map", "overlay", "cgroup_tree", "cfs_timeline", "image_graph", "capability_sets", "network_map", "throughput_plot", "packet_path", "Hop", "syscall_timeline"]
