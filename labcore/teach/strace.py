@@ -295,8 +295,9 @@ STAGES = ["prepare", "cgroups", "namespaces", "root filesystem", "the container'
 @dataclass(frozen=True)
 class Phase:
     name: str
-    stage: str
-    what: str  # the calls that make it, in words
+    stage: str | None
+    what: str             # the calls that make it, in words
+    at_end: bool = False  # timed when its first call returned, not when it began (a rendezvous)
 
 
 PHASES = [
@@ -314,7 +315,8 @@ PHASES = [
     Phase("no_new_privs", "privileges", "prctl(PR_SET_NO_NEW_PRIVS, 1)"),
     Phase("capabilities", "privileges", "prctl(PR_CAPBSET_DROP), capset"),
     Phase("seccomp filter", "privileges", "seccomp(SECCOMP_SET_MODE_FILTER) or prctl(PR_SET_SECCOMP): a BPF program"),
-    Phase("start: fifo opened", None, "the start side opens exec.fifo: the init may go on"),
+    # A blocking open of a fifo returns once both ends are open: that moment, not the call's entry, is the start.
+    Phase("start: fifo opened", None, "the start side's open of exec.fifo returns: the init may go on", at_end=True),
     Phase("execve of the command", "the command", "execve of process.args that succeeds"),
     Phase("container exits", "the command", "the process of the command ends"),
     Phase("cgroup removed", "cleanup", "rmdir of the container's cgroup"),
@@ -434,9 +436,16 @@ def phases(trace: Trace, cid: str, rootfs: str, argv: list[str]) -> dict[str, li
     return found
 
 
+def when(name: str, evs: list[Event]) -> float | None:
+    """The time of a phase: its first call's entry, or its return for a rendezvous (``Phase.at_end``)."""
+    if not evs:
+        return None
+    return evs[0].time + (evs[0].duration or 0.0) if BY_NAME[name].at_end else evs[0].time
+
+
 def first(found: dict[str, list[Event]]) -> dict[str, float | None]:
-    """Each phase's first time (seconds, as in the trace), None where it was not seen."""
-    return {name: (evs[0].time if evs else None) for name, evs in found.items()}
+    """Each phase's time (seconds, as in the trace; see ``when``), None where it was not seen."""
+    return {name: when(name, evs) for name, evs in found.items()}
 
 
 def missing(found: dict[str, list[Event]]) -> list[str]:
@@ -444,8 +453,8 @@ def missing(found: dict[str, list[Event]]) -> list[str]:
 
 
 def order(found: dict[str, list[Event]]) -> list[str]:
-    """The phases seen, sorted by their first time."""
-    return sorted((n for n, evs in found.items() if evs), key=lambda n: found[n][0].time)
+    """The phases seen, sorted by their time (``when``)."""
+    return sorted((n for n, evs in found.items() if evs), key=lambda n: when(n, found[n]))
 
 
 def stage_order(found: dict[str, list[Event]]) -> list[str]:
@@ -483,5 +492,5 @@ def made_by(trace: Trace, found: dict[str, list[Event]]) -> dict[str, str]:
 
 
 __all__ = ["Event", "Trace", "parse", "read", "run", "command", "traced", "trace_run", "fields", "kind_of", "KINDS", "Phase", "PHASES",
-           "STAGES", "BY_NAME", "phases", "first", "missing", "order", "stage_order", "stages_apart", "made_by",
+           "STAGES", "BY_NAME", "phases", "when", "first", "missing", "order", "stage_order", "stages_apart", "made_by",
            "argv_text"]

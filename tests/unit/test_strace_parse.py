@@ -171,6 +171,18 @@ def test_phases_found_in_order():
     assert roles["pivot_root"] == "container's init"
 
 
+def test_start_is_timed_when_the_fifo_open_returns():
+    # runc's run opens the fifo's reading end before its init has loaded seccomp; the open returns only
+    # once the init opens the writing end, after the load: that return is when start happens.
+    text = RUNC_LIKE.replace("101 1700000000.010400 openat(AT_FDCWD, \"/run/rt/box/exec.fifo\"",
+                             "101 1700000000.010250 openat(AT_FDCWD, \"/run/rt/box/exec.fifo\"")
+    found = strace.phases(strace.Trace(strace.parse(text)), "box", "/b/rootfs", ["sh", "-c", 'echo "a) = 1"'])
+    assert found["start: fifo opened"][0].time < found["seccomp filter"][0].time
+    firsts = strace.first(found)
+    assert firsts["start: fifo opened"] == 1700000000.010250 + 0.0002 > firsts["seccomp filter"]
+    assert strace.order(found).index("start: fifo opened") == strace.order(found).index("seccomp filter") + 1
+
+
 def test_a_probe_is_not_a_load_and_a_missing_phase_is_reported():
     text = "\n".join(line for line in RUNC_LIKE.splitlines() if "PR_SET_SECCOMP" not in line)
     found = strace.phases(strace.Trace(strace.parse(text)), "box", "/b/rootfs", ["sh", "-c", 'echo "a) = 1"'])
