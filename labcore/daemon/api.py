@@ -252,19 +252,24 @@ def watch(daemon: Daemon, c: containers.Container, child=None) -> None:
     """A thread that waits for the container's shim to exit, takes its records back, auto-removes."""
     import threading
 
+    pid = child.pid if child is not None else (c.shim() or {}).get("pid")
+
     def follow():
         containers.wait_shim(c, child)
-        daemon.children.pop(c.id, None)
-        finished(daemon, c)
+        if daemon.children.get(c.id) is child:
+            daemon.children.pop(c.id, None)
+        finished(daemon, c, pid)
     threading.Thread(target=follow, daemon=True, name=f"watch-{c.id[:12]}").start()
 
 
-def finished(daemon: Daemon, c: containers.Container) -> None:
+def finished(daemon: Daemon, c: containers.Container, shim_pid: int | None = None) -> None:
     """A container whose shim has gone: adopt its records; remove it if it asked (--rm)."""
     with daemon.lock:
         if not c.exists():
             return  # removed meanwhile (docker rm -f)
-        containers.adopt(c)
+        containers.adopt(c, shim_pid)
+        if c.status() == "running":
+            return  # started again meanwhile: the new shim's watcher takes it from here
         ex = c.exit()
         daemon.exit_codes[c.id] = int((ex or {}).get("ExitCode", 255))
         if c.meta.get("HostConfig", {}).get("AutoRemove"):
@@ -278,12 +283,15 @@ def h_container_wait(daemon, req):
     if condition not in ("not-running", "next-exit", "removed"):
         raise InvalidInputError(f"invalid condition: {condition!r}", "not-running, next-exit or removed")
 
+    before = (c.exit() or {}).get("FinishedEpoch")  # next-exit: an exit after this one
+
     def done() -> bool:
         status = c.status() if c.exists() else "removed"
         if condition == "removed":
             return status == "removed"
         if condition == "next-exit":
-            return status in ("exited", "dead", "removed")
+            return status == "removed" or (status in ("exited", "dead") and
+                                           (c.exit() or {}).get("FinishedEpoch") != before)
         return status != "running"
 
     def body(write):
@@ -317,9 +325,26 @@ def notify(daemon: Daemon) -> None:
         daemon.changed.notify_all()
 
 
+RESTART_WAIT = 60  # s: an attach to a stopped container waits this long for `docker start` to follow it
+
+
 def _follow(daemon: Daemon, c: containers.Container, offset: int, follow: bool, want: set[str],
             timestamps: bool = False, tail: int | None = None):
-    """A streamer of the container's log from ``offset``, framed; following while it runs."""
+    """A streamer of the container's log from ``offset``, framed; following until its next exit.
+
+    ``docker start -a`` attaches to a stopped container, then starts it: the old exit does not end
+    the stream, the next one does (or RESTART_WAIT seconds without a start)."""
+    old_exit = (c.exit() or {}).get("FinishedEpoch")
+    given_up = time.monotonic() + RESTART_WAIT
+
+    def ended() -> bool:
+        status = c.status() if c.exists() else "removed"
+        if status == "removed":
+            return True
+        if status in ("exited", "dead"):
+            return (c.exit() or {}).get("FinishedEpoch") != old_exit or time.monotonic() > given_up
+        return False
+
     def body(write):
         off = offset
         first = True
@@ -339,8 +364,7 @@ def _follow(daemon: Daemon, c: containers.Container, offset: int, follow: bool, 
                     write(frames.frame(e["stream"], data))
             if not follow:
                 return
-            status = c.status() if c.exists() else "removed"
-            if status in ("exited", "dead", "removed"):
+            if ended():
                 entries, off = logs.read_from(c.log, off)  # what came between the last read and the exit
                 for e in entries:
                     if e["stream"] in want:
@@ -370,7 +394,7 @@ def h_container_attach(daemon, req):
     c = _container(req)
     want = _streams(req) or {"stdout", "stderr"}
     offset = 0 if req.flag("logs") else logs.size(c.log)
-    follow = req.flag("stream") and c.status() in ("created", "running")
+    follow = req.flag("stream")
     return Stream(_follow(daemon, c, offset, follow, want), upgrade="upgrade" in req.headers.get("connection", "").lower())
 
 

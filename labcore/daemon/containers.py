@@ -292,19 +292,19 @@ def start(c: Container) -> subprocess.Popen:
     status = c.status()
     if status == "running":
         raise Conflict(f"container {c.id[:12]} is already running", "stop it first")
-    if status != "created":
-        raise Conflict(f"container {c.id[:12]} has run already: starting it again is not supported here",
-                       "docker run a new one")
+    if status in ("exited", "dead"):
+        _reset(c)  # started again (docker start): same writable layer, a new process and shim
     lower = [Path(p) for p in c.meta["LowerDirs"]]
     mounted = ov.mount(lower, c.rootfs, c.layer_dir / "upper", c.layer_dir / "work")
     try:
         _write_json(c.dir / "config.json", bundle.config(c.meta, c.id))
         runtime_root().mkdir(parents=True, exist_ok=True, mode=0o700)
-        shim = subprocess.Popen([sys.executable, "-m", "labcore", "shim", "--id", c.id, "--dir", str(c.dir),
-                                 "--root", str(runtime_root())],
-                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True,  # its own session: a signal to the daemon's group misses it
-                                close_fds=True)
+        with open(c.dir / "shim.log", "ab") as shim_log:  # what the shim says, a crash's traceback too
+            shim = subprocess.Popen([sys.executable, "-m", "labcore", "shim", "--id", c.id, "--dir", str(c.dir),
+                                     "--root", str(runtime_root())],
+                                    stdin=subprocess.PIPE, stdout=shim_log, stderr=shim_log,
+                                    start_new_session=True,  # its own session: a signal to the daemon's group misses it
+                                    close_fds=True)
     except BaseException:
         mounted.unmount()
         raise
@@ -333,10 +333,24 @@ def start(c: Container) -> subprocess.Popen:
     raise LabError(f"container {c.id[:12]} did not start within 30 s", f"see {c.dir / 'shim.log'}")
 
 
-def wait_shim(c: Container, child: subprocess.Popen | None = None) -> None:
+def _reset(c: Container) -> None:
+    """Make a stopped container startable again: what its last run left (by a killed shim too) goes;
+    its writable layer and its log stay, as Docker keeps them."""
+    from ..runtime import container as runtime, state
+    wait_shim(c, timeout=10)  # the last shim may still be unmounting: exit.json comes before its end
+    if state.Container(runtime_root(), c.id).exists():
+        runtime.delete(runtime_root(), c.id, force=True)
+    for rec in records_of(c):
+        if rec.kind == "mount":
+            tracker.default().undo(rec)
+    for name in ("shim.json", "config.json", "exit.json"):  # in this order, a reader sees exited, then created
+        (c.dir / name).unlink(missing_ok=True)
+
+
+def wait_shim(c: Container, child: subprocess.Popen | None = None, timeout: float | None = None) -> None:
     """Block until the container's shim has exited (reaping it if it is our child)."""
     if child is not None:
-        child.wait()
+        child.wait(timeout)
         return
     s = c.shim()
     if not s:
@@ -347,18 +361,22 @@ def wait_shim(c: Container, child: subprocess.Popen | None = None) -> None:
         return
     try:
         if process_start_time(s["pid"]) == s.get("start_time"):
-            select.select([fd], [], [])  # a pidfd is readable once its process has exited
+            select.select([fd], [], [], timeout)  # a pidfd is readable once its process has exited
     finally:
         os.close(fd)
 
 
-def adopt(c: Container) -> None:
-    """After the shim has exited: the container's records belong to the daemon again."""
-    recs = [r for r in records_of(c) if r.owner != os.getpid()]
-    hand(recs, os.getpid(), process_start_time(os.getpid()))
-    for rec in tracker.default().records():  # the shim's own record: it is gone
-        if rec.kind == "process" and rec.extra.get("container") == c.id:
+def adopt(c: Container, shim_pid: int | None = None) -> None:
+    """After shim ``shim_pid`` has exited: its record goes, and the container's records belong to the
+    daemon again, unless a newer shim runs the container by now (docker start right after an exit)."""
+    current = (c.shim() or {}).get("pid")
+    shim_pid = shim_pid or current
+    for rec in tracker.default().records():  # the shim's own record, if it could not drop it itself
+        if rec.kind == "process" and rec.extra.get("container") == c.id and rec.target == str(shim_pid):
             tracker.default().undo(rec)
+    if current in (None, shim_pid):
+        recs = [r for r in records_of(c) if r.owner != os.getpid()]
+        hand(recs, os.getpid(), process_start_time(os.getpid()))
 
 
 # --- stop, kill, remove ----------------------------------------------------------------

@@ -189,6 +189,17 @@ def test_logs_follow_streams_until_the_container_exits(stack):
     docker(stack, "rm", "ticker")
 
 
+def test_a_stopped_container_starts_again_with_its_writable_layer(stack):
+    counting = "echo run >> /count; wc -l < /count; exit 2"
+    first = docker(stack, "run", "--name", "again", IMAGE, "sh", "-c", counting, check=False)
+    again = docker(stack, "start", "-a", "again", check=False)  # at once: the last shim may still be finishing
+    assert (first.returncode, first.stdout, again.returncode, again.stdout) == (2, "1\n", 2, "2\n")
+    docker(stack, "start", "again")
+    assert docker(stack, "wait", "again").stdout == "2\n"
+    assert docker(stack, "logs", "again").stdout == "1\n2\n3\n"
+    docker(stack, "rm", "again")
+
+
 def test_the_python_sdk_runs_a_container(stack):
     docker_sdk = pytest.importorskip("docker")  # the test extra installs it
     client = docker_sdk.DockerClient(base_url=stack["host"])

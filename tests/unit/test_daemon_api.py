@@ -1,6 +1,7 @@
 """The Engine API's routing and answers, without a daemon process or root: state files made by hand."""
 
 import json
+import time
 
 import pytest
 
@@ -108,14 +109,17 @@ def test_logs_are_framed_by_stream_and_filtered(daemon):
     assert none.status == 400 and "at least one stream" in none.body["message"]
 
 
-def test_attach_upgrades_and_wait_answers_with_the_exit_code(daemon):
+def test_attach_upgrades_and_wait_answers_with_the_exit_code(daemon, monkeypatch):
     fake_container()
+    monkeypatch.setattr(api, "RESTART_WAIT", 0.2)  # a stopped container: the attach waits for a start this long
     attach = call(daemon, "POST", "/v1.41/containers/web/attach", {"stream": "1", "stdout": "1", "stderr": "1"},
                   headers={"connection": "Upgrade", "upgrade": "tcp"})
-    assert attach.upgrade and streamed(attach) == b""  # an exited container: nothing new after the attach
+    start = time.monotonic()
+    assert attach.upgrade and streamed(attach) == b""  # nothing new after the attach, and no start came
+    assert 0.2 <= time.monotonic() - start < 5
     with_logs = call(daemon, "POST", "/containers/web/attach", {"logs": "1", "stdout": "1"})
     assert not with_logs.upgrade and frames.demux(streamed(with_logs)) == {1: b"out\nmore\n"}
-    wait = call(daemon, "POST", "/v1.41/containers/web/wait", {"condition": "next-exit"})
+    wait = call(daemon, "POST", "/v1.41/containers/web/wait")  # not-running: a stopped container answers at once
     assert json.loads(streamed(wait)) == {"StatusCode": 3, "Error": None}
     bad = call(daemon, "POST", "/v1.41/containers/web/wait", {"condition": "soon"})
     assert bad.status == 400 and "invalid condition" in bad.body["message"]
