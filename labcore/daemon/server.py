@@ -30,6 +30,7 @@ it and finds the containers again (``api.restore``).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import http.server
 import json
 import os
@@ -252,6 +253,19 @@ def stop(timeout: float = 10) -> list[int]:
     return done
 
 
+@contextlib.contextmanager
+def session():
+    """``with lab.daemon.server.session() as host:`` runs the block with a daemon answering on ``host``
+    (``unix://PATH``, what DOCKER_HOST takes); stops it afterwards if the block started it. For notebooks."""
+    was_running = bool(running())
+    path = start()
+    try:
+        yield f"unix://{path}"
+    finally:
+        if not was_running:
+            stop()
+
+
 def status() -> dict | None:
     found = running()
     if not found:
@@ -260,4 +274,4 @@ def status() -> dict | None:
     return {"pid": int(rec.target), "socket": rec.extra.get("socket")}
 
 
-__all__ = ["serve", "start", "stop", "status", "running", "socket_path", "Handler", "Server"]
+__all__ = ["serve", "start", "stop", "status", "session", "running", "socket_path", "Handler", "Server"]
