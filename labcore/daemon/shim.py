@@ -107,9 +107,15 @@ def _own_record() -> tracker.Record | None:
 
 def run(cid: str, cdir: str, root: str) -> int:
     """The shim's life: gate, create and start the container, pump its output, wait, record, clean up."""
-    from ..runtime import container as runtime
     k = kernel.default()
     k.prctl(F.PR_SET_CHILD_SUBREAPER, 1)  # orphans below us (the container's init) become our children
+    # Loaded before the gate, while the daemon is still writing our record: the runtime, and the security
+    # package it applies Docker's defaults with.
+    from ..runtime import container as runtime
+    try:
+        from .. import security  # noqa: F401
+    except ImportError:
+        pass
     if sys.stdin.readline().strip() != "go":
         return 1  # the daemon died before recording us: do nothing
     cdir = Path(cdir)
