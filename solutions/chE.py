@@ -37,7 +37,7 @@ def _only_clone(trace):
 
 
 # runc 1.1 (Debian bookworm): runc itself; `runc init` through /proc/self/exe; runc init again through
-# execveat(2) of a sealed read-only copy of its binary (its guard against CVE-2019-5736); then `true`.
+# execveat(2) of its binary opened via a read-only bind mount (its guard against CVE-2019-5736); then `true`.
 RUNC_EXECS = 4
 
 SOLUTIONS = {
