@@ -191,3 +191,19 @@ def test_a_probe_is_not_a_load_and_a_missing_phase_is_reported():
 
 def test_argv_text():
     assert strace.argv_text(["sh", "-c", "echo hi"]) == '["sh", "-c", "echo hi"]'
+
+
+def test_the_timeline_draws_a_row_per_runtime_and_numbers_every_phase():
+    import matplotlib
+    matplotlib.use("Agg")
+    from labcore.teach.diagrams import syscall_timeline
+    argv = ["sh", "-c", 'echo "a) = 1"']
+    traces = {name: strace.Trace(strace.parse(RUNC_LIKE), name) for name in ("one", "two")}
+    found = {name: strace.phases(t, "box", "/b/rootfs", argv) for name, t in traces.items()}
+    fig = syscall_timeline(traces, found)
+    whole, zoom = fig.axes
+    assert [t.get_text().split("\n")[0] for t in whole.get_yticklabels()] == ["two", "one"]
+    numbers = sorted(int(t.get_text()) for t in whole.texts)
+    assert numbers == sorted(list(range(1, len(strace.PHASES) + 1)) * 2)
+    assert "milliseconds" in whole.get_xlabel() and "rootfs bind mount" in zoom.get_xlabel()
+    assert "strace" in " ".join(t.get_text() for t in fig.texts)  # the caveat is on the figure
