@@ -86,7 +86,7 @@ CHAPTERS = [
     Chapter("D", "deep-dives/D-security-and-escapes.ipynb", "Deep dive D: security and container escapes", 45,
             ("10",), (*ROOTFUL, "vm")),
     Chapter("E", "deep-dives/E-container-lifecycle.ipynb", "Deep dive E: the container lifecycle, call by call", 40,
-            ("08",), (*ROOTFUL, "tool:runc", "tool:strace")),
+            ("08",), (*ROOTFUL, "tool:runc", "tool:strace", "tool:busybox")),
 ]
 
 BY_ID = {c.id: c for c in CHAPTERS}
