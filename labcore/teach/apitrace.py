@@ -150,6 +150,7 @@ class Trace:
         self._server: socket.socket | None = None
         self._conns: list[socket.socket] = []
         self._n = 0
+        self._active = 0  # pump threads still relaying
 
     @property
     def host(self) -> str:
@@ -166,13 +167,13 @@ class Trace:
             os.umask(old)
         s.listen(64)
         self._server = s
-        threading.Thread(target=self._accept, name="apitrace-accept", daemon=True).start()
+        threading.Thread(target=self._accept, args=(s,), name="apitrace-accept", daemon=True).start()
         return self
 
-    def _accept(self):
+    def _accept(self, server: socket.socket):
         while True:
             try:
-                client, _ = self._server.accept()
+                client, _ = server.accept()
             except OSError:
                 return  # closed
             up = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -187,6 +188,8 @@ class Trace:
                 n = self._n
                 self._conns += [client, up]
             pending: list[Event] = []  # this connection's requests still waiting for their answer
+            with self._lock:
+                self._active += 2
             threading.Thread(target=self._pump, args=(client, up, n, pending, True), daemon=True).start()
             threading.Thread(target=self._pump, args=(up, client, n, pending, False), daemon=True).start()
 
@@ -222,6 +225,8 @@ class Trace:
                 dst.shutdown(socket.SHUT_WR)  # without -i closes its side after attach) still gets its output
             except OSError:
                 pass
+            with self._lock:
+                self._active -= 1
 
     def _read_along(self, reader: _Reader, data: bytes, n: int, pending: list, from_client: bool):
         for line, headers in reader.feed(data):
@@ -270,6 +275,14 @@ class Trace:
         self.close()
 
     # --- reading the record -------------------------------------------------------------------
+    def quiet(self, timeout: float = 5.0) -> bool:
+        """Wait until every relayed connection has closed (a client may exit before the daemon's
+        side of a connection has ended, so the last events can come a moment later)."""
+        deadline = time.monotonic() + timeout
+        while self._active and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return not self._active
+
     def clear(self) -> None:
         with self._lock:
             self.events = []
