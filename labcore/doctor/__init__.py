@@ -15,7 +15,7 @@ for by name only), and the doctor gathers them::
     labcore.ns.checks      namespace kinds, user namespaces, make namespaces, spawn helper; netns
     labcore.cgroups.checks cgroups, cgroup v1, cgroup v2; cgroup_limits, cgroup_io
     labcore.fs.checks      overlayfs
-    labcore.teach.checks   tiny VM
+    labcore.teach.checks   tiny VM; conformance_suite
 
 The checks are run on first use (``has``, ``needs``, ``report``), not when
 this module is imported.

@@ -1,7 +1,9 @@
-"""The doctor's check for what teaches: can this machine boot chapter 02's tiny VM?
+"""The doctor's checks for what teaches: can this machine boot chapter 02's tiny VM?
 
 It needs QEMU, a guest kernel and a static busybox for the initramfs;
 ``labcore.teach.vm.available`` looks for all three (without booting).
+The feature ``conformance_suite`` (asked for by name): is the OCI runtime
+validation suite built here, for chapter 13's live tests (``teach.conformance``)?
 """
 
 from __future__ import annotations
@@ -18,6 +20,13 @@ def check_vm() -> Check:
     return Check("tiny VM", False, detail, fix)
 
 
-CHECKS = {"vm": check_vm}
+def check_conformance_suite() -> Check:
+    """Is the OCI runtime validation suite built here (chapter 13's live tests)?"""
+    from .conformance import check_suite
+    return check_suite()
 
-__all__ = ["CHECKS", "check_vm"]
+
+CHECKS = {"vm": check_vm}
+FEATURES = {"conformance_suite": check_conformance_suite}
+
+__all__ = ["CHECKS", "FEATURES", "check_vm", "check_conformance_suite"]
