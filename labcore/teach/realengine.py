@@ -108,6 +108,11 @@ class Engine:
         from ..cgroups import create
         from ..fs.scratch import Scratch
         from ..proc.stat import process_start_time
+        from ..fs.scratch import data_dir
+        longest = f"{data_dir()}/{tracker.PREFIX}{self.name}-12345678/exec/containerd/containerd.sock.ttrpc"
+        if len(longest.encode()) > 107:  # a unix socket's path must fit sun_path (108 bytes with the NUL)
+            raise LabError(f"containerd's socket would be {longest} ({len(longest.encode())} bytes, at most 107)",
+                           "point LABCORE_DATA_DIR at a shorter directory (the default, /var/tmp/labcore, fits)")
         self._scratch = Scratch(self.name, on_disk=True)
         self.work = self._scratch.path
         try:

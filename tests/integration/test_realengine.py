@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import glob
 import os
+import shutil
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from labcore import images, tracker
+from labcore.errors import LabError
 from labcore.teach.realengine import Engine
 
 pytestmark = pytest.mark.needs("root", "overlayfs", "tool:dockerd", "tool:containerd", "tool:skopeo",
@@ -116,26 +120,44 @@ def test_real_engine_runs_a_container_and_leaves_the_host_as_it_was(layout):
     assert same(before, host()), host()
 
 
-def test_cleanup_after_a_crash_stops_the_whole_engine(layout):
-    """The lab forgets to stop the engine (a crashed kernel): `labcore cleanup` undoes its records."""
+@pytest.fixture
+def short_dir():
+    """A state and data directory short enough for containerd's socket paths (sun_path: 107 bytes)."""
+    path = Path(tempfile.mkdtemp(prefix="re", dir="/tmp"))
+    yield path
+    shutil.rmtree(path)
+
+
+def test_labcore_cleanup_after_a_crash_stops_the_whole_engine(layout, short_dir):
+    """A kernel that started the engine and a container is SIGKILLed; `labcore cleanup` undoes it all."""
     before = host()
-    engine = Engine("test-realengine")
-    engine.start()
+    tmp_path = short_dir
+    env = dict(os.environ, LABCORE_STATE_DIR=str(tmp_path / "s"), LABCORE_DATA_DIR=str(tmp_path / "d"))
+    script = (f"from labcore.teach.realengine import Engine\n"
+              f"e = Engine('test-realengine').start()\n"
+              f"e.load({str(layout)!r}, 'v1', 'lab/busybox:re')\n"
+              f"e.docker('run', '-d', '--name', 'box', 'lab/busybox:re', 'sleep', '600')\n"
+              f"print(e.pid, e.docker('inspect', '--format', '{{{{.State.Pid}}}}', 'box').stdout.strip(), flush=True)\n"
+              f"import time; time.sleep(600)\n")
+    kernel = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True)
     try:
-        engine.load(layout, "v1", "lab/busybox:re")
-        engine.docker("run", "-d", "lab/busybox:re", "sleep", "600")
-        pid = int(engine.docker("ps", "-q", "--no-trunc").stdout and
-                  engine.docker("inspect", "--format", "{{.State.Pid}}",
-                                engine.docker("ps", "-q").stdout.split()[0]).stdout)
+        dockerd, pid = map(int, kernel.stdout.readline().split())
         shim = ppid(pid)
-        mine = [r for r in tracker.default().records()
-                if str(engine.work) in r.target or "lab-realengine" in r.target or r.target == str(engine.pid)]
-        # What `labcore cleanup` does with each record, in its order: processes, cgroups, paths.
-        for rec in sorted(mine, key=lambda r: tracker.undo_for(r.kind).order):
-            tracker.default().undo(rec)
-        engine._records = engine._groups = engine._cgroup_records = []
-        engine._scratch = None
-        assert not tracker.is_running(pid) and not tracker.is_running(shim) and not tracker.is_running(engine.pid)
+        assert comm(shim) == "containerd-shim"
     finally:
-        engine.stop()
+        kernel.kill()  # the crash: nothing of the engine is stopped
+        kernel.wait()
+    assert tracker.is_running(dockerd) and tracker.is_running(pid)
+    done = subprocess.run([sys.executable, "-m", "labcore", "cleanup"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not any(tracker.is_running(p) for p in (dockerd, shim, pid))
+    assert list((tmp_path / "s" / "objects").glob("*.json")) == []
     assert same(before, host()), host()
+
+
+def test_a_data_directory_too_long_for_the_sockets_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("LABCORE_DATA_DIR", str(tmp_path / ("x" * 60)))
+    with pytest.raises(LabError, match="at most 107"):
+        Engine("test-realengine").start()
+    assert not (tmp_path / ("x" * 60)).exists() or not any((tmp_path / ("x" * 60)).iterdir())
