@@ -71,6 +71,7 @@ _NAMES = {
     "registry": ("labcore.images.registry", None),
     "registryd": ("labcore.images.registryd", None),
     "runtimes": ("labcore.teach.runtimes", None),
+    "conformance": ("labcore.teach.conformance", None),
     "apitrace": ("labcore.teach.apitrace", None),
     "realengine": ("labcore.teach.realengine", None),
     # the course around the lessons: a chapter's first cell, its quiz and exercises, the map

@@ -14,26 +14,26 @@ QUIZ = Quiz("13", "The OCI specifications", [
            right="the sha256 of the uncompressed tar, whatever compression the blob got",
            wrong=["the sha256 of the compressed blob, the same value as in the manifest",
                   "the sha256 of the layer's files, hashed one by one and sorted by path"],
-           why="Section 2 hashed the blob (its digest) and the gunzipped stream (its diff_id): two values; a "
+           why="Section 1 hashed the blob (its digest) and the gunzipped stream (its diff_id): two values; a "
                "recompressed layer keeps its diff_id and gets a new digest."),
     Choice("descriptor", "What does an OCI descriptor (in index.json, or a manifest's `config` and `layers`) "
                          "carry at the least?",
            right="a media type, the digest of the bytes it points to, and their size",
            wrong=["a tag, the registry's address, and the date the blob was pushed",
                   "a file path under blobs/, a media type, and the compression level"],
-           why="Section 2 printed each descriptor; the size lets a reader refuse an oversized blob before "
+           why="Section 1 printed each descriptor; the size lets a reader refuse an oversized blob before "
                "hashing it."),
     Choice("index-platform", "An image index lists a linux/amd64 and a linux/arm64 manifest. Who picks one?",
            right="the client that pulls or unpacks it, by matching the platform fields to its machine",
            wrong=["the registry, from the user agent string the client sends with its request",
                   "the runtime, by reading the architecture annotation in config.json at create"],
-           why="Section 2 added an arm64 entry to an index and the layout reader still chose the amd64 manifest."),
+           why="Section 1 added an arm64 entry to an index and the layout reader still chose the amd64 manifest."),
     Choice("args", "An image config has Entrypoint [\"nginx\", \"-g\", \"daemon off;\"] and Cmd [\"-c\", "
                    "\"/etc/nginx.conf\"]. What is config.json's process.args after conversion?",
            right="the Entrypoint followed by the Cmd: all five strings, in that order",
            wrong=["only the Entrypoint: Cmd is used when the image has no Entrypoint",
                   "only the Cmd, passed to the Entrypoint as one shell string by sh -c"],
-           why="The conversion document appends Cmd to Entrypoint; section 3 ran umoci's conversion and saw it."),
+           why="The conversion document appends Cmd to Entrypoint; section 2 ran umoci's conversion and saw it."),
     Choice("runtimetest", "How does the OCI validation suite check that a runtime applied a hostname or a sysctl?",
            right="its runtimetest runs as the container's process and compares config.json with what it sees",
            wrong=["it reads the runtime's state directory and compares the stored config with its own copy",
@@ -45,7 +45,7 @@ QUIZ = Quiz("13", "The OCI specifications", [
            right="a tmpfs with the container's own directory of each hierarchy bound in, read-only",
            wrong=["a fresh cgroup v1 mount of every controller, showing the host's whole tree",
                   "nothing at all: the entry is advice that a runtime may follow or may ignore"],
-           why="Section 4 compared the two default configs; runc interprets the type (libcontainer's "
+           why="Section 3 compared the two default configs; runc interprets the type (libcontainer's "
                "rootfs_linux.go), it is not a plain mount."),
     Recall("three-specs", "An interviewer asks: \"What does OCI standardise, and why does it matter?\"",
            model="Three documents. The image spec: an image is an index or manifest naming a config and layer "
@@ -64,7 +64,7 @@ QUIZ = Quiz("13", "The OCI specifications", [
                  "image's own /etc/passwd and /etc/group, with the supplementary groups; Labels become "
                  "annotations. The layers are unpacked into the root filesystem. The runtime then execs "
                  "process.args[0], found through the PATH of process.env, inside the new namespaces.",
-           demo="section 3 and the build exercise"),
+           demo="section 2 and the build exercise"),
 ])
 
 
@@ -98,7 +98,7 @@ class EntrypointCmd(Exercise):
     kind = "predict"
     title = "predict what a container of an image with both Entrypoint and Cmd prints"
     task = """An image's config holds "Entrypoint": ["echo", "from-entrypoint"] and "Cmd": ["from-cmd"].
-Before section 3, predict what its container prints when the image is unpacked into a bundle by umoci
+Before section 2, predict what its container prints when the image is unpacked into a bundle by umoci
 (an independent converter, following the image spec's conversion rules) and the bundle is run by runc.
 Write the line it prints. The checker builds that image, converts it and runs it."""
     hint = "one of the two fields names the program; ask what the other becomes"
