@@ -33,7 +33,7 @@ from typing import Callable
 from .. import __version__
 from ..errors import InvalidInputError, LabError
 from ..proc.stat import process_start_time
-from . import containers, frames, images, logs
+from . import containers, frames, images, logs, network
 from .images import NotFound
 from ..images.layout import goarch
 
@@ -230,7 +230,7 @@ def h_container_create(daemon, req):
     with daemon.lock:  # two creates with one name: the second must see the first
         c = containers.create(req.body or {}, req.query.get("name") or None)
     images.adopt_store(os.getpid(), daemon.start_time)  # loaded while we ran: ours now, like the rest
-    return Response(201, {"Id": c.id, "Warnings": []})
+    return Response(201, {"Id": c.id, "Warnings": getattr(c, "warnings", [])})
 
 
 def h_container_inspect(daemon, req):
@@ -242,7 +242,13 @@ def h_container_start(daemon, req):
     with daemon.lock:
         if c.status() == "running":
             return Response(304)
-        shim = containers.start(c)
+        try:
+            shim = containers.start(c)
+        except LabError:
+            if c.meta.get("HostConfig", {}).get("AutoRemove") and c.status() != "running":
+                containers.remove(c, force=True)  # --rm that never ran: gone, as dockerd does (the CLI waits for it)
+                notify(daemon)
+            raise
         daemon.children[c.id] = shim
     watch(daemon, c, shim)
     return Response(204)
@@ -270,6 +276,7 @@ def finished(daemon: Daemon, c: containers.Container, shim_pid: int | None = Non
         containers.adopt(c, shim_pid)
         if c.status() == "running":
             return  # started again meanwhile: the new shim's watcher takes it from here
+        network.detach(c, containers.every())  # stopped: its endpoint goes (address, veth, ports, netns), as Docker releases it
         ex = c.exit()
         daemon.exit_codes[c.id] = int((ex or {}).get("ExitCode", 255))
         if c.meta.get("HostConfig", {}).get("AutoRemove"):

@@ -44,10 +44,8 @@ from .. import tracker
 from ..errors import InvalidInputError, LabError
 from ..proc.stat import is_running, process_start_time
 from . import bundle, images, logs
-from .images import NotFound
-
-class Conflict(LabError):
-    """The request does not fit the container's state (the API answers 409)."""
+from . import network as net
+from .images import Conflict, NotFound  # 404 and 409; Conflict lives there so network.py can raise it too
 
 
 def base() -> Path:
@@ -150,17 +148,28 @@ class Container:
                 "GraphDriver": {"Name": "overlay2", "Data": {
                     "LowerDir": ":".join(m.get("LowerDirs", [])), "UpperDir": str(self.layer_dir / "upper"),
                     "WorkDir": str(self.layer_dir / "work"), "MergedDir": str(self.rootfs)}},
-                "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "Networks": {},
-                                    "IPAddress": "", "Gateway": "", "MacAddress": ""}}
+                "NetworkSettings": self.network_settings()}
+
+    def legacy_network(self) -> bool:
+        """Created without --network and -p: the runtime's own empty namespace (labcore.daemon.network)."""
+        return (self.meta.get("Network") or {"legacy": True}).get("legacy", False)
+
+    def network_settings(self) -> dict:
+        if self.legacy_network():
+            return {"Bridge": "", "SandboxID": "", "Ports": {}, "Networks": {},
+                    "IPAddress": "", "Gateway": "", "MacAddress": ""}
+        return net.settings(self, self.status() == "running")
 
     def summary(self) -> dict:
         """One entry of ``GET /containers/json`` (``docker ps``)."""
         m, status = self.meta, self.status()
         return {"Id": self.id, "Names": ["/" + self.name], "Image": m["ImageName"], "ImageID": m["Image"],
                 "Command": " ".join([m["Path"]] + m["Args"]), "Created": int(m["CreatedEpoch"]),
-                "Ports": [], "Labels": m["Config"].get("Labels") or {}, "State": status,
-                "Status": self.status_text(status), "HostConfig": {"NetworkMode": "none"},
-                "NetworkSettings": {"Networks": {}}, "Mounts": []}
+                "Ports": net.summary_ports(self, status == "running"), "Labels": m["Config"].get("Labels") or {},
+                "State": status, "Status": self.status_text(status),
+                "HostConfig": {"NetworkMode": m["HostConfig"].get("NetworkMode", "none")},
+                "NetworkSettings": {"Networks": {} if self.legacy_network() else
+                                    net.settings(self, status == "running")["Networks"]}, "Mounts": []}
 
     def status_text(self, status: str) -> str:
         """``Up 3 seconds``, ``Exited (0) 2 seconds ago``: what ``docker ps`` prints."""
@@ -228,6 +237,9 @@ def create(body: dict, name: str | None = None) -> Container:
     env = bundle.merge_env(img.get("Env") or [], body.get("Env") or [])
     user = body.get("User") or img.get("User", "")
     bundle.parse_user(user)  # refused now, not at start
+    # -p and --network, checked in Docker's words. Whether the network or the container to join exists
+    # is seen at start, as dockerd does (a 404 here would make the docker CLI try to pull the image).
+    network, warnings = net.plan(body)
     cid = secrets.token_hex(32)
     config = {"Hostname": cid[:12], "Domainname": "", "User": user,
               "AttachStdin": False, "AttachStdout": bool(body.get("AttachStdout")),
@@ -236,15 +248,21 @@ def create(body: dict, name: str | None = None) -> Container:
               "Image": body.get("Image"), "Volumes": None,
               "WorkingDir": body.get("WorkingDir") or img.get("WorkingDir", ""), "Entrypoint": body.get("Entrypoint") or img.get("Entrypoint"),
               "OnBuild": None, "Labels": body.get("Labels") or {}}
+    if network["ExposedPorts"]:
+        config["ExposedPorts"] = network["ExposedPorts"]
     hostconfig = {"AutoRemove": bool(host.get("AutoRemove")), "Memory": int(host.get("Memory") or 0),
                   "NanoCpus": int(host.get("NanoCpus") or 0), "PidsLimit": host.get("PidsLimit"),
                   "NetworkMode": "none", "LogConfig": {"Type": "json-file", "Config": {}},
                   "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "Privileged": False}
+    if not network["Legacy"]:
+        hostconfig.update(NetworkMode=network["NetworkMode"], PortBindings=network["PortBindings"])
     c = Container(cid)
     now = time.time()
     c.meta = {"Id": cid, "Name": name or _random_name(), "Created": logs.timestamp(now), "CreatedEpoch": now,
               "Path": argv[0], "Args": argv[1:], "Image": image.id, "ImageName": body.get("Image"),
-              "LowerDirs": [str(d) for d in image.lowerdirs()], "Config": config, "HostConfig": hostconfig}
+              "LowerDirs": [str(d) for d in image.lowerdirs()], "Config": config, "HostConfig": hostconfig,
+              "Network": {"legacy": network["Legacy"], "bindings": network["Bindings"]}}
+    c.warnings = warnings
     containers_dir().mkdir(parents=True, exist_ok=True, mode=0o711)
     made = []
     try:
@@ -297,7 +315,12 @@ def start(c: Container) -> subprocess.Popen:
     lower = [Path(p) for p in c.meta["LowerDirs"]]
     mounted = ov.mount(lower, c.rootfs, c.layer_dir / "upper", c.layer_dir / "work")
     try:
-        _write_json(c.dir / "config.json", bundle.config(c.meta, c.id))
+        network = net.attach(c, every())  # the netns wired before the runtime runs (None: the runtime makes one)
+    except BaseException:
+        mounted.unmount()
+        raise
+    try:
+        _write_json(c.dir / "config.json", net.apply(bundle.config(c.meta, c.id), network))
         runtime_root().mkdir(parents=True, exist_ok=True, mode=0o700)
         with open(c.dir / "shim.log", "ab") as shim_log:  # what the shim says, a crash's traceback too
             shim = subprocess.Popen([sys.executable, "-m", "labcore", "shim", "--id", c.id, "--dir", str(c.dir),
@@ -306,12 +329,14 @@ def start(c: Container) -> subprocess.Popen:
                                     start_new_session=True,  # its own session: a signal to the daemon's group misses it
                                     close_fds=True)
     except BaseException:
+        net.detach(c, every())
         mounted.unmount()
         raise
     started = process_start_time(shim.pid)
     with tracker.default().created("process", shim.pid, start_time=started, what="shim", container=c.id) as prec:
         pass
-    hand(records_of(c) + [prec], shim.pid, started)  # the shim owns the container's objects while it runs
+    hand(records_of(c) + net.records(c.id) + [prec], shim.pid, started)
+    net.hold_default(c, shim.pid, started)  # the shim owns the container's objects while it runs
     c.meta["StartedAt"], c.meta["StartedEpoch"] = logs.timestamp(), time.time()
     c.save()
     shim.stdin.write(b"go\n")  # the gate: the shim did nothing before its record was on disk
@@ -343,6 +368,7 @@ def _reset(c: Container) -> None:
     for rec in records_of(c):
         if rec.kind == "mount":
             tracker.default().undo(rec)
+    net.detach(c, every())  # an endpoint a killed shim's container left
     for name in ("shim.json", "config.json", "exit.json"):  # in this order, a reader sees exited, then created
         (c.dir / name).unlink(missing_ok=True)
 
@@ -375,7 +401,7 @@ def adopt(c: Container, shim_pid: int | None = None) -> None:
         if rec.kind == "process" and rec.extra.get("container") == c.id and rec.target == str(shim_pid):
             tracker.default().undo(rec)
     if current in (None, shim_pid):
-        recs = [r for r in records_of(c) if r.owner != os.getpid()]
+        recs = [r for r in records_of(c) + net.records(c.id) if r.owner != os.getpid()]
         hand(recs, os.getpid(), process_start_time(os.getpid()))
 
 
@@ -429,6 +455,7 @@ def remove(c: Container, force: bool = False) -> None:
     from ..runtime import container as runtime, state
     if state.Container(runtime_root(), c.id).exists():  # the shim was killed before it could delete it
         runtime.delete(runtime_root(), c.id, force=True)
+    net.detach(c, every())  # if its exit was not seen yet (no daemon then): the endpoint goes now
     recs = records_of(c)
     for rec in sorted(recs, key=lambda r: r.kind != "mount"):  # a mount left by a killed shim first
         tracker.default().undo(rec)

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from .. import tracker
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, LabError
 from ..fs.extract import apply_layer, remove_tree
 from ..images.layout import MANIFEST, REF_NAME, Image, Layout, parse_ref
 
@@ -227,6 +227,10 @@ def find(ref: str) -> StoredImage:
 
 class NotFound(InvalidInputError):
     """An image or container that is not there (the API answers 404)."""
+
+
+class Conflict(LabError):
+    """The request does not fit the container's state (the API answers 409)."""
 
 
 def remove_store() -> None:

@@ -118,10 +118,14 @@ def _rewrite_hosts(network: str) -> str:
     return str(hostsfile.write(network, leases))
 
 
-def attach(container: str, mode: str = "bridge", publish=()) -> Endpoint:
+def attach(container: str, mode: str = "bridge", publish=(), hostname: str | None = None,
+           holder: bool = True) -> Endpoint:
     """Make the network side of container ``container`` for ``--network mode`` (used by notebook 09).
 
     ``publish`` is a list of ``"HOSTPORT:PORT[/proto]"`` (or ``ports.Port``).
+    ``hostname`` is the name other containers find it by (default: ``container``);
+    ``holder=False`` starts no /etc/hosts holder: a caller that writes an OCI
+    bundle binds ``ep.hosts`` itself (``labcore.daemon.network``).
     Everything is checked before anything is made.
     """
     check_name(container)
@@ -157,14 +161,15 @@ def attach(container: str, mode: str = "bridge", publish=()) -> Endpoint:
         ep.network, ep.host_link = net.name, f"lab-v{zlib.crc32(container.encode()):08x}"[:15]
         ep._records.append(links.veth(ep.host_link, "eth0", peer_netns=ns.name))
         links.set_master(ep.host_link, net.bridge)
-        ip, lease = ipam.lease(net.name, container)
+        ip, lease = ipam.lease(net.name, hostname or container)
         ep._records.append(lease)
         ep.ip = str(ip)
         links.add_address("eth0", ep.ip, net.prefixlen, netns=ns.name)
         links.up("eth0", netns=ns.name)
         links.add_route("default", net.gateway, netns=ns.name)
         ep.hosts = _rewrite_hosts(net.name)
-        ep._holder = hostsfile.Holder(ep.hosts)
+        if holder:
+            ep._holder = hostsfile.Holder(ep.hosts)
         if wanted:
             ep._records.append(ports.publish(container, ep.ip, net.bridge, wanted))
             ep.published = wanted

@@ -46,9 +46,11 @@ class Port:
     host_port: int
     port: int
     proto: str = "tcp"
+    host_ip: str | None = None  # -p 127.0.0.1:8080:80: only that local address (None: every local address)
 
     def __str__(self) -> str:
-        return f"{self.host_port}:{self.port}/{self.proto}"
+        where = f"{self.host_ip}:" if self.host_ip else ""
+        return f"{where}{self.host_port}:{self.port}/{self.proto}"
 
 
 def parse(text: str) -> Port:
@@ -84,6 +86,8 @@ def publish(name: str, ip: str, bridge: str, ports) -> tracker.Record:
         for p in ports:
             to_local = [nft.match({"fib": {"flags": ["daddr"], "result": "type"}}, "local"),
                         nft.match(nft.payload(p.proto, "dport"), p.host_port)]
+            if p.host_ip:  # bound to one of the host's addresses, as docker run -p IP:HOSTPORT:PORT
+                to_local.insert(1, nft.match(nft.payload("ip", "daddr"), p.host_ip))
             dnat = {"dnat": {"addr": ip, "port": p.port}}
             nft.rule(table, "prerouting", to_local + [nft.COUNTER, dnat], comment=f"{p}: from other hosts")
             nft.rule(table, "output", to_local + [nft.COUNTER, dnat], comment=f"{p}: from this host")

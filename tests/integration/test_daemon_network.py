@@ -1,0 +1,239 @@
+"""Docker's networking options through the lab's daemon: -p, --network, names, live restore.
+
+Real clients (the docker CLI, the Python SDK) drive the daemon; a busybox
+httpd in a container answers on 127.0.0.1:PORT of the host. One daemon
+serves the module, in state and data directories of its own; at the end
+the host has the links, network namespaces, nftables ruleset, iptables
+rules and ip_forward it had before (compared, not assumed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from labcore import images
+
+pytestmark = pytest.mark.needs("root", "overlayfs", "netns", "nftables", "tool:docker", "tool:busybox")
+
+IMAGE = "lab/busybox:net"
+LABCORE = [sys.executable, "-m", "labcore"]
+PORT = 21000 + os.getpid() % 9000  # host ports nobody else here uses: PORT, PORT+1, PORT+2
+HTTPD = 'mkdir -p /www && echo "hello from $(hostname)" > /www/index.html && exec httpd -f -p 80 -h /www'
+
+
+def snapshot() -> dict:
+    """The host's network, as the leak check sees it (counters left out: they move on their own)."""
+    def out(*argv):
+        return subprocess.run(argv, capture_output=True, text=True).stdout
+    ipt = [re.sub(r"\[\d+:\d+\]", "", line) for line in out("iptables-save").splitlines() if not line.startswith("#")]
+    return {"links": sorted(line.split(":")[1].strip() for line in out("ip", "-o", "link").splitlines()),
+            "netns": sorted(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else [],
+            "nft": out("nft", "-s", "list", "ruleset"), "iptables": ipt,
+            "ip_forward": Path("/proc/sys/net/ipv4/ip_forward").read_text()}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    base = tmp_path_factory.mktemp("n")  # short: a unix socket's path has at most 107 bytes
+    env = dict(os.environ, LABCORE_STATE_DIR=str(base / "s"), LABCORE_DATA_DIR=str(base / "data"))
+    saved = {k: os.environ.get(k) for k in ("LABCORE_STATE_DIR", "LABCORE_DATA_DIR")}
+    os.environ.update(LABCORE_STATE_DIR=env["LABCORE_STATE_DIR"], LABCORE_DATA_DIR=env["LABCORE_DATA_DIR"])
+    before = snapshot()
+    sock = f"unix://{base / 's/daemon/docker.sock'}"
+    try:
+        ctx = base / "ctx"
+        images.busybox_rootfs(ctx / "rootfs")
+        (ctx / "Dockerfile").write_text('FROM scratch\nCOPY rootfs/ /\nCMD ["sh"]\n')
+        images.build(ctx / "Dockerfile", ctx, base / "layout", "v1", cache=base / "cache")
+        load = subprocess.run(LABCORE + ["image", "load", f"{base / 'layout'}:v1", "--name", IMAGE], env=env,
+                              capture_output=True, text=True)
+        assert load.returncode == 0, load.stderr
+        started = subprocess.run(LABCORE + ["daemon", "start"], env=env, capture_output=True, text=True, timeout=60)
+        assert started.returncode == 0, started.stderr
+        yield {"base": base, "env": env, "host": sock}
+    finally:
+        ids = subprocess.run(["docker", "-H", sock, "ps", "-aq"], capture_output=True, text=True).stdout.split()
+        if ids:
+            subprocess.run(["docker", "-H", sock, "rm", "-f", *ids], capture_output=True)
+        subprocess.run(LABCORE + ["daemon", "stop"], env=env, capture_output=True, timeout=60)
+        cleanup = subprocess.run(LABCORE + ["cleanup"], env=env, capture_output=True, text=True, timeout=60)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
+    assert list((base / "s" / "objects").glob("*.json")) == []
+    after = snapshot()
+    changed = {k: (before[k], after[k]) for k in before if before[k] != after[k]}
+    assert not changed, f"the host's network changed: {changed}"
+
+
+def docker(stack, *args, timeout=60, check=True):
+    done = subprocess.run(["docker", "-H", stack["host"], *args], capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert done.returncode == 0, f"docker {' '.join(args)}: {done.stderr}"
+    return done
+
+
+def fetch(port: int, timeout: float = 15) -> str:
+    """GET http://127.0.0.1:PORT/ from the host, retried while the server starts."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
+                return r.read().decode()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def ipam(stack) -> dict:
+    path = stack["base"] / "s" / "net" / "ipam.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def gone(cid: str, timeout: float = 10) -> bool:
+    """The endpoint of container ``cid`` has gone (netns, port table): the watcher tears it down at exit."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+        if not os.path.exists(f"/run/netns/lab-c-d{cid[:12]}") and f"labcore-p-d{cid[:12]}" not in tables:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_publish_reaches_a_server_in_the_container_from_the_host(stack):
+    cid = docker(stack, "run", "-d", "--name", "web", "-p", f"127.0.0.1:{PORT}:80", IMAGE,
+                 "sh", "-c", HTTPD).stdout.strip()
+    try:
+        assert fetch(PORT) == f"hello from {cid[:12]}\n"
+        assert docker(stack, "port", "web").stdout == f"80/tcp -> 127.0.0.1:{PORT}\n"
+        info = json.loads(docker(stack, "inspect", "web").stdout)[0]
+        ns, net = info["NetworkSettings"], ipam(stack)["bridge"]
+        assert info["HostConfig"]["NetworkMode"] == "bridge"
+        assert ns["Ports"] == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(PORT)}]}
+        assert ns["Gateway"] == net["gateway"] and net["leases"] == {ns["IPAddress"]: "web"}
+        assert ns["Networks"]["bridge"]["IPAddress"] == ns["IPAddress"]
+        # the runtime joined the namespace the daemon wired, by path
+        config = json.loads((stack["base"] / "s/daemon/containers" / cid / "config.json").read_text())
+        assert {"type": "network", "path": f"/run/netns/lab-c-d{cid[:12]}"} in config["linux"]["namespaces"]
+        pid = info["State"]["Pid"]
+        assert os.readlink(f"/proc/{pid}/ns/net") == os.readlink(f"/proc/{_holder(cid)}/ns/net")
+        assert docker(stack, "ps", "--format", "{{.Ports}}").stdout == f"127.0.0.1:{PORT}->80/tcp\n"
+        # the same port twice: Docker's refusal, and nothing made for the second container
+        again = docker(stack, "run", "-d", "-p", f"127.0.0.1:{PORT}:80", IMAGE, "sleep", "5", check=False)
+        assert again.returncode != 0 and "port is already allocated" in again.stderr
+    finally:
+        docker(stack, "rm", "-f", "web")
+    assert gone(cid)
+    assert "bridge" not in ipam(stack)  # the default network went with its last container
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{PORT}/", timeout=1)
+
+
+def _holder(cid: str) -> str:
+    """A process inside the named netns: `ip netns pids` lists them."""
+    pids = subprocess.run(["ip", "netns", "pids", f"lab-c-d{cid[:12]}"], capture_output=True, text=True).stdout
+    return pids.split()[0]
+
+
+def test_two_containers_reach_each_other_by_name_on_a_lab_network(stack):
+    env = stack["env"]
+    made = subprocess.run(LABCORE + ["network", "create", "labweb"], env=env, capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    try:
+        docker(stack, "run", "-d", "--name", "api", "--network", "labweb", IMAGE, "sh", "-c", HTTPD)
+        answer = docker(stack, "run", "--rm", "--network", "labweb", IMAGE, "sh", "-c",
+                        "for i in $(seq 50); do wget -q -O - http://api/ && exit; sleep 0.1; done; exit 1")
+        api = json.loads(docker(stack, "inspect", "api").stdout)[0]
+        assert answer.stdout == f"hello from {api['Id'][:12]}\n"
+        net = api["NetworkSettings"]["Networks"]["labweb"]
+        assert net["IPAddress"] in ipam(stack)["labweb"]["leases"]
+        assert api["NetworkSettings"]["IPAddress"] == ""  # filled for the default bridge only, as Docker does
+        hosts = docker(stack, "run", "--rm", "--name", "peer", "--network", "labweb", IMAGE, "cat", "/etc/hosts").stdout
+        assert f"{net['IPAddress']}\tapi\n" in hosts and "\tpeer\n" in hosts  # the network's hosts file, bound
+        docker(stack, "rm", "-f", "api")
+        assert "api" not in (stack["base"] / "s" / "net" / "labweb.hosts").read_text()
+        nosuch = docker(stack, "run", "--rm", "--network", "nosuch", IMAGE, "true", check=False)
+        assert nosuch.returncode != 0 and "network nosuch not found" in nosuch.stderr
+    finally:
+        docker(stack, "rm", "-f", "api", check=False)
+        rm = subprocess.run(LABCORE + ["network", "rm", "labweb"], env=env, capture_output=True, text=True)
+        assert rm.returncode == 0, rm.stderr
+
+
+def test_host_none_and_container_modes_seen_from_inside(stack):
+    mine = os.readlink("/proc/self/ns/net")
+    assert docker(stack, "run", "--rm", "--network", "host", IMAGE, "readlink", "/proc/self/ns/net").stdout == \
+        mine + "\n"
+    links = docker(stack, "run", "--rm", "--network", "none", IMAGE, "ip", "-o", "link").stdout.splitlines()
+    assert len(links) == 1 and " lo: <LOOPBACK,UP,LOWER_UP>" in links[0]  # lo only, and up (as runc does)
+    inside = docker(stack, "run", "--rm", "--network", "none", IMAGE, "readlink", "/proc/self/ns/net").stdout
+    assert inside.strip() != mine
+    # without any network option: the daemon's older behaviour, the runtime's own namespace, lo down
+    legacy = docker(stack, "run", "--rm", IMAGE, "ip", "-o", "link").stdout.splitlines()
+    assert len(legacy) == 1 and "<LOOPBACK>" in legacy[0]
+    cid = docker(stack, "run", "-d", "--name", "pod", "--network", "none", IMAGE, "sleep", "100").stdout.strip()
+    try:
+        pid = json.loads(docker(stack, "inspect", "pod").stdout)[0]["State"]["Pid"]
+        joined = docker(stack, "run", "--rm", "--network", "container:pod", IMAGE, "readlink", "/proc/self/ns/net")
+        assert joined.stdout.strip() == os.readlink(f"/proc/{pid}/ns/net")
+        conflict = docker(stack, "run", "--rm", "--network", "container:pod", "-p", f"{PORT}:80", IMAGE, "true",
+                          check=False)
+        assert "conflicting options: port publishing and the container type network mode" in conflict.stderr
+    finally:
+        docker(stack, "rm", "-f", "pod")
+    assert gone(cid)
+
+
+def test_the_python_sdk_publishes_a_port(stack):
+    docker_sdk = pytest.importorskip("docker")  # the test extra installs it
+    client = docker_sdk.DockerClient(base_url=stack["host"])
+    try:
+        c = client.containers.run(IMAGE, ["sh", "-c", HTTPD], detach=True, ports={"80/tcp": ("127.0.0.1", PORT + 1)})
+        try:
+            assert fetch(PORT + 1) == f"hello from {c.id[:12]}\n"
+            c.reload()
+            assert c.ports == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(PORT + 1)}]}
+        finally:
+            c.remove(force=True)
+        assert gone(c.id)
+    finally:
+        client.close()
+
+
+def test_live_restore_keeps_the_published_port(stack):
+    env = stack["env"]
+    cid = docker(stack, "run", "-d", "--name", "kept", "-p", f"127.0.0.1:{PORT + 2}:80", IMAGE,
+                 "sh", "-c", HTTPD).stdout.strip()
+    assert fetch(PORT + 2).startswith("hello")
+    status = subprocess.run(LABCORE + ["daemon", "status"], env=env, capture_output=True, text=True).stdout
+    daemon = int(status.split("PID ")[1].split(",")[0])
+    os.kill(daemon, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{daemon}").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert fetch(PORT + 2).startswith("hello")  # no daemon: the kernel's DNAT still leads there
+    swept = subprocess.run(LABCORE + ["cleanup"], env=env, capture_output=True, text=True, timeout=60)
+    assert swept.returncode == 0, swept.stderr  # the shim owns the endpoint: cleanup spares it
+    assert fetch(PORT + 2).startswith("hello")
+    again = subprocess.run(LABCORE + ["daemon", "start"], env=env, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0, again.stderr
+    assert docker(stack, "port", "kept").stdout == f"80/tcp -> 127.0.0.1:{PORT + 2}\n"
+    docker(stack, "stop", "-t", "1", "kept")
+    assert gone(cid)  # the restarted daemon tore it down when the container stopped
+    assert json.loads(docker(stack, "inspect", "kept").stdout)[0]["NetworkSettings"]["Ports"] == {}
+    docker(stack, "rm", "kept")
