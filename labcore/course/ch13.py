@@ -19,14 +19,14 @@ QUIZ = Quiz("13", "The OCI specifications", [
     Choice("descriptor", "What does an OCI descriptor (in index.json, or a manifest's `config` and `layers`) "
                          "carry at the least?",
            right="a media type, the digest of the bytes it points to, and their size",
-           wrong=["a tag, the registry's address, and the date the blob was pushed",
+           wrong=["a tag, the registry's address, and the date on which the blob was pushed",
                   "a file path under blobs/, a media type, and the compression level"],
            why="Section 1 printed each descriptor; the size lets a reader refuse an oversized blob before "
                "hashing it."),
     Choice("index-platform", "An image index lists a linux/amd64 and a linux/arm64 manifest. Who picks one?",
            right="the client that pulls or unpacks it, by matching the platform fields to its machine",
-           wrong=["the registry, from the user agent string the client sends with its request",
-                  "the runtime, by reading the architecture annotation in config.json at create"],
+           wrong=["the registry, from the user agent string that the client sends with each of its requests",
+                  "the runtime, by reading the architecture annotation in config.json when it creates"],
            why="Section 1 added an arm64 entry to an index and the layout reader still chose the amd64 manifest."),
     Choice("args", "An image config has Entrypoint [\"nginx\", \"-g\", \"daemon off;\"] and Cmd [\"-c\", "
                    "\"/etc/nginx.conf\"]. What is config.json's process.args after conversion?",
@@ -43,10 +43,10 @@ QUIZ = Quiz("13", "The OCI specifications", [
     Choice("cgroup-mount", "`runc spec` mounts /sys/fs/cgroup with `\"type\": \"cgroup\"`. What does runc make "
                            "of it on a cgroup v1 host?",
            right="a tmpfs with the container's own directory of each hierarchy bound in, read-only",
-           wrong=["a fresh cgroup v1 mount of every controller, showing the host's whole tree",
+           wrong=["a fresh cgroup v1 mount of every controller, which shows the host's whole cgroup tree",
                   "nothing at all: the entry is advice that a runtime may follow or may ignore"],
-           why="Section 3 compared the two default configs; runc interprets the type (libcontainer's "
-               "rootfs_linux.go), it is not a plain mount."),
+           why="Section 3 ran it: runc interprets the type for the machine (on cgroup v2, one cgroup2 mount); "
+               "it is not a plain mount."),
     Recall("three-specs", "An interviewer asks: \"What does OCI standardise, and why does it matter?\"",
            model="Three documents. The image spec: an image is an index or manifest naming a config and layer "
                  "tars by media type, digest and size, plus the layout on disk and the conversion of the config "

@@ -58,7 +58,7 @@ def image_and_bundle(layout_dir, ref: str | None, bundle_dir) -> Diagram:
     namespaces = [n.get("type") for n in (cfg.get("linux") or {}).get("namespaces", [])]
     title = f"image {image.tag or short(image.digest)} (image spec) and the bundle made from it (runtime spec)"
 
-    lines = header("bundle", title, rankdir="LR")
+    lines = header("bundle", title, rankdir="TB")
     lines.append('  subgraph cluster_image { label="OCI image layout"; style=dashed; color="#999999";')
     lines.append(f'  index [label=<<B>index.json</B><BR/><FONT POINT-SIZE="10">tag {h(image.tag or "")}</FONT>>, '
                  f"fillcolor={quote(INDEX_FILL)}];")
@@ -79,7 +79,8 @@ def image_and_bundle(layout_dir, ref: str | None, bundle_dir) -> Diagram:
     lines.append(f'  cfgjson [label=<<B>config.json</B><FONT POINT-SIZE="10">{rows}<BR/>linux.namespaces: '
                  f'{h(", ".join(namespaces))}</FONT>>, fillcolor={quote(BUNDLE_FILL)}];')
     lines.append(f'  rootfs [label=<<B>{h(rootfs.name)}/</B><BR/><FONT POINT-SIZE="10">'
-                 f'{h(shorten(" ".join(entries), 44))}</FONT>>, fillcolor={quote(ROOTFS_FILL)}];')
+                 f'{"<BR/>".join(h(" ".join(entries[i:i + 6])) for i in range(0, len(entries), 6))}</FONT>>, '
+                 f"fillcolor={quote(ROOTFS_FILL)}];")
     lines.append('  cfgjson -> rootfs [label=" root.path"];')
     lines.append("  }")
     lines.append('  config -> cfgjson [label=" conversion.md", color="#2b7a2b", fontcolor="#2b7a2b", penwidth=1.6];')
