@@ -262,19 +262,27 @@ def command(out: Path) -> list[str]:
     return [shutil.which("strace"), "-f", "-ttt", "-T", "-s", "512", "--decode-pids=pidns", "-o", str(out)]
 
 
-def traced(rt, out: Path):
-    """The same runtime (``labcore.teach.runtimes.Runtime``) with every command run under strace into ``out``.
+def trace_run(rt, cid: str, bundle: Path, out: Path, timeout: float = 900) -> tuple[Trace, int, str]:
+    """``RUNTIME run`` of ``bundle`` as container ``cid`` under strace into ``out``: (trace, exit status, output).
 
-    Deep dive E: ``code, output = strace.traced(rt, work / "runc.trace").run(cid, bundle)``.
+    ``rt`` is a ``labcore.teach.runtimes.Runtime``; as its own ``run`` does, the container gets a cgroupsPath
+    in the lab's subtree and a peer's cgroups are recorded first, so ``labcore cleanup`` undoes a crash.
+    The timeout is generous: under strace in an emulated VM, a Python runtime's run takes over a minute.
+    Deep dive E.
     """
-    from .runtimes import Runtime
-    return Runtime(rt.name, command(out) + rt.argv, rt.root)
-
-
-def trace_run(rt, cid: str, bundle: Path, out: Path) -> tuple[Trace, int, str]:
-    """``run`` of ``bundle`` as container ``cid`` by runtime ``rt``, under strace: (trace, exit status, output)."""
-    code, output = traced(rt, out).run(cid, bundle)
-    return read(out, rt.name), code, output
+    from .. import tracker
+    bundle, out = Path(bundle), Path(out)
+    records = rt._prepare(bundle, cid)
+    printed = out.with_suffix(".out")
+    try:
+        with open(printed, "w") as f:
+            code = subprocess.run(command(out) + rt.command("run", "--bundle", str(bundle), cid),
+                                  stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
+                                  timeout=timeout).returncode
+    finally:
+        for rec in records:
+            tracker.default().undo(rec)
+    return read(out, rt.name), code, printed.read_text()
 
 
 def run(argv: list[str], out: Path, timeout: float = 300) -> Trace:
@@ -491,6 +499,6 @@ def made_by(trace: Trace, found: dict[str, list[Event]]) -> dict[str, str]:
     return roles
 
 
-__all__ = ["Event", "Trace", "parse", "read", "run", "command", "traced", "trace_run", "fields", "kind_of", "KINDS", "Phase", "PHASES",
+__all__ = ["Event", "Trace", "parse", "read", "run", "command", "trace_run", "fields", "kind_of", "KINDS", "Phase", "PHASES",
            "STAGES", "BY_NAME", "phases", "when", "first", "missing", "order", "stage_order", "stages_apart", "made_by",
            "argv_text"]
