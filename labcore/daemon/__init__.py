@@ -18,6 +18,8 @@ The modules, one concept each:
     bundle.py      Docker's container config -> the OCI bundle's config.json (pure)
     containers.py  a container's directory and status; create, start (overlay, bundle, shim), stop, rm
     shim.py        one per container: its parent and subreaper, its stdio and log, its exit status
+    network.py     a container's network from HostConfig (-p, --network): made before start, gone at stop
+    networks.py    docker network ls|inspect|create|rm: the lab's networks in Docker's shape
     api.py         the Engine API's routes and handlers (routing is pure)
     server.py      HTTP on the unix socket, hijacked streams; start, stop, status of the daemon process
     cli.py         ``labcore daemon start|stop|status`` and ``labcore shim``
@@ -29,7 +31,7 @@ they run on under their shims, and a new daemon finds them (live restore).
 
 import importlib
 
-__all__ = ["api", "bundle", "cli", "containers", "frames", "images", "logs", "server", "shim"]
+__all__ = ["api", "bundle", "cli", "containers", "frames", "images", "logs", "network", "networks", "server", "shim"]
 
 
 def __getattr__(name: str):

@@ -33,7 +33,7 @@ from typing import Callable
 from .. import __version__
 from ..errors import InvalidInputError, LabError
 from ..proc.stat import process_start_time
-from . import containers, frames, images, logs, network
+from . import containers, frames, images, logs, network, networks
 from .images import NotFound
 from ..images.layout import goarch
 
@@ -103,6 +103,10 @@ ROUTES: list[tuple[str, re.Pattern, str]] = [(m, re.compile(f"^{p}$"), h) for m,
     ("POST", r"/containers/(?P<id>[^/]+)/stop", "container_stop"),
     ("POST", r"/containers/(?P<id>[^/]+)/kill", "container_kill"),
     ("DELETE", r"/containers/(?P<id>[^/]+)", "container_remove"),
+    ("GET", r"/networks", "networks_list"),
+    ("GET", r"/networks/(?P<id>[^/]+)", "network_inspect"),
+    ("POST", r"/networks/create", "network_create"),
+    ("DELETE", r"/networks/(?P<id>[^/]+)", "network_remove"),
 ]]
 
 
@@ -132,6 +136,8 @@ def status_of(exc: Exception) -> int:
         return 404
     if isinstance(exc, containers.Conflict):
         return 409
+    if isinstance(exc, networks.Forbidden):
+        return 403
     if isinstance(exc, InvalidInputError):
         return 400
     return 500
@@ -429,6 +435,26 @@ def h_container_remove(daemon, req):
         containers.remove(c, force=req.flag("force"))
     daemon.exit_codes.pop(c.id, None)
     notify(daemon)
+    return Response(204)
+
+
+# --- networks (labcore.daemon.networks) ---------------------------------------------------
+def h_networks_list(daemon, req):
+    return Response(200, networks.ls(containers.every()))
+
+
+def h_network_inspect(daemon, req):
+    return Response(200, networks.find(req.params["id"], containers.every()))
+
+
+def h_network_create(daemon, req):
+    with daemon.lock:  # one network at a time, and never while a container joins one
+        return Response(201, networks.create(req.body))
+
+
+def h_network_remove(daemon, req):
+    with daemon.lock:
+        networks.remove(req.params["id"], containers.every())
     return Response(204)
 
 

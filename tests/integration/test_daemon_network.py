@@ -215,7 +215,35 @@ def test_the_python_sdk_publishes_a_port(stack):
         client.close()
 
 
+def test_docker_network_create_ls_inspect_rm(stack):
+    made = docker(stack, "network", "create", "--subnet", "10.199.240.0/24", "labnet").stdout.strip()
+    try:
+        assert len(made) == 64
+        ls = docker(stack, "network", "ls", "--format", "{{.Name}} {{.Driver}}").stdout.splitlines()
+        assert {"labnet bridge", "host host", "none null"} <= set(ls)
+        assert "labnet" in ipam(stack)  # the lab's network, the one labcore network ls shows
+        cid = docker(stack, "run", "-d", "--network", "labnet", "--name", "member", IMAGE, "sleep", "100").stdout.strip()
+        info = json.loads(docker(stack, "network", "inspect", "labnet").stdout)[0]
+        assert info["IPAM"]["Config"] == [{"Subnet": "10.199.240.0/24", "Gateway": "10.199.240.1"}]
+        assert info["Containers"][cid]["Name"] == "member"
+        assert info["Containers"][cid]["IPv4Address"] == "10.199.240.2/24"
+        busy = docker(stack, "network", "rm", "labnet", check=False)
+        assert busy.returncode != 0 and "has active endpoints" in busy.stderr
+        again = docker(stack, "network", "create", "labnet", check=False)
+        assert again.returncode != 0 and "network with name labnet already exists" in again.stderr
+        docker(stack, "rm", "-f", "member")
+    finally:
+        docker(stack, "rm", "-f", "member", check=False)
+        docker(stack, "network", "rm", "labnet", check=False)
+    assert "labnet" not in ipam(stack)
+    assert not [line for line in subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout.splitlines()
+                if "lab-br-labnet" in line]
+    pre = docker(stack, "network", "rm", "none", check=False)
+    assert "none is a pre-defined network and cannot be removed" in pre.stderr
+
+
 def test_live_restore_keeps_the_published_port(stack):
+    """Last: the cleanup run while the daemon is down also takes the image store the daemon owned."""
     env = stack["env"]
     cid = docker(stack, "run", "-d", "--name", "kept", "-p", f"127.0.0.1:{PORT + 2}:80", IMAGE,
                  "sh", "-c", HTTPD).stdout.strip()

@@ -128,3 +128,19 @@ def test_the_bundle_joins_the_namespace_by_path_and_binds_the_hosts_file():
     host = network.apply(spec.default(["true"]), {"mode": "host"})
     assert "network" not in {ns["type"] for ns in host["linux"]["namespaces"]}  # the host's stack
     assert network.apply(spec.default(["true"]), None) == spec.default(["true"])  # the older behaviour
+
+
+def test_network_routes_and_the_predefined_modes(daemon):
+    assert api.route("GET", "/v1.41/networks") == ("networks_list", {})
+    assert api.route("DELETE", "/v1.41/networks/web") == ("network_remove", {"id": "web"})
+    assert api.route("POST", "/v1.41/networks/create") == ("network_create", {})
+    listed = api.handle(daemon, api.Request("GET", "/v1.41/networks")).body
+    assert [(n["Name"], n["Driver"]) for n in listed] == [("host", "host"), ("none", "null")]  # no lab network yet
+    none = api.handle(daemon, api.Request("DELETE", "/v1.41/networks/none"))
+    assert (none.status, none.body["message"]) == (403, "none is a pre-defined network and cannot be removed")
+    missing = api.handle(daemon, api.Request("GET", "/v1.41/networks/nosuch"))
+    assert (missing.status, missing.body["message"]) == (404, "network nosuch not found")
+    bad = api.handle(daemon, api.Request("POST", "/v1.41/networks/create", body={"Name": "web", "Driver": "macvlan"}))
+    assert bad.status == 400 and bad.body["message"].startswith('plugin "macvlan" not found')
+    taken = api.handle(daemon, api.Request("POST", "/v1.41/networks/create", body={"Name": "host"}))
+    assert (taken.status, taken.body["message"]) == (409, "network with name host already exists")
