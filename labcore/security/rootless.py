@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..errors import LabError, PrivilegeError
 from ..proc.status import status
@@ -58,6 +60,22 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
+def _tools_for(home: Path) -> Path:
+    """A copy of labcore (and the seccomp binding it loads) that the other user may read.
+
+    The checkout may sit where only root can enter (a home directory of mode 0700), so the
+    user runs the lab's command from its own copy, as it would from a package installed for it.
+    """
+    import pyseccomp
+    tools = home / "tools"
+    skip = shutil.ignore_patterns("__pycache__", "nsexec", "*.c")
+    shutil.copytree(Path(__file__).resolve().parents[1], tools / "labcore", ignore=skip)
+    shutil.copy(pyseccomp.__file__, tools / Path(pyseccomp.__file__).name)
+    for path in [tools, *tools.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return tools
+
+
 def run_as(command: str, user: str = "nobody", home=None, timeout: float = 30) -> RootlessRun:
     """``labcore run --rootless -- sh -c COMMAND`` as ``user``; PID 1 is looked at from the host.
 
@@ -69,9 +87,12 @@ def run_as(command: str, user: str = "nobody", home=None, timeout: float = 30) -
         raise PrivilegeError("starting a process as another user needs root", "run the lab kernel as root")
     entry = pwd.getpwnam(user)
     os.chown(str(home.path), entry.pw_uid, entry.pw_gid)
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home.path)}
+    tools = _tools_for(Path(home.path))
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home.path), "PYTHONPATH": str(tools),
+           "PYTHONDONTWRITEBYTECODE": "1"}
     script = f"{command}; echo; echo lab-ready; read _"
-    proc = subprocess.Popen([sys.executable, "-m", "labcore", "run", "--rootless", "--", "sh", "-c", script],
+    python = os.path.realpath(getattr(sys, "_base_executable", sys.executable))  # the system's, not the venv's
+    proc = subprocess.Popen([python, "-m", "labcore", "run", "--rootless", "--", "sh", "-c", script],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env, cwd=str(home.path), user=entry.pw_uid, group=entry.pw_gid, extra_groups=[])
     try:

@@ -4,9 +4,14 @@ It needs QEMU, a guest kernel and a static busybox for the initramfs;
 ``labcore.teach.vm.available`` looks for all three (without booting).
 The feature ``conformance_suite`` (asked for by name): is the OCI runtime
 validation suite built here, for chapter 13's live tests (``teach.conformance``)?
+The feature ``docker_profile``: is Docker's own default seccomp profile beside the
+checkout (``../shared/third-party/moby-profiles``), the reference the lab's profile is
+compared with? A learner's clone has no ``../shared``.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from ..check import Check
 from . import vm
@@ -26,7 +31,20 @@ def check_conformance_suite() -> Check:
     return check_suite()
 
 
-CHECKS = {"vm": check_vm}
-FEATURES = {"conformance_suite": check_conformance_suite}
+DOCKER_PROFILE = (Path(__file__).resolve().parents[2].parent / "shared" / "third-party" / "moby-profiles"
+                  / "seccomp-default.json")
 
-__all__ = ["CHECKS", "FEATURES", "check_vm", "check_conformance_suite"]
+
+def check_docker_profile() -> Check:
+    """Is Docker's default seccomp profile here to compare the lab's with?"""
+    if DOCKER_PROFILE.is_file():
+        return Check("Docker's seccomp profile", True, str(DOCKER_PROFILE))
+    return Check("Docker's seccomp profile", False,
+                 f"{DOCKER_PROFILE} is absent: a clone without the project's ../shared has no reference profile",
+                 "compare on the development machines, where ../shared/third-party holds it")
+
+
+CHECKS = {"vm": check_vm}
+FEATURES = {"conformance_suite": check_conformance_suite, "docker_profile": check_docker_profile}
+
+__all__ = ["CHECKS", "FEATURES", "DOCKER_PROFILE", "check_vm", "check_conformance_suite", "check_docker_profile"]

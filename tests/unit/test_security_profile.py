@@ -50,9 +50,8 @@ def _conditions(profile, name):
     return sorted((r.action, r.errno_ret, r.args) for r in rules if name in r.names)
 
 
+@pytest.mark.needs("docker_profile")  # ../shared/third-party: absent from a learner's clone
 def test_the_labs_default_profile_matches_dockers_for_x86_64_and_the_default_capabilities():
-    if not DOCKER.exists():
-        pytest.skip(f"{DOCKER} is absent (a clone without ../shared): nothing to compare with")
     docker = seccomp.Profile.from_json(DOCKER)
     lab = seccomp.load_default()
     mine, theirs = _verdicts(lab), _verdicts(docker)
