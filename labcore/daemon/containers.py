@@ -10,6 +10,7 @@ log. Each one here is a directory under the state directory::
     STATE/daemon/containers/ID/container-json.log   what it wrote (the shim writes, labcore.daemon.logs)
     STATE/daemon/containers/ID/shim.json        the shim's PID and start time (the shim writes it)
     STATE/daemon/containers/ID/exit.json        exit code, OOM kill, when (the shim writes it)
+    STATE/daemon/containers/ID/network.json     its netns, address and published ports while it runs (network.py)
     DATA/lab-ctr-ID12/upper, work               the writable layer, on disk
 
 Its status is read from those files and the processes they name, never
@@ -21,7 +22,8 @@ exit.json: "running"; exit.json: "exited".
 ``start`` mounts the overlay (the image's layers under the container's
 upper dir), writes config.json (the runtime's default spec, filled in from
 the image config's Env, Cmd, Entrypoint and WorkingDir and the create
-request's: ``bundle.py``), and starts a shim (``labcore.daemon.shim``) in a session of
+request's: ``bundle.py``; with ``-p`` or ``--network``, the namespace
+``network.py`` wired for it, joined by path), and starts a shim (``labcore.daemon.shim``) in a session of
 its own. The tracker records of the directories and the mount pass to the
 shim while it runs (``labcore cleanup`` spares a running container), and
 back to the daemon when it has exited.

@@ -265,3 +265,32 @@ def test_live_restore_keeps_the_published_port(stack):
     assert gone(cid)  # the restarted daemon tore it down when the container stopped
     assert json.loads(docker(stack, "inspect", "kept").stdout)[0]["NetworkSettings"]["Ports"] == {}
     docker(stack, "rm", "kept")
+
+
+def test_cleanup_after_a_crash_undoes_the_network(stack):
+    """Daemon, shim and container killed with SIGKILL: `labcore cleanup` removes the endpoint and the bridge."""
+    env, base = stack["env"], stack["base"]
+    if not docker(stack, "images", "-q", IMAGE).stdout.strip():  # the live-restore test's cleanup took the store
+        load = subprocess.run(LABCORE + ["image", "load", f"{base / 'layout'}:v1", "--name", IMAGE], env=env,
+                              capture_output=True, text=True)
+        assert load.returncode == 0, load.stderr
+    cid = docker(stack, "run", "-d", "-p", f"127.0.0.1:{PORT + 3}:80", IMAGE, "sh", "-c", HTTPD).stdout.strip()
+    assert fetch(PORT + 3).startswith("hello")
+    pid = json.loads(docker(stack, "inspect", cid).stdout)[0]["State"]["Pid"]
+    shim = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    status = subprocess.run(LABCORE + ["daemon", "status"], env=env, capture_output=True, text=True).stdout
+    daemon = int(status.split("PID ")[1].split(",")[0])
+    for victim in (daemon, shim, pid):
+        os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{p}").exists() for p in (daemon, shim, pid)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert os.path.exists(f"/run/netns/lab-c-d{cid[:12]}")  # nobody left to undo it...
+    swept = subprocess.run(LABCORE + ["cleanup"], env=env, capture_output=True, text=True, timeout=60)
+    assert swept.returncode == 0, swept.stdout + swept.stderr
+    assert gone(cid, timeout=1) and "bridge" not in ipam(stack)  # ...but the tracker's records
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    assert "lab-br-bridge" not in links
+    assert not list((base / "s" / "objects").glob("*.json"))
+    again = subprocess.run(LABCORE + ["daemon", "start"], env=env, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0, again.stderr  # the fixture stops it
