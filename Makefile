@@ -70,7 +70,7 @@ conformance: setup
 bench: setup
 	$(PY) bench/run.py
 
-## test-vm: boot a Debian cgroup v2 VM with QEMU; inside, the cgroup v2 tests and nbval on every notebook
+## test-vm: boot a Debian cgroup v2 VM with QEMU; inside, the cgroup v2 tests and nbval on the cgroup-dependent notebooks
 test-vm: setup
 	@bash provision/maintainer.sh
 	$(PY) tools/test-vm/testvm.py

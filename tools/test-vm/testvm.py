@@ -14,8 +14,11 @@ KVM), and their own cgroups are hybrid. This script stands in for it:
 4. boot it with QEMU (software emulation) on its own Debian kernel: systemd
    is PID 1 and mounts cgroup2 on /sys/fs/cgroup;
 5. inside, a systemd service runs inside.sh as root: the tests marked
-   needs("cgroup_v2"), then nbval on every notebook; the serial console
-   streams here, prefixed with "vm|";
+   needs("cgroup_v2"), then nbval on every notebook whose chapter depends on
+   the cgroup version (``vm_notebooks``: it makes cgroups, or runs containers
+   through a runtime that does); the others run under nbval on the host, and
+   an emulated VM takes minutes for each. The serial console streams here,
+   prefixed with "vm|";
 6. the results come back on a second virtual disk, written as a tar archive;
    with --execute-notebooks (make notebooks-vm), inside.sh executes the
    notebooks in place instead (tools/execute_notebooks.py) and the archive
@@ -334,10 +337,22 @@ def host_changes(before: dict, cached: set[str]) -> list[str]:
     return changes
 
 
+# A chapter whose demos create cgroups, or run containers through a runtime that creates them,
+# behaves differently on cgroup v2: those are the notebooks worth the VM's minutes.
+VM_NEEDS = {"cgroups", "cgroup_limits", "cgroup_io", "cgroup_v2", "tool:runc", "tool:docker"}
+
+
+def vm_notebooks() -> list[str]:
+    """The notebooks nbval checks inside the VM by default (see VM_NEEDS), in course order."""
+    from labcore import course
+    return [f"notebooks/{c.notebook}" for c in course.CHAPTERS if c.ready and VM_NEEDS & set(c.needs)]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rebuild", action="store_true", help="debootstrap the cached root filesystem again")
-    ap.add_argument("--notebooks", help="run nbval on (or execute) these notebooks only (space-separated), not all")
+    ap.add_argument("--notebooks", help="run nbval on (or execute) these notebooks (space-separated); by default nbval runs on "
+                         "the cgroup-dependent ones (vm_notebooks) and --execute-notebooks executes all")
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--execute-notebooks", action="store_true",
                       help="instead of the tests, execute the notebooks in place in the VM and copy them back "
@@ -353,6 +368,8 @@ def main(argv=None) -> int:
         if not shutil.which(tool):
             print(f"test-vm: {tool} is missing: run provision/maintainer.sh (make test-vm does)", file=sys.stderr)
             return 1
+    # make notebooks-vm stores every notebook's outputs; the tests check the cgroup-dependent ones.
+    notebooks = args.notebooks or ("" if args.execute_notebooks else " ".join(vm_notebooks()))
     start = time.monotonic()
     before, cached = leakcheck.snapshot(), cache_files()
     bootstrap(args.rebuild)
@@ -360,7 +377,7 @@ def main(argv=None) -> int:
     configure_image()
     # What inside.sh should do, for this run only (the copy of the checkout is fresh every run).
     (ROOTFS / PROJECT.lstrip("/") / ".test-vm.env").write_text(
-        f"NOTEBOOKS={shlex.quote(args.notebooks or '')}\nCOMMAND={shlex.quote(args.command or '')}\n"
+        f"NOTEBOOKS={shlex.quote(notebooks)}\nCOMMAND={shlex.quote(args.command or '')}\n"
         f"EXECUTE={'1' if args.execute_notebooks else ''}\n")
     install_project()
     track = tracker.default()
