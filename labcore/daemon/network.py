@@ -326,7 +326,7 @@ def detach(c, every=()) -> list[tuple[str, str]]:
         leases = ipam.networks().get(net["network"], {}).get("leases")
         if leases is not None:
             hostsfile.write(net["network"], leases)
-        _drop_default("network", net["network"], every)
+        _drop_default("network", net["network"], every, leaving=c)
     _file(c).unlink(missing_ok=True)
     return done
 
@@ -355,9 +355,9 @@ def hold_default(c, shim_pid: int, shim_start: int | None) -> None:
         _hand(recs, shim_pid, shim_start)
 
 
-def _drop_default(kind: str, name: str | None, every=()) -> None:
+def _drop_default(kind: str, name: str | None, every=(), leaving=None) -> None:
     """The default network goes with its last container, if the daemon made it; while others run
-    on it, one of their shims holds it."""
+    on it, one of their shims holds it (not the shim of ``leaving``, which may be finishing still)."""
     if kind != "network" or name != DEFAULT:
         return
     from ..net import ipam, network
@@ -367,11 +367,13 @@ def _drop_default(kind: str, name: str | None, every=()) -> None:
     if not entry["leases"]:
         network.remove(DEFAULT)
         return
-    if any(r.owner not in (0, os.getpid()) and tracker.owner_alive(r) for r in recs):
+    gone = (leaving.shim() or {}).get("pid") if leaving is not None else None
+    if any(r.owner not in (0, os.getpid(), gone) and tracker.owner_alive(r) for r in recs):
         return
     for o in every:
         s = o.shim() or {}
-        if o.status() == "running" and (state(o) or {}).get("network") == DEFAULT:
+        if o is not leaving and o.id != getattr(leaving, "id", None) and o.status() == "running" \
+                and (state(o) or {}).get("network") == DEFAULT:
             _hand(recs, s["pid"], s.get("start_time"))
             return
     _hand(recs, os.getpid(), tracker.process_start_time(os.getpid()))  # no shim left: the daemon's

@@ -215,6 +215,26 @@ def test_the_python_sdk_publishes_a_port(stack):
         client.close()
 
 
+def test_the_default_bridge_outlives_its_first_container_and_an_ephemeral_port(stack):
+    """Two containers on the default bridge; the first goes, the second keeps it (its shim holds it now)."""
+    first = docker(stack, "run", "-d", "-p", f"127.0.0.1:{PORT + 4}:80", IMAGE, "sh", "-c", HTTPD).stdout.strip()
+    second = docker(stack, "run", "-d", "-p", "127.0.0.1::80", IMAGE, "sh", "-c", HTTPD).stdout.strip()
+    try:
+        mapped = docker(stack, "port", second, "80/tcp").stdout.strip()
+        assert mapped.startswith("127.0.0.1:")  # a port the daemon picked, as Docker's allocator does
+        port = int(mapped.rsplit(":", 1)[1])
+        assert fetch(PORT + 4) == f"hello from {first[:12]}\n" and fetch(port) == f"hello from {second[:12]}\n"
+        docker(stack, "rm", "-f", first)
+        assert gone(first) and "bridge" in ipam(stack)
+        assert fetch(port) == f"hello from {second[:12]}\n"
+        shim = json.loads((stack["base"] / "s/daemon/containers" / second / "shim.json").read_text())["pid"]
+        from labcore import tracker
+        held = [r for r in tracker.default().records() if r.extra.get("network") == "bridge"]
+        assert held and {r.owner for r in held} == {shim}
+    finally:
+        docker(stack, "rm", "-f", first, second, check=False)
+    assert gone(second) and "bridge" not in ipam(stack)
+
 def test_docker_network_create_ls_inspect_rm(stack):
     made = docker(stack, "network", "create", "--subnet", "10.199.240.0/24", "labnet").stdout.strip()
     try:
