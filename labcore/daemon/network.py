@@ -176,9 +176,9 @@ def apply(oci: dict, net: dict | None) -> dict:
     if net.get("netns"):
         spaces.append({"type": "network", "path": net["netns"]})
     oci["linux"]["namespaces"] = spaces  # host: no network entry at all, the host's stack
-    if net.get("hosts"):
+    if net.get("hosts"):  # one file for the whole network: read-only, or a container could rename the others
         oci["mounts"].append({"destination": "/etc/hosts", "type": "bind", "source": net["hosts"],
-                              "options": ["rbind", "rprivate"]})
+                              "options": ["rbind", "rprivate", "ro"]})
     return oci
 
 

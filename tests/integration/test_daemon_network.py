@@ -165,6 +165,9 @@ def test_two_containers_reach_each_other_by_name_on_a_lab_network(stack):
         assert api["NetworkSettings"]["IPAddress"] == ""  # filled for the default bridge only, as Docker does
         hosts = docker(stack, "run", "--rm", "--name", "peer", "--network", "labweb", IMAGE, "cat", "/etc/hosts").stdout
         assert f"{net['IPAddress']}\tapi\n" in hosts and "\tpeer\n" in hosts  # the network's hosts file, bound
+        tamper = docker(stack, "run", "--rm", "--network", "labweb", IMAGE, "sh", "-c", "echo 6.6.6.6 api >> /etc/hosts",
+                        check=False)
+        assert tamper.returncode != 0 and "Read-only file system" in tamper.stderr  # shared: bound read-only
         docker(stack, "rm", "-f", "api")
         assert "api" not in (stack["base"] / "s" / "net" / "labweb.hosts").read_text()
         nosuch = docker(stack, "run", "--rm", "--network", "nosuch", IMAGE, "true", check=False)

@@ -124,7 +124,7 @@ def test_the_bundle_joins_the_namespace_by_path_and_binds_the_hosts_file():
     spaces = joined["linux"]["namespaces"]
     assert [ns for ns in spaces if ns["type"] == "network"] == [{"type": "network", "path": "/run/netns/lab-c-dabc"}]
     assert joined["mounts"][-1] == {"destination": "/etc/hosts", "type": "bind", "source": "/state/net/web.hosts",
-                                    "options": ["rbind", "rprivate"]}
+                                    "options": ["rbind", "rprivate", "ro"]}
     host = network.apply(spec.default(["true"]), {"mode": "host"})
     assert "network" not in {ns["type"] for ns in host["linux"]["namespaces"]}  # the host's stack
     assert network.apply(spec.default(["true"]), None) == spec.default(["true"])  # the older behaviour
