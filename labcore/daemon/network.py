@@ -252,18 +252,18 @@ def attach(c, every) -> dict | None:
         return _save(c, {"mode": "container", "container": target.id, "netns": path})
     from ..net import endpoint, ipam, network, ports
     bindings = [dict(b) for b in mine.get("bindings") or []]
+    if kind == "network" and arg != DEFAULT and (not LAB_NETWORK.match(arg) or arg not in ipam.networks()):
+        raise NotFound(f"network {arg} not found", f"create it: labcore network create {arg}")
+    others = [b for o in every if o.id != c.id and o.status() == "running" for b in (state(o) or {}).get("ports", [])]
+    for b in bindings:  # checked before anything is made
+        if not b["host_port"]:
+            b["host_port"] = _free_port(b["host_ip"], b["proto"])
+        _check_free(c, b, others)
     if kind == "network" and arg == DEFAULT and arg not in ipam.networks():
         network.create(DEFAULT, keep=True)  # made when first needed; goes with its last container
         for r in tracker.default().records():
             if r.extra.get("network") == DEFAULT:
                 tracker.default().update(r, made_by="daemon")
-    elif kind == "network" and (not LAB_NETWORK.match(arg) or arg not in ipam.networks()):
-        raise NotFound(f"network {arg} not found", f"create it: labcore network create {arg}")
-    others = [b for o in every if o.id != c.id and o.status() == "running" for b in (state(o) or {}).get("ports", [])]
-    for b in bindings:
-        if not b["host_port"]:
-            b["host_port"] = _free_port(b["host_ip"], b["proto"])
-        _check_free(c, b, others)
     publish = [ports.Port(b["host_port"], b["port"], b["proto"], b["host_ip"] or None) for b in bindings]
     name = endpoint_name(c.id)
     try:
