@@ -15,8 +15,8 @@ KVM), and their own cgroups are hybrid. This script stands in for it:
    is PID 1 and mounts cgroup2 on /sys/fs/cgroup;
 5. inside, a systemd service runs inside.sh as root: the tests marked
    needs("cgroup_v2"), then nbval on every notebook whose chapter depends on
-   the cgroup version (``vm_notebooks``: it makes cgroups, or runs containers
-   through a runtime that does); the others run under nbval on the host, and
+   the cgroup version (``vm_notebooks``: it sets cgroup limits, or runs
+   containers through the daemon); the others run under nbval on the host, and
    an emulated VM takes minutes for each. The serial console streams here,
    prefixed with "vm|";
 6. the results come back on a second virtual disk, written as a tar archive;
@@ -337,9 +337,9 @@ def host_changes(before: dict, cached: set[str]) -> list[str]:
     return changes
 
 
-# A chapter whose demos create cgroups, or run containers through a runtime that creates them,
-# behaves differently on cgroup v2: those are the notebooks worth the VM's minutes.
-VM_NEEDS = {"cgroups", "cgroup_limits", "cgroup_io", "cgroup_v2", "tool:runc", "tool:docker"}
+# A chapter whose demos set cgroup limits, or run containers through the daemon (which sets
+# them), behaves differently on cgroup v2: those are the notebooks worth the VM's minutes.
+VM_NEEDS = {"cgroups", "cgroup_limits", "cgroup_io", "cgroup_v2", "tool:docker"}
 
 
 def vm_notebooks() -> list[str]:
