@@ -33,6 +33,8 @@ echo "enabled for children (cgroup.subtree_control): $(cat /sys/fs/cgroup/cgroup
 echo "network devices: $(ls /sys/class/net | tr '\n' ' ')(a NIC plugged into nothing)"
 NOTEBOOKS= COMMAND= EXECUTE=
 . ./.test-vm.env 2>/dev/null || true   # testvm.py --notebooks / --command / --execute-notebooks, for this run only
+# matplotlib builds its font cache on first import and says so on stderr: once here, not in a notebook's output.
+"$PY" -c 'import matplotlib.pyplot' >/dev/null 2>&1 || true
 if [ -n "$COMMAND" ]; then
     step command bash -c "$COMMAND"
 elif [ -n "$EXECUTE" ]; then
