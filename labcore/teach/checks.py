@@ -6,7 +6,9 @@ The feature ``conformance_suite`` (asked for by name): is the OCI runtime
 validation suite built here, for chapter 13's live tests (``teach.conformance``)?
 The feature ``docker_profile``: is Docker's own default seccomp profile beside the
 checkout (``../shared/third-party/moby-profiles``), the reference the lab's profile is
-compared with? A learner's clone has no ``../shared``.
+compared with? The feature ``validation_suite_source``: are the OCI runtime validation
+suite's sources there (``../shared/third-party/runtime-tools``), for ``make conformance``?
+A learner's clone has no ``../shared``.
 """
 
 from __future__ import annotations
@@ -44,7 +46,21 @@ def check_docker_profile() -> Check:
                  "compare on the development machines, where ../shared/third-party holds it")
 
 
-CHECKS = {"vm": check_vm}
-FEATURES = {"conformance_suite": check_conformance_suite, "docker_profile": check_docker_profile}
+SUITE_SOURCE = Path(__file__).resolve().parents[2].parent / "shared" / "third-party" / "runtime-tools"
 
-__all__ = ["CHECKS", "FEATURES", "DOCKER_PROFILE", "check_vm", "check_conformance_suite", "check_docker_profile"]
+
+def check_validation_suite_source() -> Check:
+    """Are the OCI runtime validation suite's sources here for `make conformance` to build?"""
+    if SUITE_SOURCE.is_dir():
+        return Check("OCI validation suite sources", True, str(SUITE_SOURCE))
+    return Check("OCI validation suite sources", False,
+                 f"{SUITE_SOURCE} is absent: a clone without the project's ../shared has no suite to build",
+                 "run the conformance comparison on the development machines, where ../shared/third-party holds it")
+
+
+CHECKS = {"vm": check_vm}
+FEATURES = {"conformance_suite": check_conformance_suite, "docker_profile": check_docker_profile,
+            "validation_suite_source": check_validation_suite_source}
+
+__all__ = ["CHECKS", "FEATURES", "DOCKER_PROFILE", "SUITE_SOURCE", "check_vm", "check_conformance_suite",
+           "check_docker_profile", "check_validation_suite_source"]
