@@ -128,6 +128,9 @@ def test_publish_reaches_a_server_in_the_container_from_the_host(stack):
         assert ns["Ports"] == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(PORT)}]}
         assert ns["Gateway"] == net["gateway"] and net["leases"] == {ns["IPAddress"]: "web"}
         assert ns["Networks"]["bridge"]["IPAddress"] == ns["IPAddress"]
+        # bound to 127.0.0.1 only: another address of the host (the bridge's) does not lead there
+        with pytest.raises(OSError):
+            urllib.request.urlopen(f"http://{ns['Gateway']}:{PORT}/", timeout=2)
         # the runtime joined the namespace the daemon wired, by path
         config = json.loads((stack["base"] / "s/daemon/containers" / cid / "config.json").read_text())
         assert {"type": "network", "path": f"/run/netns/lab-c-d{cid[:12]}"} in config["linux"]["namespaces"]
