@@ -19,7 +19,6 @@ from ..teach.interview import Question, section_link
 from ..teach.quiz import Choice, Quiz, Recall
 from . import CHAPTERS, NOTEBOOKS
 
-DA = "deep-dives/A-namespaces-syscalls.ipynb"
 
 BANK = [
     # PART 4: namespaces
@@ -157,7 +156,7 @@ BANK = [
              "the shim runs runc create, which makes the namespaces and the cgroup, mounts the rootfs, "
              "pivot_roots, applies capabilities and seccomp and waits; start makes it execve the command; runc "
              "exits and the shim stays as the parent, holding stdio and the exit status.",
-             f"{DA}#The-two-roads,-call-by-call", "PART 15"),
+             "07-docker-architecture.ipynb#3.-docker-run,-call-by-call", "PART 15"),
 ]
 
 
