@@ -155,7 +155,8 @@ def stage2(cfg: dict, ch: Channel, fifo_fd: int, in_userns: bool) -> None:
     try:
         if os.read(fifo_fd, 1) == b"":
             os._exit(1)
-        os.close(fifo_fd)
+        # The fifo stays open (close-on-exec): `start` takes its closing for the exec and only then runs
+        # the poststart hooks, so startContainer must have run by the time it closes.
         hooks.run(cfg, "startContainer", _state(cfg, "running"))
         become(cfg, k)
     except BaseException as exc:
