@@ -454,6 +454,12 @@ def remove(c: Container, force: bool = False) -> None:
                            "attempting removal or force remove", "docker stop it, or rm -f")
         signal_container(c, signal.SIGKILL)
         wait_exit(c, None)
+    # exit.json comes before the shim's last steps (unmount, drop its own record): let it finish them,
+    # then take any record a shim could not drop, so no dead shim stays recorded.
+    wait_shim(c, timeout=10)
+    for rec in tracker.default().records():
+        if rec.kind == "process" and rec.extra.get("container") == c.id:
+            tracker.default().undo(rec)
     from ..runtime import container as runtime, state
     if state.Container(runtime_root(), c.id).exists():  # the shim was killed before it could delete it
         runtime.delete(runtime_root(), c.id, force=True)
