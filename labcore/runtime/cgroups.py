@@ -77,6 +77,32 @@ def plan(cgroups_path: str | None, cid: str) -> dict[str, Path]:
     return out
 
 
+def record_peer_groups(leaves: list[str], what: str) -> list:
+    """Records for groups another program (runc, crun, dockerd) will make: ``labcore/LEAF`` in every hierarchy.
+
+    A peer makes the parents it is missing and, at delete, removes only its leaf: a ``labcore`` parent
+    it made would outlive the lab. So the parent is made here first, recorded (a parent that exists
+    already is someone else's, and left to them), and the leaves are recorded before the peer makes
+    them. Undo the list in order: leaves first, then the parents, kept while other groups are inside.
+    """
+    parents, children = [], []
+    for controllers, mount in hierarchies().items():
+        parent = mount / tracker.CGROUP_NAME
+        with tracker.default().created("cgroup", str(parent), what="the lab's cgroup subtree") as rec:
+            try:
+                parent.mkdir()
+            except FileExistsError:
+                rec.not_mine()
+            else:
+                if "cpuset" in controllers.split(","):  # v1: a new cpuset has no CPUs until given its parent's
+                    for name in ("cpuset.cpus", "cpuset.mems"):
+                        (parent / name).write_text((mount / name).read_text())
+        if not rec.disowned:
+            parents.append(rec)
+        children += [tracker.default().add("cgroup", str(parent / leaf), what=what) for leaf in leaves]
+    return children + parents
+
+
 def make(paths: dict[str, Path], made: list[str]) -> None:
     """mkdir -p each directory, appending every directory made to ``made`` (which the record holds)."""
     for controllers, path in paths.items():
@@ -227,4 +253,4 @@ def remove(made: list[str], timeout: float = 2.0) -> None:
                 time.sleep(0.01)
 
 
-__all__ = ["hierarchies", "plan", "make", "apply", "attach", "join_like", "remove"]
+__all__ = ["hierarchies", "plan", "record_peer_groups", "make", "apply", "attach", "join_like", "remove"]

@@ -159,26 +159,13 @@ class Engine:
             raise
 
     def _container_parent(self) -> None:
-        """``labcore/lab-realengine-ctr`` in *every* mounted hierarchy, recorded before it exists.
+        """``labcore/lab-realengine-ctr`` in *every* mounted hierarchy, recorded before runc makes it.
 
         runc makes the containers' groups in each hierarchy it finds (on a v1 or hybrid machine also
-        freezer, devices, cpuset and the named systemd one) and, at delete, removes only the leaf: the
-        parents it had to make would stay. Made here first, they are the tracker's to remove.
+        freezer, devices, cpuset and the named systemd one) and, at delete, removes only the leaf.
         """
-        from ..cgroups.files import make_directory
-        from ..runtime.cgroups import hierarchies
-        for mount in hierarchies().values():
-            parent = mount / tracker.CGROUP_NAME
-            for path, shared in ((parent, True), (parent / "lab-realengine-ctr", False)):
-                with tracker.default().created("cgroup", path, what="real engine's containers") as rec:
-                    try:
-                        make_directory(path)
-                    except FileExistsError:
-                        rec.not_mine()  # the labcore parent, made by another lab group: never ours to remove
-                        if not shared:
-                            raise
-                if not rec.disowned:
-                    self._cgroup_records.append(rec)
+        from ..runtime.cgroups import record_peer_groups
+        self._cgroup_records = record_peer_groups(["lab-realengine-ctr"], what="real engine's containers")
 
     def load(self, layout: str | os.PathLike, tag: str, name: str) -> None:
         """Put one OCI image layout (chapter 06's) into this engine's store, as ``name`` (skopeo: no registry)."""
@@ -205,7 +192,7 @@ class Engine:
             group.remove()
             done.append(f"cgroup {group.name}: removed")
         self._groups = []
-        for rec in reversed(self._cgroup_records):  # the containers' groups, then any labcore parent made
+        for rec in self._cgroup_records:  # the containers' parent group, then any labcore parent made
             done.append(f"{rec}: {tracker.default().undo(rec)}")
         self._cgroup_records = []
         if self._scratch is not None:  # its mounts died with its mount namespace: plain files are left

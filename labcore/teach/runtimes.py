@@ -144,12 +144,10 @@ class Runtime:
         """Give the container the cgroupsPath labcore/CID; a peer's directories are recorded before it makes them
         (labcore's own runtime records its cgroups itself), so what a crash leaves, ``labcore cleanup`` removes."""
         from ..runtime import cgroups
-        rel = f"/{tracker.CGROUP_NAME}/{cid}"
-        edit(bundle_dir, lambda c: c["linux"].update(cgroupsPath=rel))
+        edit(bundle_dir, lambda c: c["linux"].update(cgroupsPath=f"/{tracker.CGROUP_NAME}/{cid}"))
         if self.name == "labcore":
             return []
-        return [tracker.default().add("cgroup", str(path), what=f"a {self.name} container's cgroup")
-                for path in cgroups.plan(rel, cid).values()]
+        return cgroups.record_peer_groups([cid], what=f"a {self.name} container's cgroup")
 
     def close(self) -> None:
         """Delete what is left in this runtime's root, then its scratch files."""

@@ -57,11 +57,7 @@ def test_sigkill_part_way_then_cleanup_leaves_the_host_as_before(state_dir):
         done = subprocess.run([sys.executable, "-m", "labcore", "cleanup"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "killed" in done.stdout and "unmounted" in done.stdout and "removed" in done.stdout
-    # The shared, empty `labcore` parent of a hierarchy may go with the last group in it (another test's
-    # group may have held it when `before` was taken); the suite's own leak check covers the parents.
-    parents = {f"/sys/fs/cgroup/{h}/labcore" for h in os.listdir("/sys/fs/cgroup")} | {"/sys/fs/cgroup/labcore"}
-    assert [d for d in leakcheck.compare(before, leakcheck.snapshot())
-            if not (d.startswith("cgroups: gone since before: ") and d.split(": ")[-1] in parents)] == []
+    assert leakcheck.compare(before, leakcheck.snapshot()) == []
 
     again = subprocess.run([sys.executable, "-m", "labcore", "cleanup"], capture_output=True, text=True)
     assert again.returncode == 0 and "0 object(s)" in again.stdout
