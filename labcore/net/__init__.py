@@ -11,7 +11,8 @@ One module per concept::
     conntrack.py  the connection table where NAT decisions are kept
     network.py    a lab network: subnet + bridge + NAT (docker network create)
     ports.py      published ports: DNAT, loopback and hairpin (docker run -p)
-    hostsfile.py  names on a network: a hosts file bind-mounted as /etc/hosts
+    dns.py        names on a network: a DNS server at 127.0.0.11 in each container's namespace
+    hostsfile.py  a container's /etc/hosts and /etc/resolv.conf, bind-mounted (and --link's shared hosts file)
     endpoint.py   a container's side: netns, veth, address, route, name, ports
     internet.py   a namespace standing in for the internet, behind an uplink
     overlay.py    two "hosts" joined by VXLAN over an underlay veth
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import importlib
 
-_MODULES = ("netlink", "netns", "links", "ipam", "sysctl", "nft", "conntrack", "network", "ports", "hostsfile",
+_MODULES = ("netlink", "netns", "links", "ipam", "sysctl", "nft", "conntrack", "network", "ports", "dns", "hostsfile",
             "endpoint", "internet", "overlay", "throughput", "path", "command")
 
 

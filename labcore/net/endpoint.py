@@ -7,7 +7,9 @@
    and ``eth0`` created inside the container's namespace;
 3. an address from IPAM on ``eth0`` and a default route via the bridge's
    address (the gateway);
-4. the container's name in the network's hosts file;
+4. its name, found by the other containers through a DNS server at
+   127.0.0.11 in each container's namespace (``labcore.net.dns``), which
+   /etc/resolv.conf names; /etc/hosts holds only the container's own name;
 5. the published ports' DNAT rules;
 
 and only then starts the container's process, which joins the namespace
@@ -33,7 +35,7 @@ from dataclasses import dataclass, field
 
 from .. import tracker
 from ..errors import InvalidInputError
-from . import hostsfile, ipam, links, netns, ports
+from . import dns, hostsfile, ipam, links, netns, ports
 from . import network as networks
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
@@ -77,6 +79,8 @@ class Endpoint:
     network: str | None = None
     host_link: str | None = None
     hosts: str | None = None            # the hosts file to bind on /etc/hosts
+    resolv: str | None = None           # the resolv.conf to bind on /etc/resolv.conf (with DNS)
+    dns: dns.Server | None = None       # the server at 127.0.0.11 in this namespace
     published: list = field(default_factory=list)
     _records: list = field(default_factory=list, repr=False)
     _holder: hostsfile.Holder | None = field(default=None, repr=False)
@@ -100,6 +104,9 @@ class Endpoint:
         if self._holder is not None:
             self._holder.close()
             self._holder = None
+        if self.dns is not None:
+            self.dns.stop()  # before the namespace goes: its socket would keep the namespace alive
+            self.dns = None
         trk = tracker.default()
         while self._records:
             trk.undo(self._records.pop())
@@ -118,14 +125,29 @@ def _rewrite_hosts(network: str) -> str:
     return str(hostsfile.write(network, leases))
 
 
+def _names(ep: Endpoint, hostname: str) -> None:
+    """The container's own hosts file and resolv.conf (recorded), its DNS server, and the holder binding them."""
+    own, resolv = hostsfile.container_paths(ep.container)
+    for p, content in ((own, f"{hostsfile.HEADER}{ep.ip}\t{hostname}\n"), (resolv, dns.RESOLV_CONF)):
+        with tracker.default().created("path", str(p)) as rec:
+            hostsfile.write_file(p, content)
+        ep._records.append(rec)
+    ep.hosts, ep.resolv = str(own), str(resolv)
+    ep.dns = dns.Server(ep.netns, ep.network).start()
+    ep._holder = hostsfile.Holder(own, resolv)
+
+
 def attach(container: str, mode: str = "bridge", publish=(), hostname: str | None = None,
            holder: bool = True) -> Endpoint:
     """Make the network side of container ``container`` for ``--network mode`` (used by notebook 09).
 
     ``publish`` is a list of ``"HOSTPORT:PORT[/proto]"`` (or ``ports.Port``).
     ``hostname`` is the name other containers find it by (default: ``container``);
-    ``holder=False`` starts no /etc/hosts holder: a caller that writes an OCI
-    bundle binds ``ep.hosts`` itself (``labcore.daemon.network``).
+    On a network, a DNS server answers the network's names at 127.0.0.11 in
+    the container's namespace, and the container sees its own /etc/hosts and
+    /etc/resolv.conf (bound by a holder process, see ``hostsfile``).
+    ``holder=False`` starts neither holder nor DNS: a caller that writes an OCI
+    bundle binds ``ep.hosts`` (the network's shared hosts file) itself (``labcore.daemon.network``).
     Everything is checked before anything is made.
     """
     check_name(container)
@@ -168,8 +190,8 @@ def attach(container: str, mode: str = "bridge", publish=(), hostname: str | Non
         links.up("eth0", netns=ns.name)
         links.add_route("default", net.gateway, netns=ns.name)
         ep.hosts = _rewrite_hosts(net.name)
-        if holder:
-            ep._holder = hostsfile.Holder(ep.hosts)
+        if holder:  # as on Docker's user-defined networks: the neighbours' names come from DNS
+            _names(ep, hostname or container)
         if wanted:
             ep._records.append(ports.publish(container, ep.ip, net.bridge, wanted))
             ep.published = wanted

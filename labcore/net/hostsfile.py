@@ -1,17 +1,16 @@
-"""Names on a lab network: one hosts file per network, bind-mounted as a container's /etc/hosts.
+"""A container's /etc/hosts and /etc/resolv.conf, bind-mounted in its own mount namespace.
 
 On a user-defined network, Docker containers find each other by name
-through an embedded DNS server: their /etc/resolv.conf says
-``nameserver 127.0.0.11``, and nat rules inside each container's network
-namespace send that address's port 53 to a socket of dockerd, which
-answers with the addresses of the network's containers (and forwards
-other names to the host's resolvers).
+through an embedded DNS server (``labcore.net.dns``): /etc/resolv.conf says
+``nameserver 127.0.0.11``, and /etc/hosts holds only ``localhost`` and the
+container's own name. The lab's containers get the same two files
+(``<state>/net/c-NAME.hosts`` and ``c-NAME.resolv.conf``).
 
-The lab keeps the older mechanism Docker used for ``--link``: a hosts
-file. Each lab network has one (``<state>/net/NAME.hosts``, one line per
-container), rewritten *in place* when a container joins or leaves, and
-every container on it sees it as /etc/hosts through a bind mount in its
-own mount namespace. A bind mount names an inode, so the file is
+The older mechanism, which Docker used for ``--link``, is a hosts file
+listing the neighbours. The lab's daemon still uses it: each lab network
+has one (``<state>/net/NAME.hosts``, one line per container), rewritten
+*in place* when a container joins or leaves, and its containers see it as
+/etc/hosts through a bind mount. A bind mount names an inode, so the file is
 truncated and rewritten, never replaced (a rename would leave the
 containers with the old inode). The C library reads /etc/hosts before DNS
 (``hosts: files dns`` in nsswitch.conf(5)), so ``getent hosts web`` and
@@ -23,8 +22,8 @@ hook inside the runtime's own setup: so a small *holder* process gets a
 mount namespace of its own, bind-mounts the file over /etc/hosts there and
 sleeps; the container joins that namespace with setns(2) and unshares its
 own copy of it, bind included (``spawn(..., mntns=holder.mntns)``).
-Run as a program (``python -m labcore.net.hostsfile FILE -- CMD...``) this
-module is the holder's first step: it makes the bind mount, then execs CMD.
+Run as a program (``python -m labcore.net.hostsfile FILE [RESOLV] -- CMD...``)
+this module is the holder's first step: it makes the bind mounts, then execs CMD.
 """
 
 from __future__ import annotations
@@ -44,6 +43,22 @@ def path(network: str) -> Path:
     return tracker.state_dir() / "net" / f"{network}.hosts"
 
 
+def container_paths(container: str) -> tuple[Path, Path]:
+    """A container's own /etc/hosts and /etc/resolv.conf files (on a network with DNS)."""
+    d = tracker.state_dir() / "net"
+    return d / f"c-{container}.hosts", d / f"c-{container}.resolv.conf"
+
+
+def write_file(p: Path, content: str) -> Path:
+    """Write a small file in the lab's state directory in place (same inode), creating it if needed."""
+    p.parent.mkdir(mode=0o700, exist_ok=True)
+    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w") as f:
+        f.truncate(0)
+        f.write(content)
+    return p
+
+
 def text(leases: dict) -> str:
     """The hosts file for a network's leases ``{ip: name}`` (pure)."""
     lines = [f"{ip}\t{name}\n" for ip, name in sorted(leases.items(), key=lambda kv: ipaddress.ip_address(kv[0]))]
@@ -52,21 +67,16 @@ def text(leases: dict) -> str:
 
 def write(network: str, leases: dict) -> Path:
     """Rewrite a network's hosts file in place (same inode: containers see the change)."""
-    p = path(network)
-    p.parent.mkdir(mode=0o700, exist_ok=True)
-    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-    with os.fdopen(fd, "w") as f:
-        f.truncate(0)
-        f.write(text(leases))
-    return p
+    return write_file(path(network), text(leases))
 
 
 class Holder:
     """A sleeping process whose mount namespace shows ``file`` as /etc/hosts; ``mntns`` is its path."""
 
-    def __init__(self, file: str):
+    def __init__(self, file: str, resolv: str | None = None):
         from ..ns import process
-        self.proc = process.spawn([sys.executable, "-m", "labcore.net.hostsfile", str(file), "--",
+        files = [str(file)] + ([str(resolv)] if resolv else [])
+        self.proc = process.spawn([sys.executable, "-m", "labcore.net.hostsfile", *files, "--",
                                    "sh", "-c", "echo ready; exec sleep infinity"], ("mnt",), capture=True)
         line = self.proc.stdout.readline()
         if line.strip() != b"ready":
@@ -80,15 +90,21 @@ class Holder:
 
 
 def main(argv: list[str]) -> int:
-    """``FILE -- CMD ...``: bind FILE over /etc/hosts (we are in the container's mount namespace), exec CMD."""
-    if len(argv) < 3 or argv[1] != "--":
-        print("usage: python -m labcore.net.hostsfile FILE -- CMD [ARG...]", file=sys.stderr)
+    """``FILE [RESOLV] -- CMD ...``: bind FILE over /etc/hosts (and RESOLV over /etc/resolv.conf), exec CMD.
+
+    We are in the holder's own mount namespace: the host's files are not touched.
+    """
+    sep = argv.index("--") if "--" in argv else -1
+    if sep not in (1, 2) or len(argv) <= sep + 1:
+        print("usage: python -m labcore.net.hostsfile FILE [RESOLV] -- CMD [ARG...]", file=sys.stderr)
         return 125
-    kernel.default().mount(argv[0], "/etc/hosts", None, F.MS_BIND)
+    for source, target in zip(argv[:sep], ("/etc/hosts", "/etc/resolv.conf")):
+        kernel.default().mount(source, target, None, F.MS_BIND)
+    cmd = argv[sep + 1:]
     try:
-        os.execvp(argv[2], argv[2:])
+        os.execvp(cmd[0], cmd)
     except OSError as exc:
-        print(f"labcore: cannot run {argv[2]}: {exc.strerror}", file=sys.stderr)
+        print(f"labcore: cannot run {cmd[0]}: {exc.strerror}", file=sys.stderr)
         return 127
 
 
@@ -96,4 +112,4 @@ if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
 
 
-__all__ = ["path", "text", "write", "main", "Holder", "HEADER"]
+__all__ = ["path", "text", "write", "write_file", "container_paths", "main", "Holder", "HEADER"]

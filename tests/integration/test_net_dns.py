@@ -1,0 +1,124 @@
+"""Names through the embedded DNS server at 127.0.0.11 (labcore.net.dns), on the real kernel.
+
+Queries are made from inside containers, with busybox nslookup, the C
+library (getent, ping) and raw datagrams; each test leaves the host's
+links, namespaces, rules and ip_forward as it found them.
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from labcore import tracker
+from labcore.net import dns, endpoint, network
+
+NEEDS = ("root", "netns", "nftables")
+
+ASK = ("import socket,sys;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.settimeout(3);"
+       "s.sendto(bytes.fromhex(sys.argv[1]),('127.0.0.11',53));print(s.recv(512).hex())")
+
+
+def snapshot() -> dict:
+    def out(*argv):
+        return subprocess.run(argv, capture_output=True, text=True).stdout
+    return {"links": sorted(line.split(":")[1].strip() for line in out("ip", "-o", "link").splitlines()),
+            "netns": out("ip", "-all", "netns"), "nft": out("nft", "list", "ruleset"),
+            "iptables": out("iptables-save").splitlines()[1:-1] if out("iptables-save") else [],
+            "ip_forward": open("/proc/sys/net/ipv4/ip_forward").read(),
+            "udp": sorted(line.split()[3] for line in out("ss", "-Hlun").splitlines())}
+
+
+@pytest.fixture
+def host_net(state_dir):
+    before = snapshot()
+    yield
+    assert tracker.default().records() == [], "the test left records behind"
+    assert snapshot() == before, "the host's network changed"
+
+
+def ask(ep, message: bytes) -> dict:
+    """Send one raw query from inside container ``ep`` to 127.0.0.11:53 and decode the reply."""
+    r = ep.run([sys.executable, "-c", ASK, message.hex()])
+    assert r.returncode == 0, r.stderr
+    return dns.describe(bytes.fromhex(r.stdout.strip()))
+
+
+@pytest.mark.needs(*NEEDS)
+def test_a_container_finds_another_by_name_through_dns(host_net):
+    with network.create("tdns") as net, endpoint.attach("dns-a", net.name) as a, endpoint.attach("dns-b", net.name) as b:
+        files = b.run(["cat", "/etc/resolv.conf", "/etc/hosts"]).stdout
+        assert "nameserver 127.0.0.11" in files
+        assert "dns-a" not in files and f"{b.ip}\tdns-b" in files  # only its own name: the rest comes from DNS
+        r = b.run(["busybox", "nslookup", "-type=a", "dns-a"])
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "Server:\t\t127.0.0.11" in r.stdout and f"Name:\tdns-a\nAddress: {a.ip}" in r.stdout
+        r = b.run(["sh", "-c", "ping -c1 -W2 dns-a"])
+        assert r.returncode == 0 and f"PING dns-a ({a.ip})" in r.stdout and "1 received" in r.stdout, r.stdout
+        assert f"from dns-a ({a.ip})" in r.stdout  # ping's reverse lookup (PTR) answered too
+        asked = [(e.question, e.rcode) for e in b.dns.log]
+        assert ("dns-a A", "NOERROR") in asked and (f"{'.'.join(reversed(a.ip.split('.')))}.in-addr.arpa PTR",
+                                                    "NOERROR") in asked
+        assert a.dns.log == []  # each container has its own server, in its own namespace
+        seen = ask(b, dns.query("DNS-A", qid=4242))
+        assert seen == {"id": 4242, "rcode": "NOERROR", "flags": ["qr", "aa", "rd"], "question": "dns-a A",
+                        "answers": [(a.ip, dns.TTL)]}
+        # the socket exists in the container's namespace only: the host has nothing on 127.0.0.11
+        inside = b.run(["ss", "-Hlun"]).stdout
+        assert "127.0.0.11:53" in inside
+        assert "127.0.0.11:53" not in subprocess.run(["ss", "-Hlun"], capture_output=True, text=True).stdout
+
+
+@pytest.mark.needs(*NEEDS)
+def test_a_wrong_name_is_nxdomain_and_nothing_is_forwarded(host_net):
+    with network.create("tdns") as net, endpoint.attach("dns-a", net.name) as a:
+        r = a.run(["busybox", "nslookup", "-type=a", "no-such-box"])
+        assert r.returncode == 1 and "NXDOMAIN" in r.stdout, r.stdout + r.stderr
+        # a name of the wider world is not forwarded anywhere: NXDOMAIN as well
+        assert ask(a, dns.query("debian.org"))["rcode"] == "NXDOMAIN"
+        assert a.run(["getent", "hosts", "debian.org"]).returncode == 2
+        # a malformed query gets FORMERR, and the server keeps serving
+        assert ask(a, dns.query("dns-a")[:12] + b"\xc0\x0c\x00\x01\x00\x01")["rcode"] == "FORMERR"
+        assert ask(a, dns.query("dns-a"))["answers"] == [(a.ip, dns.TTL)]
+        assert a.dns.running
+
+
+@pytest.mark.needs(*NEEDS)
+def test_a_removed_containers_name_disappears(host_net):
+    with network.create("tdns") as net, endpoint.attach("dns-a", net.name) as a:
+        with endpoint.attach("dns-c", net.name) as c:
+            assert ask(a, dns.query("dns-c"))["answers"] == [(c.ip, dns.TTL)]
+            netns_path = c.netns
+        assert ask(a, dns.query("dns-c"))["rcode"] == "NXDOMAIN"
+        assert a.run(["getent", "hosts", "dns-c"]).returncode == 2
+        assert not os.path.exists(netns_path)  # the server's socket did not keep the namespace busy
+        assert not c.dns and not os.path.exists(c.resolv)
+
+
+@pytest.mark.needs(*NEEDS)
+def test_labcore_run_resolves_a_neighbour_by_name(host_net):
+    with network.create("tdns") as net, endpoint.attach("dns-srv", net.name) as srv:
+        r = subprocess.run([sys.executable, "-m", "labcore", "run", "--network", net.name, "--name", "dns-cli", "--",
+                            "sh", "-c", "busybox nslookup -type=a dns-srv && ping -c1 -W2 dns-srv"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert f"Address: {srv.ip}" in r.stdout and f"PING dns-srv ({srv.ip})" in r.stdout
+
+
+@pytest.mark.needs(*NEEDS)
+def test_cleanup_after_a_crash_leaves_no_server_and_no_files(host_net):
+    code = ("import os\n"
+            "from labcore.net import network, endpoint\n"
+            "n = network.create('tdnscrash')\n"
+            "e = endpoint.attach('dns-victim', 'tdnscrash')\n"
+            "print(e.resolv, flush=True)\n"
+            "os.kill(os.getpid(), 9)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == -9, r.stderr
+    resolv = r.stdout.strip()
+    assert os.path.exists(resolv)
+    done = subprocess.run([sys.executable, "-m", "labcore", "cleanup"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "netns lab-c-dns-victim" in done.stdout and f"path {resolv}" in done.stdout, done.stdout
+    assert not os.path.exists(resolv)
