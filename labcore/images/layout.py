@@ -111,6 +111,17 @@ class Image:
         return "\n".join(lines)
 
 
+
+def json_object(data: bytes, what: str, fix: str) -> dict:
+    """``data`` parsed as one JSON object (a manifest, a config, an index), or an error naming ``what``."""
+    try:
+        doc = json.loads(data)
+    except ValueError as exc:
+        raise InvalidInputError(f"{what} is not valid JSON: {exc}", fix) from None
+    if not isinstance(doc, dict):
+        raise InvalidInputError(f"{what} is not a JSON object", fix)
+    return doc
+
 class Layout:
     """An OCI image layout directory."""
 
@@ -241,13 +252,7 @@ class Layout:
                 data = f.read(MAX_JSON + 1)
         if len(data) > MAX_JSON:
             raise InvalidInputError(f"{what} is larger than {MAX_JSON} bytes", "this is not a manifest")
-        try:
-            doc = json.loads(data)
-        except ValueError as exc:
-            raise InvalidInputError(f"{what} is not valid JSON: {exc}", "the layout is damaged") from None
-        if not isinstance(doc, dict):
-            raise InvalidInputError(f"{what} is not a JSON object", "the layout is damaged")
-        return doc
+        return json_object(data, what, "the layout is damaged")
 
     def open_blob(self, digest: str):
         """The blob as an open file, refused at once unless it is a regular file (not yet verified)."""
@@ -358,5 +363,5 @@ def parse_ref(ref: str) -> tuple[Path, str | None]:
     return Path(path), tag or None
 
 
-__all__ = ["Layout", "Image", "DigestMismatchError", "parse_ref", "check_digest", "check_tag", "canonical", "goarch",
+__all__ = ["Layout", "Image", "DigestMismatchError", "json_object", "parse_ref", "check_digest", "check_tag", "canonical", "goarch",
            "MANIFEST", "INDEX", "CONFIG", "REF_NAME", "LAYER_TYPES"]

@@ -72,7 +72,7 @@ from pathlib import Path
 
 from ..errors import InvalidInputError, LabError, UnsupportedError
 from .layout import (DOCKER_MANIFEST, INDEX, MANIFEST, MAX_JSON, DigestMismatchError, Layout, check_digest,
-                     check_tag, goarch, parse_ref)
+                     check_tag, goarch, json_object, parse_ref)
 
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 ACCEPT = ", ".join([MANIFEST, INDEX, DOCKER_MANIFEST, DOCKER_LIST])
@@ -507,13 +507,7 @@ def _descriptor(layout: Layout, digest: str, tag: str | None) -> dict:
 
 
 def _json(data: bytes, what: str) -> dict:
-    try:
-        doc = json.loads(data)
-    except ValueError as exc:
-        raise InvalidInputError(f"{what} is not JSON: {exc}", "the registry sent something else") from None
-    if not isinstance(doc, dict):
-        raise InvalidInputError(f"{what} is not a JSON object", "the registry sent something else")
-    return doc
+    return json_object(data, what, "the registry sent something else")
 
 
 def _pick_platform(index: dict) -> dict:
