@@ -55,6 +55,9 @@ from ..errors import LabError, UnsupportedError
 TOOLS = ("dockerd", "containerd", "containerd-shim-runc-v2", "runc", "unshare", "docker")
 OVERLAID = ("etc", "opt", "run")  # where dockerd and containerd write outside the directories they are given
 FLAGS = ["--bridge=none", "--iptables=false", "--ip-masq=false", "--ip-forward=false", "--ip6tables=false"]
+# cgroupfs, not systemd: where systemd runs on cgroup v2, dockerd picks the systemd driver, which only takes a
+# "NAME.slice" as --cgroup-parent; the lab's groups are plain directories in its labcore subtree.
+FLAGS += ["--exec-opt", "native.cgroupdriver=cgroupfs"]
 
 
 def missing() -> list[str]:
