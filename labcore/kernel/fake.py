@@ -127,6 +127,21 @@ class RecordingKernel:
         self._record("posix_spawn", path, list(argv))
         return self.child_pid
 
+    # terminals
+    def openpty(self):
+        self._record("openpty")
+        return (97, 98)
+
+    def setsid(self):
+        self._record("setsid")
+        return self.child_pid
+
+    def set_controlling_terminal(self, fd):
+        self._record("set_controlling_terminal", fd)
+
+    def set_window_size(self, fd, rows, columns):
+        self._record("set_window_size", fd, rows, columns)
+
     # inotify(7)
     def inotify_init1(self, flags):
         self._record("inotify_init1", flags)

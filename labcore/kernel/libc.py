@@ -15,6 +15,7 @@ import os
 import platform
 import signal
 import struct
+import termios
 import time
 
 from . import flags as F
@@ -296,6 +297,33 @@ class LibcKernel:
         """posix_spawn(3): a vfork(2) and an execve(2), without copying this process."""
         return self._os("posix_spawn", f"{_q(path)}, {argv!r}", lambda: os.posix_spawn(path, argv, env, **kwargs),
                         what=f"posix_spawn {path}")
+
+    # --- terminals (pty(7)) -------------------------------------------------
+    def openpty(self) -> tuple[int, int]:
+        """openpty(3): a new pseudo-terminal pair, (master, slave), both close-on-exec.
+
+        glibc opens ``/dev/ptmx`` (posix_openpt), unlocks the slave (grantpt,
+        unlockpt) and opens it through the master (ioctl TIOCGPTPEER): the
+        pair belongs to the devpts instance that ``/dev/ptmx`` leads to in
+        this mount namespace, so a container's init gets a /dev/pts/N of its own.
+        """
+        return self._os("openpty", "", os.openpty)
+
+    def setsid(self) -> int:
+        """setsid(2): a new session (and process group) led by us, with no controlling terminal yet."""
+        return self._os("setsid", "", os.setsid)
+
+    def set_controlling_terminal(self, fd: int) -> None:
+        """ioctl(fd, TIOCSCTTY, 0): the terminal ``fd`` becomes our session's controlling terminal
+        (only a session leader without one may ask): ^C on it signals our foreground process group."""
+        self._os("ioctl", f"{fd}, TIOCSCTTY, 0", fcntl.ioctl, fd, termios.TIOCSCTTY, 0,
+                 what=f"ioctl({fd}, TIOCSCTTY)")
+
+    def set_window_size(self, fd: int, rows: int, columns: int) -> None:
+        """ioctl(fd, TIOCSWINSZ): the terminal's size, as a program reads it back with TIOCGWINSZ."""
+        size = struct.pack("HHHH", rows, columns, 0, 0)
+        self._os("ioctl", f"{fd}, TIOCSWINSZ, {{ws_row={rows}, ws_col={columns}}}", fcntl.ioctl, fd,
+                 termios.TIOCSWINSZ, size, what=f"ioctl({fd}, TIOCSWINSZ)")
 
     # --- inotify(7) ---------------------------------------------------------
     def inotify_init1(self, flags: int) -> int:

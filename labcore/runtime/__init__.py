@@ -24,6 +24,7 @@ The modules, one concept each:
     cgroups.py   linux.resources written into cgroup v1 or v2 at cgroupsPath
     rootfs.py    mounts, /dev and devices, masked and read-only paths, pivot_root
     init.py      the container's first process: set up, wait on the exec fifo, exec
+    console.py   process.terminal: a pty whose master goes out over --console-socket
     hooks.py     the OCI hooks, each run with the state on its stdin
     container.py the operations: create, start, kill, delete, run, exec, list
     cli.py       ``labcore runtime ...``: runc's command line

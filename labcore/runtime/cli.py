@@ -1,12 +1,12 @@
 """``labcore runtime ...``: the runtime's command line, runc's verbs and argument order.
 
     labcore runtime [--root DIR] spec [--bundle DIR]
-    labcore runtime [--root DIR] create [--bundle DIR] [--pid-file F] ID
+    labcore runtime [--root DIR] create [--bundle DIR] [--pid-file F] [--console-socket S] ID
     labcore runtime [--root DIR] start ID
     labcore runtime [--root DIR] state ID
     labcore runtime [--root DIR] kill ID [SIGNAL]
     labcore runtime [--root DIR] delete [--force] ID
-    labcore runtime [--root DIR] run [--bundle DIR] [--pid-file F] ID
+    labcore runtime [--root DIR] run [--bundle DIR] [--pid-file F] [--console-socket S] ID
     labcore runtime [--root DIR] list
     labcore runtime [--root DIR] exec ID CMD...
 
@@ -34,7 +34,7 @@ def cmd_spec(args) -> int:
 
 def cmd_create(args) -> int:
     from . import container
-    container.create(_root(args), args.id, args.bundle, args.pid_file)
+    container.create(_root(args), args.id, args.bundle, args.pid_file, args.console_socket)
     return 0
 
 
@@ -64,7 +64,7 @@ def cmd_delete(args) -> int:
 
 def cmd_run(args) -> int:
     from . import container
-    return container.run(_root(args), args.id, args.bundle, args.pid_file)
+    return container.run(_root(args), args.id, args.bundle, args.pid_file, args.console_socket)
 
 
 def cmd_list(args) -> int:
@@ -107,6 +107,7 @@ def register(sub) -> None:
                            ("run", cmd_run, "create, start, wait for and delete a container")):
         p = verb(name, fn, text, bundle=True)
         p.add_argument("--pid-file", help="write the container's PID there")
+        p.add_argument("--console-socket", help="with process.terminal: the unix socket that receives the pty's master")
     verb("start", cmd_start, "start a created container's process")
     verb("state", cmd_state, "print the state JSON of a container")
     k = verb("kill", cmd_kill, "send a signal to the container's process")

@@ -97,6 +97,9 @@ def _check_process(p: dict) -> None:
     if not cwd.startswith("/"):
         raise _bad("process.cwd", f"{cwd!r} is not absolute", "start it with /")
     _type(p.get("terminal"), bool, "process.terminal")
+    size = _type(p.get("consoleSize"), dict, "process.consoleSize") or {}
+    for key in ("height", "width"):
+        _type(size.get(key), int, f"process.consoleSize.{key}")
     _type(p.get("noNewPrivileges"), bool, "process.noNewPrivileges")
     _type(p.get("oomScoreAdj"), int, "process.oomScoreAdj")
     user = _type(p.get("user"), dict, "process.user") or {}

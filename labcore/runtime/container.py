@@ -49,11 +49,16 @@ def _signal_number(sig: str | int) -> int:
         raise InvalidInputError(f"unknown signal {sig!r}", "a name (TERM, SIGKILL) or a number (15)") from None
 
 
-def create(root, cid: str, bundle: str = ".", pid_file: str | None = None) -> state.Container:
-    """Create container ``cid`` from ``bundle``; returns once its init waits on the exec fifo."""
-    from . import cgroups, config, init
+def create(root, cid: str, bundle: str = ".", pid_file: str | None = None,
+           console_socket: str | None = None) -> state.Container:
+    """Create container ``cid`` from ``bundle``; returns once its init waits on the exec fifo.
+
+    With ``process.terminal``, ``console_socket`` receives the master of the container's pty (console.py).
+    """
+    from . import cgroups, config, console, init
     bundle = os.path.abspath(bundle)
     cfg = config.load(bundle)
+    console.check(cfg, console_socket)
     if not (cfg.get("process") or {}).get("args"):
         raise InvalidInputError("config.json: process.args is missing or empty", "name the program to run")
     for i, r in enumerate((cfg.get("process") or {}).get("rlimits") or []):
@@ -69,6 +74,9 @@ def create(root, cid: str, bundle: str = ".", pid_file: str | None = None) -> st
     if missing:
         print(f"labcore runtime: not applied by this runtime: {', '.join(missing)}", file=sys.stderr)
     os.makedirs(c.root, mode=0o700, exist_ok=True)
+    sock = console.connect(console_socket) if console_socket else None  # the init inherits it
+    if sock is not None:
+        cfg["_console_fd"] = sock.fileno()
     rec = state.record(c.dir)
     made: list[str] = []
     try:
@@ -92,6 +100,9 @@ def create(root, cid: str, bundle: str = ".", pid_file: str | None = None) -> st
     except BaseException:
         tracker.default().undo(rec)  # kills the init if any, removes cgroups and the state directory
         raise
+    finally:
+        if sock is not None:
+            sock.close()  # the init has sent the master (or died): its receiver holds the pty now
     c.data["status"] = "created"
     c.save()
     if pid_file:
@@ -230,13 +241,13 @@ def delete(root, cid: str, force: bool = False) -> None:
         hooks.run({"hooks": c.data.get("hooks")}, "poststop", c.state() | {"status": "stopped"}, fatal=False)
 
 
-def run(root, cid: str, bundle: str = ".", pid_file: str | None = None) -> int:
+def run(root, cid: str, bundle: str = ".", pid_file: str | None = None, console_socket: str | None = None) -> int:
     """create + start + wait + delete; the exit status of the process (128+N if killed by signal N)."""
     from .. import kernel
     from ..kernel import flags as F
     k = kernel.default()
     k.prctl(F.PR_SET_CHILD_SUBREAPER, 1)  # the init, orphaned by stage 1, becomes our child: we can wait for it
-    c = create(root, cid, bundle, pid_file)
+    c = create(root, cid, bundle, pid_file, console_socket)
     try:
         def forward(signum, frame):
             try:

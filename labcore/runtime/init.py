@@ -142,6 +142,9 @@ def stage2(cfg: dict, ch: Channel, fifo_fd: int, in_userns: bool) -> None:
             rootfs.finish(k, cfg)
         else:
             k.chroot(cfg["root"]["path"])
+        if cfg.get("_console_fd") is not None:  # inside the root now: the pty is one of the container's devpts
+            from . import console
+            console.setup(k, cfg["_console_fd"], cfg.get("process") or {})
         if "uts" in kinds and cfg.get("hostname"):
             k.sethostname(cfg["hostname"])
         for key, value in (linux.get("sysctl") or {}).items():

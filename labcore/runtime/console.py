@@ -1,0 +1,86 @@
+"""``process.terminal``: the container's console, a pseudo-terminal handed out over a unix socket.
+
+A shell wants a *terminal*: line editing, ^C becoming SIGINT, ``isatty(0)``
+true. A pseudo-terminal (pty(7)) is a pair of file descriptors: whatever a
+program writes to the **slave** (``/dev/pts/N``) is read from the
+**master**, and what is written to the master arrives at the slave as if
+typed on a keyboard. ``docker run -it`` is a pty whose master Docker holds.
+
+runc does not keep the master itself (it exits after ``create``); the
+caller says where to send it with ``--console-socket PATH``, a unix socket
+it listens on (containerd's shim, ``recvtty``, a test):
+
+1. ``create`` connects to the socket before forking, so the init inherits
+   the connection (a path outside the container, reachable before pivot_root
+   and whatever user the container runs as);
+2. the init, once inside its finished root filesystem, opens a pty from its
+   own ``/dev/ptmx`` (the ``devpts`` instance mounted at ``/dev/pts`` with
+   ``newinstance``): the slave is the container's ``/dev/pts/0``, not a
+   host terminal;
+3. it sends the master over the socket as *ancillary data*, an
+   ``SCM_RIGHTS`` message (unix(7)): the kernel installs a duplicate of the
+   descriptor in the receiver, the one way to give an open file to another
+   process; the message's bytes are the slave's name;
+4. it becomes a session leader (setsid(2)), makes the slave its controlling
+   terminal (ioctl TIOCSCTTY) and its stdin, stdout and stderr, and closes
+   the master: only the receiver holds it now.
+
+``process.consoleSize`` sets the terminal's rows and columns (TIOCSWINSZ).
+Without a console socket a terminal has nowhere to go: ``create`` and
+``run`` refuse ``terminal: true`` before anything is made, as runc does.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from ..errors import InvalidInputError, LabError
+
+
+def check(cfg: dict, console_socket: str | None) -> None:
+    """Refuse a terminal without a socket, or a socket without a terminal (pure)."""
+    terminal = bool((cfg.get("process") or {}).get("terminal"))
+    if terminal and not console_socket:
+        raise InvalidInputError("config.json: process.terminal is true, but no --console-socket was given: "
+                                "the runtime exits after create and cannot hold the terminal's master",
+                                "pass --console-socket PATH (a unix socket that receives the master), "
+                                "or set process.terminal to false")
+    if console_socket and not terminal:
+        raise InvalidInputError(f"--console-socket {console_socket}: process.terminal is false, so there is no "
+                                "terminal to send", "set process.terminal to true, or leave out --console-socket")
+
+
+def connect(path: str) -> socket.socket:
+    """The connection the init will send the master over (made by create, inherited across fork)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except OSError as exc:
+        sock.close()
+        raise LabError(f"cannot connect to the console socket {path}: {exc.strerror}",
+                       "start a receiver listening on that unix socket first (SOCK_STREAM)") from None
+    return sock
+
+
+def setup(k, sock_fd: int, process: dict) -> None:
+    """In the init, after pivot_root: a pty, its master sent over ``sock_fd``, its slave our terminal."""
+    master, slave = k.openpty()
+    try:
+        size = process.get("consoleSize") or {}
+        if size.get("height") and size.get("width"):
+            k.set_window_size(slave, size["height"], size["width"])
+        name = os.ttyname(slave)  # /dev/pts/N of the container's own devpts
+        with socket.socket(fileno=sock_fd) as sock:
+            socket.send_fds(sock, [name.encode()], [master])
+    finally:
+        os.close(master)
+    k.setsid()
+    k.set_controlling_terminal(slave)
+    for fd in (0, 1, 2):
+        os.dup2(slave, fd)  # inheritable: the program exec'd keeps them
+    if slave > 2:
+        os.close(slave)
+
+
+__all__ = ["check", "connect", "setup"]
