@@ -17,6 +17,7 @@ The modules, one concept each:
     images.py      the image store: OCI layouts loaded under NAME:TAG, layers extracted for overlayfs
     bundle.py      Docker's container config -> the OCI bundle's config.json (pure)
     containers.py  a container's directory and status; create, start (overlay, bundle, shim), stop, rm
+    restart.py     --restart: which exits start the container again, and after how long (pure)
     shim.py        one per container: its parent and subreaper, its stdio and log, its exit status
     network.py     a container's network from HostConfig (-p, --network): made before start, gone at stop
     networks.py    docker network ls|inspect|create|rm: the lab's networks in Docker's shape
@@ -31,7 +32,8 @@ they run on under their shims, and a new daemon finds them (live restore).
 
 import importlib
 
-__all__ = ["api", "bundle", "cli", "containers", "frames", "images", "logs", "network", "networks", "server", "shim"]
+__all__ = ["api", "bundle", "cli", "containers", "frames", "images", "logs", "network", "networks", "restart", "server",
+           "shim"]
 
 
 def __getattr__(name: str):

@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import re
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -33,7 +34,7 @@ from typing import Callable
 from .. import __version__
 from ..errors import InvalidInputError, LabError
 from ..proc.stat import process_start_time
-from . import containers, frames, images, logs, network, networks
+from . import containers, frames, images, logs, network, networks, restart
 from .images import NotFound
 from ..images.layout import goarch
 
@@ -248,6 +249,7 @@ def h_container_start(daemon, req):
     with daemon.lock:
         if c.status() == "running":
             return Response(304)
+        c.meta.update(ManuallyStopped=False, RestartCount=0, RestartDelay=0)  # saved by start: a fresh policy
         try:
             shim = containers.start(c)
         except LabError:
@@ -274,8 +276,9 @@ def watch(daemon: Daemon, c: containers.Container, child=None) -> None:
     threading.Thread(target=follow, daemon=True, name=f"watch-{c.id[:12]}").start()
 
 
-def finished(daemon: Daemon, c: containers.Container, shim_pid: int | None = None) -> None:
-    """A container whose shim has gone: adopt its records; remove it if it asked (--rm)."""
+def finished(daemon: Daemon, c: containers.Container, shim_pid: int | None = None, live: bool = True) -> None:
+    """A container whose shim has gone: adopt its records; restart it if its policy says so (an exit
+    seen ``live``, not one found at the daemon's start); else remove it if it asked (--rm)."""
     with daemon.lock:
         if not c.exists():
             return  # removed meanwhile (docker rm -f)
@@ -285,8 +288,51 @@ def finished(daemon: Daemon, c: containers.Container, shim_pid: int | None = Non
         network.detach(c, containers.every())  # stopped: its endpoint goes (address, veth, ports, netns), as Docker releases it
         ex = c.exit()
         daemon.exit_codes[c.id] = int((ex or {}).get("ExitCode", 255))
-        if c.meta.get("HostConfig", {}).get("AutoRemove"):
+        if live and _restart_later(daemon, c, ex or {}):
+            pass
+        elif c.meta.get("HostConfig", {}).get("AutoRemove"):
             containers.remove(c, force=True)
+    notify(daemon)
+
+
+def _restart_later(daemon: Daemon, c: containers.Container, ex: dict) -> bool:
+    """Apply the restart policy (labcore.daemon.restart) to this exit: True if a restart is scheduled."""
+    import threading
+    c = containers.Container(c.id)  # read again: a stop or kill may have marked it since
+    policy = c.meta.get("HostConfig", {}).get("RestartPolicy") or {}
+    code = int(ex.get("ExitCode", 255))
+    if not restart.decide(policy, code, c.meta.get("RestartCount", 0), bool(c.meta.get("ManuallyStopped"))):
+        return False
+    ran_for = ex.get("FinishedEpoch", time.time()) - c.meta.get("StartedEpoch", 0)
+    wait = restart.delay(c.meta.get("RestartDelay", 0), ran_for)
+    c.meta.update(Restarting=True, RestartDelay=wait)
+    c.save()
+    threading.Thread(target=_restart, args=(daemon, c.id, wait), daemon=True, name=f"restart-{c.id[:12]}").start()
+    return True
+
+
+def _restart(daemon: Daemon, cid: str, wait: float) -> None:
+    """After the policy's delay: start the container again, unless it was stopped, removed or started meanwhile."""
+    time.sleep(wait)
+    with daemon.lock:
+        c = containers.Container(cid)
+        if not c.exists():
+            return
+        c.meta["Restarting"] = False
+        if c.meta.get("ManuallyStopped") or c.status() == "running":
+            c.save()
+            return
+        c.meta["RestartCount"] = c.meta.get("RestartCount", 0) + 1
+        try:
+            shim = containers.start(c)  # saves the count with the new start time
+        except LabError as exc:
+            c.save()
+            print(f"restart of {cid[:12]} failed: {exc}", file=sys.stderr)
+            notify(daemon)
+            return
+        daemon.children[c.id] = shim
+        print(f"restarted {cid[:12]} ({c.meta['RestartCount']})", file=sys.stderr)
+    watch(daemon, c, shim)
     notify(daemon)
 
 
@@ -411,8 +457,15 @@ def h_container_attach(daemon, req):
     return Stream(_follow(daemon, c, offset, follow, want), upgrade="upgrade" in req.headers.get("connection", "").lower())
 
 
+def _stopped_by_user(c: containers.Container) -> None:
+    """docker stop and docker kill: the restart policy leaves the container stopped."""
+    c.meta["ManuallyStopped"] = True
+    c.save()
+
+
 def h_container_stop(daemon, req):
     c = _container(req)
+    _stopped_by_user(c)
     if c.status() != "running":
         return Response(304)
     grace = float(req.query.get("t") or req.query.get("timeout") or 10)
@@ -423,6 +476,7 @@ def h_container_stop(daemon, req):
 def h_container_kill(daemon, req):
     c = _container(req)
     from ..runtime.container import _signal_number
+    _stopped_by_user(c)
     containers.signal_container(c, _signal_number(req.query.get("signal") or "KILL"))
     return Response(204)
 
@@ -466,7 +520,7 @@ def restore(daemon: Daemon) -> list[str]:
         if status == "running":
             watch(daemon, c)  # its shim is not our child: waited for through a pidfd
         elif status in ("exited", "dead"):
-            finished(daemon, c)
+            finished(daemon, c, live=False)
         found.append(f"{c.id[:12]} {c.name} {status}")
     return found
 

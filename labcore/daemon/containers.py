@@ -45,7 +45,7 @@ from pathlib import Path
 from .. import tracker
 from ..errors import InvalidInputError, LabError
 from ..proc.stat import is_running, process_start_time
-from . import bundle, images, logs
+from . import bundle, images, logs, restart
 from . import network as net
 from .images import Conflict, NotFound  # 404 and 409; Conflict lives there so network.py can raise it too
 
@@ -133,7 +133,7 @@ class Container:
     # --- what the API shows ------------------------------------------------------------
     def state(self) -> dict:
         status, ex = self.status(), self.exit() or {}
-        return {"Status": status, "Running": status == "running", "Paused": False, "Restarting": False,
+        return {"Status": status, "Running": status == "running", "Paused": False, "Restarting": bool(self.meta.get("Restarting")),
                 "OOMKilled": bool(ex.get("OOMKilled")), "Dead": status == "dead", "Pid": self.pid(),
                 "ExitCode": int(ex.get("ExitCode", 0 if status != "dead" else 255)), "Error": ex.get("Error", ""),
                 "StartedAt": self.meta.get("StartedAt") or "0001-01-01T00:00:00Z",
@@ -144,7 +144,7 @@ class Container:
         m = self.meta
         return {"Id": self.id, "Created": m["Created"], "Path": m["Path"], "Args": m["Args"], "State": self.state(),
                 "Image": m["Image"], "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "",
-                "LogPath": str(self.log), "Name": "/" + self.name, "RestartCount": 0, "Driver": "overlay2",
+                "LogPath": str(self.log), "Name": "/" + self.name, "RestartCount": m.get("RestartCount", 0), "Driver": "overlay2",
                 "Platform": "linux", "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
                 "ExecIDs": None, "HostConfig": m["HostConfig"], "Mounts": [], "Config": m["Config"],
                 "GraphDriver": {"Name": "overlay2", "Data": {
@@ -242,6 +242,9 @@ def create(body: dict, name: str | None = None) -> Container:
     # -p and --network, checked in Docker's words. Whether the network or the container to join exists
     # is seen at start, as dockerd does (a 404 here would make the docker CLI try to pull the image).
     network, warnings = net.plan(body)
+    policy = restart.parse(host.get("RestartPolicy"))  # --restart (labcore.daemon.restart)
+    if policy["Name"] != "no" and host.get("AutoRemove"):
+        raise InvalidInputError("can't create 'AutoRemove' container with restart policy", "use --rm or --restart")
     cid = secrets.token_hex(32)
     config = {"Hostname": cid[:12], "Domainname": "", "User": user,
               "AttachStdin": False, "AttachStdout": bool(body.get("AttachStdout")),
@@ -255,7 +258,7 @@ def create(body: dict, name: str | None = None) -> Container:
     hostconfig = {"AutoRemove": bool(host.get("AutoRemove")), "Memory": int(host.get("Memory") or 0),
                   "NanoCpus": int(host.get("NanoCpus") or 0), "PidsLimit": host.get("PidsLimit"),
                   "NetworkMode": "none", "LogConfig": {"Type": "json-file", "Config": {}},
-                  "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "Privileged": False}
+                  "RestartPolicy": policy, "Privileged": False}
     if not network["Legacy"]:
         hostconfig.update(NetworkMode=network["NetworkMode"], PortBindings=network["PortBindings"])
     c = Container(cid)
