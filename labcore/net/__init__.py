@@ -18,6 +18,7 @@ One module per concept::
     overlay.py    two "hosts" joined by VXLAN over an underlay veth
     throughput.py iperf3 between namespaces; a published port's request latency
     path.py       one packet's hops: hook counters, nftrace, the bridge's FDB, route lookups
+    dockerfw.py   the iptables rules a real dockerd writes for its bridge and published ports, undone
     command.py    labcore network ... and labcore run --network/--publish/--name
 
 Every object goes through the tracker and is undone by ``labcore cleanup``.
@@ -29,7 +30,7 @@ from __future__ import annotations
 import importlib
 
 _MODULES = ("netlink", "netns", "links", "ipam", "sysctl", "nft", "conntrack", "network", "ports", "dns", "hostsfile",
-            "endpoint", "internet", "overlay", "throughput", "path", "command")
+            "endpoint", "internet", "overlay", "throughput", "path", "dockerfw", "command")
 
 
 def __getattr__(name):  # the submodules load when first used: pyroute2 costs time to import

@@ -17,6 +17,9 @@ What a default dockerd changes on a host, and how this one avoids each:
 * **network**: the ``docker0`` bridge, ``DOCKER*`` iptables chains and
   ``net.ipv4.ip_forward=1``. The flags above turn all three off; containers
   then get only a loopback (network "none"), which is all a chapter needs.
+  ``Engine(iptables=True)`` turns them on for chapter 09's published port,
+  on a lab bridge, with Docker's rules recorded first and removed at stop
+  (``labcore.net.dockerfw``).
 * **cgroups**: a ``docker`` group in every hierarchy. ``--cgroup-parent``
   puts the containers in a lab cgroup instead; the daemons themselves run
   in another (``lab-realengine``). Both are recorded by the tracker, whose
@@ -68,7 +71,7 @@ def missing() -> list[str]:
 class Engine:
     """One real dockerd (and its containerd) in ``Scratch("realengine")``; ``with Engine() as e: e.docker(...)``."""
 
-    def __init__(self, name: str = "realengine"):
+    def __init__(self, name: str = "realengine", iptables: bool = False):
         if missing():
             raise UnsupportedError(f"the real Docker Engine needs {', '.join(missing())}",
                                    "install docker.io, containerd and runc (provision/provision.sh does)")
@@ -80,6 +83,8 @@ class Engine:
         self._groups = []
         self._cgroup_records: list[tracker.Record] = []
         self._proc = None
+        self.iptables = iptables  # True: Docker's own bridge, NAT and published ports (labcore.net.dockerfw)
+        self._net = None
 
     # --- where things are ---------------------------------------------------------------------
     @property
@@ -126,11 +131,16 @@ class Engine:
             daemons = create("lab-realengine")
             self._groups.append(daemons)
             self._container_parent()
+            flags = FLAGS
+            if self.iptables:  # recorded before dockerd writes a rule: the undo knows what was there
+                from ..net import dockerfw
+                self._net = dockerfw.prepare(self.name)
+                flags = self._net.flags(FLAGS)
             mounts = "; ".join(f"mount -t overlay lab-realengine-{d} -o lowerdir=/{d},upperdir={self.work}/upper/{d},"
                                f"workdir={self.work}/wd/{d} /{d}" for d in OVERLAID)
             argv = ["dockerd", "--config-file", str(self.work / "daemon.json"), "--data-root", str(self.work / "data"),
                     "--exec-root", str(self.work / "exec"), "--pidfile", str(self.work / "dockerd.pid"),
-                    "-H", self.host, *FLAGS, "--cgroup-parent", f"/{tracker.CGROUP_NAME}/lab-realengine-ctr"]
+                    "-H", self.host, *flags, "--cgroup-parent", f"/{tracker.CGROUP_NAME}/lab-realengine-ctr"]
             script = f'set -e; {mounts}; exec "$@"'
             log = open(self.work / "dockerd.log", "ab")
             with log:
@@ -198,6 +208,9 @@ class Engine:
         for rec in self._cgroup_records:  # the containers' parent group, then any labcore parent made
             done.append(f"{rec}: {tracker.default().undo(rec)}")
         self._cgroup_records = []
+        if self._net is not None:  # Docker's chains, rules and policies, then the bridge and ip_forward
+            done += self._net.release()
+            self._net = None
         if self._scratch is not None:  # its mounts died with its mount namespace: plain files are left
             self._scratch.remove()
             done.append(f"{self.work}: removed")

@@ -35,6 +35,7 @@ KINDS = {
     "sysctl": "labcore.net.sysctl",
     "ipam": "labcore.net.ipam",
     "ipam-lease": "labcore.net.ipam",
+    "docker-fw": "labcore.net.dockerfw",
     "container": "labcore.runtime.state",
 }
 
