@@ -22,6 +22,7 @@ The modules, one concept each:
     spec.py      the default config.json (``runtime spec``, like ``runc spec``)
     state.py     the state directory, the state JSON, the status of a container
     cgroups.py   linux.resources written into cgroup v1 or v2 at cgroupsPath
+    devices_v2.py cgroup v2's device rules: an eBPF program assembled from them and attached
     rootfs.py    mounts, /dev and devices, masked and read-only paths, pivot_root
     init.py      the container's first process: set up, wait on the exec fifo, exec
     console.py   process.terminal: a pty whose master goes out over --console-socket

@@ -8,7 +8,7 @@ translation into files, which differs by cgroup version:
     resources.cpu.shares        v1 cpu.shares                             v2 cpu.weight (converted)
     resources.memory.limit      v1 memory.limit_in_bytes                  v2 memory.max
     resources.pids.limit        v1 pids.max                               v2 pids.max
-    resources.devices           v1 devices.allow / devices.deny           v2 needs a BPF program (not done here)
+    resources.devices           v1 devices.allow / devices.deny           v2 an eBPF program (devices_v2.py)
 
 On v1 every controller is its own hierarchy, so "the cgroup" is one
 directory in each mounted hierarchy (on a hybrid machine, the cgroup2 mount
@@ -208,11 +208,32 @@ def _v2(path: Path, r: dict) -> None:
         _write(path, f"hugetlb.{h['pageSize']}.max", h["limit"])
 
 
-def apply(paths: dict[str, Path], resources: dict | None, devices: list | None = None) -> None:
-    """Write the limits into each hierarchy's directory (``devices``: config.json's linux.devices)."""
+def device_rules(resources: dict | None, devices: list | None = None) -> list:
+    """The device rules v1 writes, in order, as devices_v2.Rule: config.json's, then what every container gets."""
+    from .devices_v2 import Rule
+    return ([Rule.from_oci(d) for d in (resources or {}).get("devices") or []]
+            + [Rule.from_line(line) for line in DEFAULT_DEVICES]
+            + [Rule(True, d["type"].replace("u", "c"), d.get("major", 0), d.get("minor", 0))
+               for d in devices or [] if d["type"] in "cbu"])
+
+
+def apply(paths: dict[str, Path], resources: dict | None, devices: list | None = None,
+          programs: list | None = None) -> None:
+    """Write the limits into each hierarchy's directory (``devices``: config.json's linux.devices).
+
+    On the v2 hierarchy, device rules become an eBPF program attached to the cgroup; each attachment
+    is appended to ``programs`` (``{"cgroup", "prog_id"}``, which the container's record holds) before it
+    is made. On a hybrid machine the v1 devices controller checks the same rules as well.
+    """
     for controllers, path in paths.items():
         if controllers == "":
             _v2(path, resources or {})
+            if (resources or {}).get("devices"):
+                from . import devices_v2
+                entry = {"cgroup": str(path)}
+                if programs is not None:
+                    programs.append(entry)
+                entry["prog_id"] = devices_v2.attach(path, device_rules(resources, devices))
         else:
             _v1(controllers, path, resources or {}, devices)
 
@@ -253,4 +274,4 @@ def remove(made: list[str], timeout: float = 2.0) -> None:
                 time.sleep(0.01)
 
 
-__all__ = ["hierarchies", "plan", "record_peer_groups", "make", "apply", "attach", "join_like", "remove"]
+__all__ = ["hierarchies", "plan", "record_peer_groups", "make", "device_rules", "apply", "attach", "join_like", "remove"]

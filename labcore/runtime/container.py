@@ -90,12 +90,13 @@ def create(root, cid: str, bundle: str = ".", pid_file: str | None = None,
         paths = cgroups.plan(linux.get("cgroupsPath"), cid)
         tracker.default().update(rec, cgroups=made)
         cgroups.make(paths, made)
-        tracker.default().update(rec, cgroups=made)
-        cgroups.apply(paths, linux.get("resources"), linux.get("devices"))
+        programs: list[dict] = []  # v2 device programs: detached at delete if their cgroup outlives the container
+        tracker.default().update(rec, cgroups=made, device_programs=programs)
+        cgroups.apply(paths, linux.get("resources"), linux.get("devices"), programs)
         pid = _spawn(cfg, c, paths)
         start = process_start_time(pid)
         c.data.update(pid=pid, start_time=start, cgroups=made)
-        state.hand_over(rec, pid, start, cgroups=made)
+        state.hand_over(rec, pid, start, cgroups=made, device_programs=programs)
         _finish(cfg, c, pid)
     except BaseException:
         tracker.default().undo(rec)  # kills the init if any, removes cgroups and the state directory

@@ -141,6 +141,11 @@ def undo_container(rec: tracker.Record) -> str:
                 said = "killed"
             finally:
                 os.close(fd)
+    programs = [p for p in rec.extra.get("device_programs") or [] if isinstance(p.get("prog_id"), int)]
+    if programs:  # a cgroup we made takes its program with it; one that existed before keeps it unless detached
+        from . import devices_v2
+        for p in programs:
+            devices_v2.detach(p["cgroup"], p["prog_id"])
     cgroups.remove(rec.extra.get("cgroups") or [])
     shutil.rmtree(target, ignore_errors=True)
     return f"{said}, state removed"
