@@ -74,6 +74,7 @@ _NAMES = {
     "conformance": ("labcore.teach.conformance", None),
     "apitrace": ("labcore.teach.apitrace", None),
     "realengine": ("labcore.teach.realengine", None),
+    "dockerports": ("labcore.teach.dockerports", None),
     "failures": ("labcore.teach.failures", None),
     # the course around the lessons: a chapter's first cell, its quiz and exercises, the map
     "chapter": ("labcore.teach.chapter", "chapter"),

@@ -41,8 +41,8 @@ import ipaddress
 import os
 import socket
 import struct
+import sys
 import threading
-import time
 from dataclasses import dataclass, field
 
 from ..errors import InvalidInputError
@@ -327,13 +327,19 @@ class Server:
         self.stop()
 
 
-def wait_answered(server: Server, count: int, timeout: float = 5) -> bool:
-    """Wait until ``server`` has logged ``count`` exchanges (tests and notebooks read the log after a query)."""
-    end = time.monotonic() + timeout
-    while len(server.log) < count and time.monotonic() < end:
-        time.sleep(0.02)
-    return len(server.log) >= count
+_ASK = ("import socket,sys;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.settimeout(float(sys.argv[2]));"
+        "s.sendto(bytes.fromhex(sys.argv[1]),('127.0.0.11',53));print(s.recv(512).hex())")
+
+
+def ask(endpoint, message: bytes, timeout: float = 3) -> bytes:
+    """Send ``message`` to 127.0.0.11:53 from inside container ``endpoint``; return the reply (notebook 09)."""
+    from ..errors import LabError
+    r = endpoint.run([sys.executable, "-c", _ASK, bytes(message).hex(), str(timeout)], timeout=timeout + 30)
+    if r.returncode != 0:
+        raise LabError(f"no answer from {ADDRESS}:{PORT} inside {endpoint.container}: {r.stderr.strip()[-200:]}",
+                       "is the container on a lab network (its DNS server runs only there)?")
+    return bytes.fromhex(r.stdout.strip())
 
 
 __all__ = ["Server", "Query", "Exchange", "MalformedMessage", "parse_query", "reply", "query", "formerr",
-           "describe", "encode_name", "network_names", "wait_answered", "ADDRESS", "PORT", "RESOLV_CONF", "TTL"]
+           "describe", "encode_name", "network_names", "ask", "ADDRESS", "PORT", "RESOLV_CONF", "TTL"]

@@ -104,6 +104,11 @@ class Engine:
                            f"the engine's log is {self.work / 'dockerd.log'}")
         return done
 
+    @property
+    def network(self):
+        """With ``iptables=True``: its bridge, subnet and recorded rules (``dockerfw.Prepared``); else None."""
+        return self._net
+
     def containerd_pid(self) -> int | None:
         """containerd, started by dockerd as its child."""
         for child in _children(self.pid):

@@ -51,3 +51,18 @@ def test_dockerd_flags_replace_the_network_ones_and_keep_the_rest():
     flags = p.flags(["--bridge=none", "--iptables=false", "--ip-masq=false", "--exec-opt", "native.cgroupdriver=cgroupfs"])
     assert flags[:2] == ["--exec-opt", "native.cgroupdriver=cgroupfs"]
     assert "--bridge=lab-docker0" in flags and "--iptables=true" in flags and "--iptables=false" not in flags
+
+
+def test_where_no_engine_runs_the_comparison_is_labelled_expected_and_pairs_the_rules():
+    from labcore.teach import dockerports
+    seen = dockerports.PublishedByDocker(False, 18080, 80, dockerports.EXPECTED, dockerports.EXPECTED_PROXIES,
+                                         why="dockerd not installed")
+    assert "expected output (not run here: dockerd not installed)" in repr(seen)
+    assert seen.dnat == "-A DOCKER ! -i lab-docker0 -p tcp -m tcp --dport 18080 -j DNAT --to-destination 172.17.0.2:80"
+    lab = ('table ip labcore-p-shop {\n  chain prerouting {\n    fib daddr type local tcp dport 18080 counter packets 3 '
+           'bytes 180 dnat to 10.199.0.2:80 comment "18080:80/tcp: from other hosts"\n  }\n}\n')
+    rows = dockerports.side_by_side(seen, lab).rows()
+    assert rows[0][0] == "from other hosts" and seen.dnat in rows[0][1]
+    assert rows[0][2] == 'fib daddr type local tcp dport 18080 dnat to 10.199.0.2:80 comment "18080:80/tcp: from other hosts"'
+    assert "docker-proxy" in rows[2][1]
+    assert "expected output" in dockerports.side_by_side(seen, lab)._repr_html_()
