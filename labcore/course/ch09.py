@@ -36,7 +36,7 @@ QUIZ = Quiz("09", "Networking", [
            right="its resolver asks 127.0.0.11, which nat rules in A's namespace send to dockerd's embedded DNS",
            wrong=["Docker writes every container's name into the host's /etc/hosts when the container starts",
                   "the bridge answers ARP requests for names as well as for addresses on the network"],
-           why="Section 3: Docker's embedded DNS server; the lab keeps the older way, a hosts file per network."),
+           why="Section 2, Names: a DNS server inside A's own namespace (the lab runs one too, bound there from outside)."),
     Choice("vxlan", "On the underlay between two hosts of a VXLAN overlay, what does a ping between two "
                     "containers look like?",
            right="UDP datagrams to port 4789 between the hosts' addresses, each wrapping a whole Ethernet frame",
