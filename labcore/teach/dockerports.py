@@ -127,6 +127,7 @@ def published_port(host_port: int = 18080, port: int = 80, name: str = "ch09-eng
         return PublishedByDocker(False, host_port, port, EXPECTED, EXPECTED_PROXIES,
                                  why=f"{', '.join(lacking)} not installed")
     from .. import images
+    from ..errors import LabError
     from ..fs.scratch import Scratch
     from ..net import dockerfw
     from .realengine import Engine
@@ -138,7 +139,11 @@ def published_port(host_port: int = 18080, port: int = 80, name: str = "ch09-eng
         images.build(ctx / "Dockerfile", ctx, work.path / "layout", "v1", cache=work.path / "cache")
         engine = Engine(name, iptables=True)
         try:
-            engine.start()
+            try:
+                engine.start()
+            except LabError as exc:  # installed but not starting (a VM's kernel, say): say so, show the expected
+                return PublishedByDocker(False, host_port, port, EXPECTED, EXPECTED_PROXIES,
+                                         why=f"dockerd did not start: {exc.what}")
             engine.load(work.path / "layout", "v1", "lab/httpd:09")
             engine.docker("run", "-d", "--name", "web", "-p", f"{host_port}:{port}", "lab/httpd:09",
                           "sh", "-c", SERVE.format(port=port))

@@ -89,7 +89,7 @@ def test_containers_on_one_network_reach_each_other_by_name(host_net):
         assert r.returncode == 0, r.stderr
         assert r.stdout.split()[:2] == [a.ip, "alpha"]
         assert "1 received" in r.stdout
-        # a container that joined later is seen by the earlier one: the file is rewritten in place
+        # a container that joined later is seen by the earlier one: its DNS server reads the leases on each query
         with endpoint.attach("gamma", "tnames") as c:
             assert a.run(["getent", "hosts", "gamma"]).stdout.split()[0] == c.ip
         assert a.run(["getent", "hosts", "gamma"]).returncode == 2  # gone with its container
