@@ -76,6 +76,7 @@ _NAMES = {
     "realengine": ("labcore.teach.realengine", None),
     "dockerports": ("labcore.teach.dockerports", None),
     "failures": ("labcore.teach.failures", None),
+    "escapes": ("labcore.teach.escapes", None),
     # the course around the lessons: a chapter's first cell, its quiz and exercises, the map
     "chapter": ("labcore.teach.chapter", "chapter"),
     "quiz": ("labcore.teach.chapter", "quiz"),

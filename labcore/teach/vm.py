@@ -194,6 +194,8 @@ class VM:
     accel: str = "tcg"
     kernel: GuestKernel | None = None
     boot_timeout: float = 300
+    init: str = field(default=INIT, repr=False)    # the guest's /init script (deep dive D boots from a disk)
+    qemu_extra: tuple = ()                          # more QEMU options, e.g. a disk (deep dive D)
     console: str = ""                       # everything the guest printed, for reading afterwards
     boot_seconds: float | None = None
     guest_uptime: float | None = None
@@ -218,11 +220,12 @@ class VM:
         check_host(self.memory_mb, self.cpus)
         binary = qemu_binary()
         self.kernel = self.kernel or guest_kernel()
-        image = initramfs.busybox_initramfs(INIT)
+        image = initramfs.busybox_initramfs(self.init)
         memfd = os.memfd_create("lab-vm-initramfs", 0)  # the initramfs lives in memory only
         with open(memfd, "wb", closefd=False) as f:
             f.write(image)
-        argv = qemu_argv(self.kernel.path, f"/proc/self/fd/{memfd}", self.memory_mb, self.cpus, self.accel)
+        argv = qemu_argv(self.kernel.path, f"/proc/self/fd/{memfd}", self.memory_mb, self.cpus, self.accel,
+                         extra=tuple(self.qemu_extra))
         argv[0] = binary
         start = time.monotonic()
         try:

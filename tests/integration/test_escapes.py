@@ -1,0 +1,72 @@
+"""Deep dive D's escapes, for real: each misconfiguration gives a container the VM-host's secret, and
+labcore run's default stops it. Every escape runs in a throwaway QEMU VM (labcore.teach.hostvm), never on
+this machine; the tests also check that no VM, scratch directory or record is left behind."""
+
+import os
+
+import pytest
+
+from labcore import tracker
+from labcore.teach import escapes, hostvm
+
+pytestmark = [pytest.mark.needs("root"), pytest.mark.needs("vm")]
+
+
+def _leftovers():
+    """This test process's own QEMUs and host disks still recorded, and its disk directories still there
+    (other VMs, of other tests or notebooks, may run meanwhile)."""
+    mine = [r for r in tracker.default().records() if r.owner == os.getpid()]
+    procs = [r for r in mine if r.kind == "process" and r.extra.get("what") == "qemu"]
+    dirs = [r.target for r in mine if r.kind == "path" and "escape-host" in r.target]
+    return procs, dirs + [d for d in _seen_dirs if os.path.exists(d)]
+
+
+_seen_dirs = []
+_real_boot = hostvm.HostVM.boot
+
+
+def _boot_and_note(self):  # remember each scratch directory a host VM used, to check it is gone after
+    try:
+        return _real_boot(self)
+    finally:
+        if self._scratch is not None:
+            _seen_dirs.append(str(self._scratch.path))
+
+
+hostvm.HostVM.boot = _boot_and_note
+
+
+@pytest.mark.parametrize("escape_id", list(escapes.ESCAPES))
+def test_escape_works_misconfigured_and_is_stopped_by_default(escape_id):
+    out = escapes.demonstrate(escape_id)
+    first = out.misconfigured
+    assert first.escaped, f"{escape_id}: the misconfigured container did not read the host's secret:\n{first.output}"
+    assert first.status == 0
+    assert not out.default.escaped, f"{escape_id}: the default container read the host's secret:\n{out.default.output}"
+    assert out.default.status != 0
+    assert out.as_expected, out.table()
+    assert "<the host's secret>" in first.output      # the random secret of that VM, read from its disk
+    assert "apparmor" in out.lsm.split(",")            # the guest's kernel has AppArmor among its LSMs
+    assert _leftovers() == ([], [])
+
+
+def test_default_refusals_name_their_layer():
+    disk = escapes.demonstrate("disk")
+    assert "permission denied" in disk.default.output.lower()              # mount(2): EPERM
+    assert "permission denied" in disk.run("default without seccomp").output.lower()  # capabilities alone
+    assert "the host's disk: nvme0n1" in disk.default.output               # /proc/partitions is not namespaced
+
+
+def test_host_vm_is_gone_after_an_error_inside():
+    with pytest.raises(Exception):
+        with hostvm.HostVM(escapes.SCRIPTS) as host:
+            pid = host.vm.pid
+            host.run("exit 3")
+    assert not tracker.is_running(pid)
+    assert _leftovers() == ([], [])
+
+
+def test_unknown_escape_is_refused():
+    from labcore.errors import InvalidInputError
+    with pytest.raises(InvalidInputError):
+        escapes.demonstrate("teleport")
