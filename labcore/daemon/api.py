@@ -307,6 +307,8 @@ def _restart_later(daemon: Daemon, c: containers.Container, ex: dict) -> bool:
     wait = restart.delay(c.meta.get("RestartDelay", 0), ran_for)
     c.meta.update(Restarting=True, RestartDelay=wait)
     c.save()
+    print(f"{c.id[:12]} exited with {code}: restart {c.meta.get('RestartCount', 0) + 1} in {wait:.1f} s "
+          f"(--restart {policy.get('Name')})", file=sys.stderr, flush=True)
     threading.Thread(target=_restart, args=(daemon, c.id, wait), daemon=True, name=f"restart-{c.id[:12]}").start()
     return True
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,6 +168,16 @@ def routes(netns: str | None = None) -> list[str]:
     return netlink.call(read, _lab_name(netns, "network namespace") if netns else None)
 
 
+def ping(ep, address: str, wait: int = 1):
+    """One ping from container endpoint ``ep`` to ``address``, as a fresh flow: the result of ``ep.run``.
+
+    Each ping gets an ICMP identifier of its own (``ping -e``). A ping started as PID 1 of a new pid
+    namespace would otherwise use the same identifier every time, so conntrack would see one flow and
+    keep applying the NAT decision it made earlier, even after the rule that made it is gone."""
+    ident = str(1 + secrets.randbelow(65534))
+    return ep.run(["ping", "-n", "-c", "1", "-W", str(wait), "-e", ident, str(address)])
+
+
 def delete_default_route(netns: str) -> None:
     """``ip -n NETNS route del default``: the container keeps its address and loses its way out."""
     from ..net import netlink
@@ -243,5 +254,5 @@ def flip_byte(path, offset: int | None = None) -> Corruption:
     return Corruption(path, offset, old)
 
 
-__all__ = ["KernelLog", "state", "pid_namespace_members", "children", "zombies", "delete_link", "routes",
+__all__ = ["KernelLog", "state", "pid_namespace_members", "children", "zombies", "delete_link", "routes", "ping",
            "delete_default_route", "flush_chain", "restore_rules", "rewire", "Corruption", "flip_byte"]

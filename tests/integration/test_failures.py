@@ -211,7 +211,7 @@ def test_route_nat_and_veth_failures_and_their_repairs():
     ns = Path(ep.netns).name
 
     def ping():
-        return ep.run(["ping", "-c", "1", "-W", "1", inet.server])
+        return failures.ping(ep, inet.server)
     try:
         assert ping().returncode == 0
         failures.delete_default_route(ns)
