@@ -19,8 +19,9 @@ and only then starts the container's process, which joins the namespace
 * ``none``: step 1 only: a namespace with nothing but a ``lo`` (up);
 * ``host``: no namespace at all: the container shares the host's stack,
   its links and its ports (so ``--publish`` means nothing there);
-* ``container:NAME``: no namespace of its own: it joins NAME's, as the
-  containers of a Kubernetes pod share their "pause" container's.
+* ``container:NAME``: no namespace of its own: it joins NAME's (and sees
+  NAME's /etc/hosts and resolv.conf), as the containers of a Kubernetes pod
+  share their "pause" container's.
 
 Every object goes through the tracker; ``Endpoint.remove()`` undoes them
 newest first.
@@ -165,7 +166,11 @@ def attach(container: str, mode: str = "bridge", publish=(), hostname: str | Non
         if not os.path.exists(path):
             raise InvalidInputError(f"--network container:{arg}: no running lab container named {arg}",
                                     "start it first with --name " + arg)
-        return Endpoint(container, "container", netns=path)
+        ep = Endpoint(container, "container", netns=path)
+        own, resolv = hostsfile.container_paths(arg)
+        if holder and own.exists() and resolv.exists():  # as Docker: the files of the container it joins,
+            ep._holder = hostsfile.Holder(own, resolv)     # so it asks that namespace's 127.0.0.11 too
+        return ep
     if netns.exists(netns_name(container)):
         raise InvalidInputError(f"--name {container}: a lab container of that name is running",
                                 "choose another --name")

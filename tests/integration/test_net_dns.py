@@ -118,6 +118,16 @@ def test_a_removed_containers_name_disappears(host_net):
 
 
 @pytest.mark.needs(*NEEDS)
+def test_a_container_sharing_anothers_namespace_asks_the_same_server(host_net):
+    with network.create("tdns") as net, endpoint.attach("dns-a", net.name) as a, \
+            endpoint.attach("dns-b", net.name) as b, endpoint.attach("dns-c", "container:dns-a") as side:
+        assert "nameserver 127.0.0.11" in side.run(["cat", "/etc/resolv.conf"]).stdout
+        r = side.run(["getent", "hosts", "dns-b"])
+        assert r.returncode == 0 and r.stdout.split()[0] == b.ip, r.stdout + r.stderr
+        assert ("dns-b A", "NOERROR") in [(e.question, e.rcode) for e in a.dns.log]  # dns-a's server answered
+
+
+@pytest.mark.needs(*NEEDS)
 def test_labcore_run_resolves_a_neighbour_by_name(host_net):
     with network.create("tdns") as net, endpoint.attach("dns-srv", net.name) as srv:
         r = subprocess.run([sys.executable, "-m", "labcore", "run", "--network", net.name, "--name", "dns-cli", "--",
