@@ -77,6 +77,23 @@ def plan(cgroups_path: str | None, cid: str) -> dict[str, Path]:
     return out
 
 
+def mount_view(paths: dict[str, Path]) -> dict:
+    """What a ``cgroup`` mount shows the container (rootfs.mount_cgroups): its own directories and links.
+
+    ``{"dirs": {NAME: host directory}, "links": {NAME: NAME}}``: NAME is each hierarchy's mount point name
+    on the host (``cpu``, ``systemd``, ``unified``), ``""`` for the one directory of a pure v2 machine;
+    ``links`` repeats the host's symlinks beside them (``cpuacct -> cpu,cpuacct`` where controllers share one).
+    """
+    found = hierarchies()
+    if list(paths) == [""]:
+        return {"dirs": {"": str(paths[""])}, "links": {}}
+    dirs = {found[c].name: str(p) for c, p in paths.items() if c in found}
+    beside = {found[c].parent for c in paths if c in found}  # the hierarchies sit side by side: /sys/fs/cgroup
+    links = {entry.name: os.readlink(entry.path) for parent in beside for entry in os.scandir(parent)
+             if entry.is_symlink() and os.readlink(entry.path) in dirs and entry.name not in dirs}
+    return {"dirs": dirs, "links": links}
+
+
 def record_peer_groups(leaves: list[str], what: str) -> list:
     """Records for groups another program (runc, crun, dockerd) will make: ``labcore/LEAF`` in every hierarchy.
 
@@ -274,4 +291,4 @@ def remove(made: list[str], timeout: float = 2.0) -> None:
                 time.sleep(0.01)
 
 
-__all__ = ["hierarchies", "plan", "record_peer_groups", "make", "device_rules", "apply", "attach", "join_like", "remove"]
+__all__ = ["hierarchies", "plan", "mount_view", "record_peer_groups", "make", "device_rules", "apply", "attach", "join_like", "remove"]

@@ -88,6 +88,8 @@ def create(root, cid: str, bundle: str = ".", pid_file: str | None = None,
         os.mkfifo(c.fifo, 0o600)
         linux = cfg["linux"]
         paths = cgroups.plan(linux.get("cgroupsPath"), cid)
+        if any(m.get("type") == "cgroup" for m in cfg.get("mounts") or []):
+            cfg["_cgroup_view"] = cgroups.mount_view(paths)  # for the init's rootfs.mount_cgroups
         tracker.default().update(rec, cgroups=made)
         cgroups.make(paths, made)
         programs: list[dict] = []  # v2 device programs: detached at delete if their cgroup outlives the container

@@ -126,6 +126,41 @@ def mount_one(k, root: str, m: dict) -> None:
         k.mount(None, target, None, p)
 
 
+def mount_cgroups(k, root: str, m: dict, view: dict) -> None:
+    """A mount of type ``cgroup``: the container's own cgroups at its destination, as runc makes it.
+
+    Mounting the cgroup filesystem itself does not work on v1: every
+    controller is bound to a hierarchy of the host's already, and a new
+    mount asking for all of them fails with EBUSY. So, as runc does, each
+    hierarchy's *container directory* is bound instead (``view``, from
+    cgroups.mount_view): one bind on pure v2; on v1 and hybrid a tmpfs
+    with one bind per hierarchy, named as on the host (``cpu``, ``pids``,
+    ``unified``), and the host's symlinks beside them. A bind shows the
+    container its own subtree only, with or without a cgroup namespace;
+    the options (``ro``, ``nosuid``...) go on every bind and on the tmpfs.
+    """
+    flags, _, _ = parse_options(m.get("options") or [])
+    target = inside(root, m["destination"])
+    _make_target(target, False)
+
+    def bind(source: str, at: str) -> None:
+        k.mount(source, at, None, F.MS_BIND | F.MS_REC)
+        k.mount(None, at, None, F.MS_REMOUNT | F.MS_BIND | flags)  # a bind takes its flags in a remount
+
+    dirs = view.get("dirs") or {}
+    if list(dirs) == [""]:
+        bind(dirs[""], target)
+        return
+    k.mount("tmpfs", target, "tmpfs", flags & ~F.MS_RDONLY, "mode=755")  # read-only once filled
+    for name, source in dirs.items():
+        os.makedirs(os.path.join(target, name), exist_ok=True)
+        bind(source, os.path.join(target, name))
+    for name, to in (view.get("links") or {}).items():
+        k.symlink(to, os.path.join(target, name))
+    if flags & F.MS_RDONLY:
+        k.mount(None, target, None, F.MS_REMOUNT | flags)
+
+
 def populate_dev(k, root: str, devices: list[dict], in_userns: bool) -> None:
     """The standard devices and ``linux.devices``, plus /dev's symlinks."""
     dev = inside(root, "/dev")
@@ -189,7 +224,10 @@ def prepare(k, cfg: dict, in_userns: bool) -> None:
     k.mount(None, "/", None, prop if prop & (F.MS_SLAVE | F.MS_PRIVATE) else F.MS_SLAVE | F.MS_REC)
     k.mount(root, root, None, F.MS_BIND | F.MS_REC)
     for m in cfg.get("mounts") or []:
-        mount_one(k, root, m)
+        if m.get("type") == "cgroup":
+            mount_cgroups(k, root, m, cfg.get("_cgroup_view") or {})
+        else:
+            mount_one(k, root, m)
     populate_dev(k, root, linux.get("devices") or [], in_userns)
 
 
@@ -206,4 +244,4 @@ def finish(k, cfg: dict) -> None:
         k.mount(None, "/", None, F.MS_REMOUNT | F.MS_BIND | F.MS_RDONLY)
 
 
-__all__ = ["prepare", "finish", "parse_options", "inside", "mount_one", "populate_dev", "mask", "make_readonly"]
+__all__ = ["prepare", "finish", "parse_options", "inside", "mount_one", "mount_cgroups", "populate_dev", "mask", "make_readonly"]
