@@ -21,12 +21,52 @@ from __future__ import annotations
 
 import os
 
-try:
-    import pyseccomp as _scmp
-except (ImportError, OSError) as _exc:  # no binding, or no libseccomp.so.2 on this machine
-    _scmp, MISSING = None, f"pyseccomp cannot be loaded: {_exc}"
-else:
-    MISSING = None
+LIBSECCOMP = "libseccomp.so.2"  # libseccomp 2.x's soname: the name the dynamic linker looks for
+LIBC = "libc.so.6"              # glibc's
+
+_scmp = None  # the pyseccomp module, once loaded (_binding)
+
+
+def _import_pyseccomp():
+    """Import pyseccomp without the two ``ldconfig -p`` processes its import would start.
+
+    pyseccomp looks up libc and libseccomp with ``ctypes.util.find_library``,
+    which on Linux runs ``ldconfig -p`` and searches its output: a fork and
+    an exec per library, paid by every process that loads a filter (each
+    container's create). A shared library's soname is fixed by its ABI, so
+    the names are given here instead; dlopen(3) finds them as for any
+    program, and a missing libseccomp fails with its soname in the error.
+    """
+    import ctypes
+    import ctypes.util
+    ctypes.CDLL(LIBSECCOMP)  # OSError "libseccomp.so.2: cannot open shared object file" if it is not installed
+    sonames = {"c": LIBC, "seccomp": LIBSECCOMP}
+    find = ctypes.util.find_library
+    ctypes.util.find_library = lambda name: sonames.get(name) or find(name)
+    try:
+        import pyseccomp
+    finally:
+        ctypes.util.find_library = find
+    return pyseccomp
+
+
+def _binding():
+    """pyseccomp, imported on first use (a config without seccomp never pays for it); sets MISSING."""
+    global _scmp, MISSING
+    if "MISSING" not in globals():
+        try:
+            _scmp, MISSING = _import_pyseccomp(), None
+        except (ImportError, OSError) as exc:  # no binding, or no libseccomp.so.2 on this machine
+            MISSING = f"pyseccomp cannot be loaded: {exc}"
+    return _scmp
+
+
+def __getattr__(name: str):
+    """``MISSING`` (None, or why libseccomp cannot be used) is known once the binding was tried."""
+    if name == "MISSING":
+        _binding()
+        return MISSING
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # OCI/Docker action names -> libseccomp's action values (the errno/trace value is added by action()).
 ACTIONS = ("SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_TRAP", "SCMP_ACT_ERRNO",
@@ -40,7 +80,7 @@ EPERM = 1
 
 
 def _lib():
-    if _scmp is None:
+    if _binding() is None:
         raise OSError(38, MISSING)
     return _scmp
 
@@ -77,7 +117,7 @@ def resolve(name: str, arch: str | None = None) -> int:
 def version() -> str:
     """libseccomp's version, e.g. ``2.5.4`` (older ones know fewer syscall names)."""
     import ctypes  # the binding does not expose seccomp_version(3); libseccomp's struct is three uints
-    lib = ctypes.CDLL("libseccomp.so.2")
+    lib = ctypes.CDLL(LIBSECCOMP)
     lib.seccomp_version.restype = ctypes.POINTER(ctypes.c_uint * 3)
     major, minor, micro = lib.seccomp_version().contents
     return f"{major}.{minor}.{micro}"
