@@ -27,13 +27,20 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 ## setup: provision, the venv with labcore and its extras, the spawn helper, the lab kernelspec
-setup: provision $(VENV)/.installed $(NSEXEC) kernel
+setup: provision $(VENV)/.installed $(NSEXEC) kernel bytecode
 
 # labcore's fast way into namespaces (see the comment at the top of nsexec.c);
 # without it, labcore forks Python instead, about twice as slow.
 $(NSEXEC): $(NSEXEC).c
 	@command -v cc >/dev/null || { echo "cc missing: run make provision as root (it installs gcc)" >&2; exit 1; }
 	cc -O2 -Wall -Wextra -Werror -o $@ $<
+
+# Every `labcore runtime` verb and every shim is a new Python process: labcore's modules are compiled here,
+# once, rather than at each start (where PYTHONDONTWRITEBYTECODE is set, no process would ever cache them).
+# compileall rewrites only the files changed since; a file edited later is compiled at import, correctly, until then.
+.PHONY: bytecode
+bytecode: $(VENV)/.installed
+	@$(PY) -m compileall -q labcore >/dev/null
 
 kernel: $(VENV)/.installed
 	@$(PY) -m labcore install-kernel
