@@ -20,7 +20,7 @@ require_root
 #   skopeo umoci oci-image-tool       independent OCI image tools that check labcore's images (06, 13)
 #   docker-registry apache2-utils     the distribution registry the lab starts on 127.0.0.1; htpasswd for its auth (12)
 #   strace tini                       namespace syscalls of real tools; docker run --init's init (chapter 04, deep dive A)
-#   qemu-system-x86                   notebook 02's tiny VM (software emulation, no KVM needed)
+#   qemu-system-x86 e2fsprogs         notebook 02's tiny VM (software emulation, no KVM needed); mkfs.ext4 -d: deep dive D's host disk
 #   graphviz                          dot: draws lab.diagrams' pictures of processes, layers and cgroups
 #   sudo                              the course VM's root kernel; the tests check its sudoers rule with visudo
 #   chromium chromium-driver          the browser test drives JupyterLab in headless Chromium (tests/browser)
@@ -36,7 +36,7 @@ PACKAGES=(
     skopeo umoci oci-image-tool
     docker-registry apache2-utils
     strace tini
-    qemu-system-x86
+    qemu-system-x86 e2fsprogs
     graphviz
     sudo
     chromium chromium-driver
