@@ -164,17 +164,27 @@ class Engine:
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 if proc.poll() is not None:
-                    raise LabError(f"dockerd exited with status {proc.returncode} at start",
-                                   f"see {self.work / 'dockerd.log'}")
+                    raise LabError(f"dockerd exited with status {proc.returncode} at start; its log ends:\n"
+                                   f"{self._log_tail()}", "the last lines of its log say why")
                 if self.socket.exists() and self.docker("version", "--format", "{{.Server.Version}}", timeout=30,
                                                         check=False).returncode == 0:
                     return self
                 time.sleep(0.2)
-            raise LabError(f"dockerd did not answer on {self.socket} within {timeout:.0f} s",
-                           f"see {self.work / 'dockerd.log'}")
+            raise LabError(f"dockerd did not answer on {self.socket} within {timeout:.0f} s; its log ends:\n"
+                           f"{self._log_tail()}", "the last lines of its log say why")
         except BaseException:
             self.stop()
             raise
+
+    def _log_tail(self, lines: int = 8) -> str:
+        """The end of dockerd's log, for an error: the log itself goes with the scratch directory at stop."""
+        try:
+            text = (self.work / "dockerd.log").read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        # Its error lines first: a failed start ends with a few lines of shutdown chatter.
+        worst = [line for line in text.splitlines() if "level=error" in line or "level=fatal" in line]
+        return "\n".join(worst[-3:] + text.splitlines()[-lines:])
 
     def _container_parent(self) -> None:
         """``labcore/lab-realengine-ctr`` in *every* mounted hierarchy, recorded before runc makes it.
