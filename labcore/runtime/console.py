@@ -28,6 +28,8 @@ it listens on (containerd's shim, ``recvtty``, a test):
 ``process.consoleSize`` sets the terminal's rows and columns (TIOCSWINSZ).
 Without a console socket a terminal has nowhere to go: ``create`` and
 ``run`` refuse ``terminal: true`` before anything is made, as runc does.
+``exec --tty --console-socket PATH`` gives an exec'd process a pty the same
+way (``docker exec -it``): a second /dev/pts/N of the container's devpts.
 """
 
 from __future__ import annotations
@@ -38,17 +40,16 @@ import socket
 from ..errors import InvalidInputError, LabError
 
 
-def check(cfg: dict, console_socket: str | None) -> None:
-    """Refuse a terminal without a socket, or a socket without a terminal (pure)."""
-    terminal = bool((cfg.get("process") or {}).get("terminal"))
+def check(terminal: bool, console_socket: str | None, field: str = "config.json: process.terminal") -> None:
+    """Refuse a terminal without a socket, or a socket without a terminal (pure). ``field`` asks for the terminal."""
     if terminal and not console_socket:
-        raise InvalidInputError("config.json: process.terminal is true, but no --console-socket was given: "
-                                "the runtime exits after create and cannot hold the terminal's master",
+        raise InvalidInputError(f"{field} asks for a terminal, but no --console-socket was given: "
+                                "the runtime does not stay to hold the terminal's master",
                                 "pass --console-socket PATH (a unix socket that receives the master), "
-                                "or set process.terminal to false")
+                                f"or leave out {field.split(': ')[-1]}")
     if console_socket and not terminal:
-        raise InvalidInputError(f"--console-socket {console_socket}: process.terminal is false, so there is no "
-                                "terminal to send", "set process.terminal to true, or leave out --console-socket")
+        raise InvalidInputError(f"--console-socket {console_socket}: {field} is off, so there is no "
+                                "terminal to send", f"turn on {field.split(': ')[-1]}, or leave out --console-socket")
 
 
 def connect(path: str) -> socket.socket:
@@ -70,7 +71,10 @@ def setup(k, sock_fd: int, process: dict) -> None:
         size = process.get("consoleSize") or {}
         if size.get("height") and size.get("width"):
             k.set_window_size(slave, size["height"], size["width"])
-        name = os.ttyname(slave)  # /dev/pts/N of the container's own devpts
+        try:
+            name = os.ttyname(slave)  # /dev/pts/N of the container's own devpts
+        except OSError:
+            name = ""  # no /proc to ask (a container without a mount namespace): the name is only informative
         with socket.socket(fileno=sock_fd) as sock:
             socket.send_fds(sock, [name.encode()], [master])
     finally:

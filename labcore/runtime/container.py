@@ -58,7 +58,7 @@ def create(root, cid: str, bundle: str = ".", pid_file: str | None = None,
     from . import cgroups, config, console, init
     bundle = os.path.abspath(bundle)
     cfg = config.load(bundle)
-    console.check(cfg, console_socket)
+    console.check(bool((cfg.get("process") or {}).get("terminal")), console_socket)
     if not (cfg.get("process") or {}).get("args"):
         raise InvalidInputError("config.json: process.args is missing or empty", "name the program to run")
     for i, r in enumerate((cfg.get("process") or {}).get("rlimits") or []):
@@ -271,13 +271,19 @@ def run(root, cid: str, bundle: str = ".", pid_file: str | None = None, console_
         delete(root, cid, force=True)
 
 
-def exec_in(root, cid: str, argv: list[str]) -> int:
-    """Run ``argv`` inside a running container: setns into each of its namespaces, fork, exec."""
+def exec_in(root, cid: str, argv: list[str], tty: bool = False, console_socket: str | None = None) -> int:
+    """Run ``argv`` inside a running container: setns into each of its namespaces, fork, exec.
+
+    ``tty``: the process gets a pty of the container's devpts, its master sent to ``console_socket``.
+    """
+    from . import console
+    console.check(tty, console_socket, field="exec --tty")
     c = load(root, cid)
     if c.status() not in ("created", "running"):
         raise LabError(f"container {cid!r} is {c.status()}", "exec needs a running container")
     from .. import kernel
     from . import cgroups, config, init
+    sock = console.connect(console_socket) if tty else None
     cfg = config.load(c.data["bundle"])
     cfg["_security"] = init.prepare_security(cfg)  # the same capabilities, no_new_privs and seccomp as the init
     k = kernel.default()
@@ -295,12 +301,16 @@ def exec_in(root, cid: str, argv: list[str]) -> int:
             grandchild = k.fork()  # the pid namespace applies to children
             if grandchild == 0:
                 cfg["process"]["args"] = argv
+                if sock is not None:  # in the container's mount namespace: /dev/ptmx is its devpts
+                    console.setup(k, sock.fileno(), cfg["process"])
                 init.become(cfg, k)
             _, status = os.waitpid(grandchild, 0)
             os._exit(os.waitstatus_to_exitcode(status) & 0xFF if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
         except BaseException as exc:
             print(f"labcore runtime exec: {exc}", file=sys.stderr)
             os._exit(126)
+    if sock is not None:
+        sock.close()  # the process sends the master itself
     _, status = os.waitpid(child, 0)
     return os.waitstatus_to_exitcode(status)
 

@@ -160,7 +160,7 @@ def test_console_socket_without_terminal_is_refused(bundle, tmp_path, state_dir)
     cfg["process"]["terminal"] = False
     (bundle / "config.json").write_text(json.dumps(cfg))
     done = rt(root, "create", "--bundle", str(bundle), "--console-socket", str(tmp_path / "s"), "notty")
-    assert done.returncode == 125 and "process.terminal is false" in done.stderr, done.stderr
+    assert done.returncode == 125 and "process.terminal is off" in done.stderr, done.stderr
     assert not (root / "notty").exists()
 
 
@@ -170,3 +170,29 @@ def test_an_absent_console_socket_leaves_nothing(bundle, tmp_path, state_dir):
     assert done.returncode == 125 and "cannot connect to the console socket" in done.stderr, done.stderr
     assert not (root / "notty").exists()
     assert not tracker.default().records()
+
+
+def test_exec_tty_gives_the_process_a_pty_of_the_container(bundle, tmp_path, state_dir):
+    """docker exec -it: a running container without a terminal, a process exec'd into it with one."""
+    root, sock = tmp_path / "root", tmp_path / "exec.sock"
+    cfg = json.loads((bundle / "config.json").read_text())
+    cfg["process"].update(terminal=False, args=["sleep", "30"])
+    (bundle / "config.json").write_text(json.dumps(cfg))
+    with open(tmp_path / "create.err", "w") as err:  # the created container keeps create's stdio: no pipe
+        assert subprocess.run(RUNTIME + ["--root", str(root), "create", "--bundle", str(bundle), "ex1"],
+                              stdin=subprocess.DEVNULL, stdout=err, stderr=err, timeout=60).returncode == 0
+    receiver = Receiver(sock)
+    try:
+        assert rt(root, "start", "ex1").returncode == 0
+        done = rt(root, "exec", "--tty", "--console-socket", str(sock), "ex1",
+                  "sh", "-c", "tty; [ -t 0 ] && [ -t 1 ] && echo both-ttys")
+        assert done.returncode == 0, done.stderr
+        receiver.thread.join(5)
+        assert receiver.name == "/dev/pts/0"
+        out = read_until(receiver.master, "both-ttys")  # the output waits in the pty after the process exits
+        assert "/dev/pts/0\nboth-ttys" in out, out
+        refused = rt(root, "exec", "--tty", "ex1", "true")
+        assert refused.returncode == 125 and "--console-socket" in refused.stderr
+    finally:
+        rt(root, "delete", "--force", "ex1")
+        receiver.close()
