@@ -522,6 +522,9 @@ def restore(daemon: Daemon) -> list[str]:
         if status == "running":
             watch(daemon, c)  # its shim is not our child: waited for through a pidfd
         elif status in ("exited", "dead"):
+            if c.meta.get("Restarting"):  # a restart the last daemon had scheduled when it died: not done
+                c.meta["Restarting"] = False
+                c.save()
             finished(daemon, c, live=False)
         found.append(f"{c.id[:12]} {c.name} {status}")
     return found
