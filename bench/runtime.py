@@ -58,12 +58,16 @@ def main() -> None:
         if shutil.which("crun"):
             runtimes["crun"] = HIDE_CGROUP2 + [shutil.which("crun"), "--root", str(work / "crun")]
         samples = {name: [] for name in runtimes}
-        wrapper = []
+        wrapper, floor = [], []
         for name, argv in runtimes.items():
             lifecycle(argv, bundle, 0)  # warm up
         for n in range(1, ROUNDS + 1):
             for name, argv in runtimes.items():
                 samples[name].append(lifecycle(argv, bundle, n))
+            t = time.perf_counter()
+            for _ in range(3):  # the floor under ours: three processes of this interpreter doing nothing
+                subprocess.run([sys.executable, "-c", "pass"], check=True)
+            floor.append((time.perf_counter() - t) * 1000)
             if "crun" in runtimes:
                 t = time.perf_counter()
                 for _ in range(3):  # crun's three commands each went through the wrapper
@@ -75,6 +79,8 @@ def main() -> None:
             med["crun"] -= statistics.median(wrapper)
         for name, value in med.items():
             print(f"runtime_lifecycle_{name}_ms: {value:.1f}")
+        print(f"runtime_lifecycle_python_floor_ms: {statistics.median(floor):.1f} (three bare starts of {sys.executable}, "
+              "with its site-packages: what any Python runtime pays before its first line)")
         if "runc" in med:
             print(f"runtime_lifecycle_labcore_vs_runc: {med['labcore'] / med['runc']:.2f}x (target <= 1.0x)")
         if "crun" in med:

@@ -172,23 +172,27 @@ COMMANDS = {
 }
 
 
-def parser(command: str | None = None) -> argparse.ArgumentParser:
+def parser(command: str | None = None, argv=()) -> argparse.ArgumentParser:
     """The command line, with the options of subcommand ``command`` only (``"all"``: every one).
 
-    The others are listed with their help line, so ``labcore --help`` stays complete.
+    When ``command`` is one of COMMANDS, the others are left out (a runtime verb or a shim is a
+    process per container: ten parsers it never uses cost it milliseconds); otherwise every one
+    is listed with its help line, so ``labcore --help`` and the error for a wrong word stay complete.
     """
     top = argparse.ArgumentParser(prog="labcore", description="The Docker Internals Lab's toolkit.")
     top.add_argument("--version", action="version", version=f"labcore {__version__}")
     sub = top.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
     for name, (text, description, fn, options) in COMMANDS.items():
         wanted = command in (name, "all")
+        if command in COMMANDS and not wanted:
+            continue
         if name == "image" and wanted:
             from .images import cli as image_cli
             image_cli.register(sub)  # adds "image" with its own subcommands
             continue
         if name == "runtime" and wanted:
             from .runtime import cli as runtime_cli
-            runtime_cli.register(sub)  # adds "runtime" with runc's verbs
+            runtime_cli.register(sub, argv)  # adds "runtime" with runc's verbs (only the one argv names)
             continue
         if name in ("daemon", "shim") and wanted:
             from .daemon import cli as daemon_cli
@@ -205,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # The first word that is not an option names the subcommand (the top level's options take no value).
     command = next((word for word in argv if not word.startswith("-")), None)
-    args = parser(command).parse_args(argv)
+    args = parser(command, argv).parse_args(argv)
     try:
         return args.fn(args)
     except CommandNotFoundError as exc:

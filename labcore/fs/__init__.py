@@ -11,13 +11,29 @@
 * ``storage``  measurements of chapter 11: copy-up cost, overlay vs volume writes
 """
 
-from . import digest, extract, layers, mounts, overlay, rootfs, scratch, storage, tarsafety
-from .extract import Applied, Limits, UnsafeArchiveError, apply_layer
-from .layers import Layer, diff, make_layer, sha256_file
-from .overlay import Overlay, container_layer, is_opaque, is_whiteout, mount
-from .rootfs import Rootfs
-from .scratch import Scratch
+import importlib
 
-__all__ = ["digest", "extract", "layers", "mounts", "overlay", "rootfs", "scratch", "storage", "tarsafety",
-           "Applied", "Limits", "UnsafeArchiveError", "apply_layer", "Layer", "diff", "make_layer", "sha256_file",
-           "Overlay", "container_layer", "is_opaque", "is_whiteout", "mount", "Rootfs", "Scratch"]
+_MODULES = ("digest", "extract", "layers", "mounts", "overlay", "rootfs", "scratch", "storage", "tarsafety")
+# The short names, loaded on first use (as labcore's own): a shim or runtime process that only unmounts
+# (labcore.fs.mounts) should not load tarfile, gzip, hashlib and statistics for the layers it never reads.
+_NAMES = {"Applied": "extract", "Limits": "extract", "UnsafeArchiveError": "extract", "apply_layer": "extract",
+          "Layer": "layers", "diff": "layers", "make_layer": "layers", "sha256_file": "layers",
+          "Overlay": "overlay", "container_layer": "overlay", "is_opaque": "overlay", "is_whiteout": "overlay",
+          "mount": "overlay", "Rootfs": "rootfs", "Scratch": "scratch"}
+
+
+def __getattr__(name: str):
+    if name in _MODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name in _NAMES:
+        value = getattr(importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
+        globals()[name] = value  # the next lookup is an ordinary attribute
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_MODULES) | set(_NAMES))
+
+
+__all__ = [*_MODULES, *_NAMES]

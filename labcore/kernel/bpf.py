@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 import struct
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -51,9 +50,9 @@ LOG_SIZE = 1 << 16
 
 
 def _bpf(cmd: int, attr: ctypes.Array, what: str) -> int:
-    number = _SYS_BPF.get(platform.machine())
+    number = _SYS_BPF.get(os.uname().machine)
     if number is None:
-        raise OSError(38, f"bpf: no syscall number known for {platform.machine()}")
+        raise OSError(38, f"bpf: no syscall number known for {os.uname().machine}")
     result = _libc.syscall(ctypes.c_long(number), ctypes.c_int(cmd), attr, ctypes.c_uint(len(attr)))
     if result < 0:
         err = ctypes.get_errno()

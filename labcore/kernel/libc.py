@@ -12,7 +12,6 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import os
-import platform
 import signal
 import struct
 import termios
@@ -22,6 +21,9 @@ from . import flags as F
 from .tracing import error_of, result_of
 
 _libc = ctypes.CDLL(None, use_errno=True)
+# The machine the syscall numbers are looked up for (uname(2)); platform.machine() says the same, but
+# importing platform compiles a dozen regular expressions, in every process that makes a call.
+_MACHINE = os.uname().machine
 
 # pivot_root has no glibc wrapper: we go through syscall(2) with its number.
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
@@ -44,9 +46,9 @@ class _CapData(ctypes.Structure):
 
 
 def _number(table: dict[str, int], call: str) -> int:
-    number = table.get(platform.machine())
+    number = table.get(_MACHINE)
     if number is None:
-        raise OSError(38, f"{call}: no syscall number known for {platform.machine()}")
+        raise OSError(38, f"{call}: no syscall number known for {_MACHINE}")
     return number
 
 _libc.unshare.argtypes = [ctypes.c_int]
@@ -130,12 +132,12 @@ class LibcKernel:
         no atfork handlers, and in the child libc still believes it has the
         parent's thread ID, so the child should just set up and exec.
         """
-        number = _SYS_CLONE.get(platform.machine())
+        number = _SYS_CLONE.get(_MACHINE)
         if number is None:
-            raise OSError(38, f"clone: no syscall number known for {platform.machine()}")
+            raise OSError(38, f"clone: no syscall number known for {_MACHINE}")
         word = flags | signal.SIGCHLD  # the low byte: the signal we get when the child dies
         # NULL stack: the child goes on from here on a copy-on-write copy of ours.
-        args = (0, word) if platform.machine() == "s390x" else (word, 0)  # s390 swaps the two
+        args = (0, word) if _MACHINE == "s390x" else (word, 0)  # s390 swaps the two
         started = time.time_ns()  # the child's calls come after this, in the trace too
         result = _libc.syscall(ctypes.c_long(number), ctypes.c_ulong(args[0]), ctypes.c_ulong(args[1]),
                                ctypes.c_void_p(0), ctypes.c_void_p(0), ctypes.c_ulong(0))
@@ -186,9 +188,9 @@ class LibcKernel:
                     f"{_q(target)}, {F.describe(flags, F.MNT_NAMES)}", f"umount {target}")
 
     def pivot_root(self, new_root: str, put_old: str) -> None:
-        number = _SYS_PIVOT_ROOT.get(platform.machine())
+        number = _SYS_PIVOT_ROOT.get(_MACHINE)
         if number is None:
-            raise OSError(38, f"pivot_root: no syscall number known for {platform.machine()}")
+            raise OSError(38, f"pivot_root: no syscall number known for {_MACHINE}")
         result = _libc.syscall(ctypes.c_long(number), _b(new_root), _b(put_old))
         self._check(result, "pivot_root", f"{_q(new_root)}, {_q(put_old)}", f"pivot_root({new_root}, {put_old})")
 
@@ -271,9 +273,9 @@ class LibcKernel:
         one): a container's command must not inherit that. All zeros is
         SIG_DFL with no flags and an empty mask, in the kernel's layout too.
         """
-        number = _SYS_RT_SIGACTION.get(platform.machine())
+        number = _SYS_RT_SIGACTION.get(_MACHINE)
         if number is None:
-            raise OSError(38, f"rt_sigaction: no syscall number known for {platform.machine()}")
+            raise OSError(38, f"rt_sigaction: no syscall number known for {_MACHINE}")
         default = (ctypes.c_ulong * 4)()
         self._check(_libc.syscall(ctypes.c_long(number), ctypes.c_long(sig), default, ctypes.c_void_p(0),
                                   ctypes.c_size_t(8)), "rt_sigaction", f"{sig}, SIG_DFL")

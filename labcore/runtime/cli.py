@@ -8,7 +8,7 @@
     labcore runtime [--root DIR] delete [--force] ID
     labcore runtime [--root DIR] run [--bundle DIR] [--pid-file F] [--console-socket S] ID
     labcore runtime [--root DIR] list
-    labcore runtime [--root DIR] exec ID CMD...
+    labcore runtime [--root DIR] exec [--tty --console-socket S] ID CMD...
 
 Tools written for runc (the OCI validation suite, containerd's shim) call
 exactly these, so ``tools/labcore-runtime`` (a two-line script) lets them
@@ -82,41 +82,76 @@ def cmd_exec(args) -> int:
     if not argv:
         from ..errors import LabError
         raise LabError("no command given", "labcore runtime exec ID CMD [ARG...]")
-    return container.exec_in(_root(args), args.id, argv)
+    return container.exec_in(_root(args), args.id, argv, args.tty, args.console_socket)
 
 
-def register(sub) -> None:
-    """Add ``runtime`` and its subcommands to the top-level parser's subparsers."""
+# name -> (function, help); the order of `labcore runtime --help`
+VERBS = {
+    "spec": (cmd_spec, "write a default config.json into the bundle"),
+    "create": (cmd_create, "create a container, leaving it waiting"),
+    "run": (cmd_run, "create, start, wait for and delete a container"),
+    "start": (cmd_start, "start a created container's process"),
+    "state": (cmd_state, "print the state JSON of a container"),
+    "kill": (cmd_kill, "send a signal to the container's process"),
+    "delete": (cmd_delete, "remove a stopped container"),
+    "list": (cmd_list, "the containers of this --root"),
+    "exec": (cmd_exec, "run a command inside a running container"),
+}
+
+
+def chosen_verb(argv) -> str | None:
+    """The verb of ``... runtime [--root DIR] VERB ...``, or None (no verb, or not a runtime command line)."""
+    words = list(argv)
+    if "runtime" not in words:
+        return None
+    rest = iter(words[words.index("runtime") + 1:])
+    for word in rest:
+        if word == "--root":
+            next(rest, None)  # its value
+        elif not word.startswith("-"):
+            return word if word in VERBS else None
+    return None
+
+
+def _verb_options(name: str, p: argparse.ArgumentParser) -> None:
+    """One verb's options and arguments, in runc's order."""
+    p.add_argument("--root", default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # runc accepts it either side
+    if name in ("spec", "create", "run"):
+        p.add_argument("--bundle", "-b", default=".", help="the bundle directory (default: .)")
+    if name not in ("spec", "list"):
+        p.add_argument("id")
+    if name == "spec":
+        p.add_argument("--force", action="store_true", help="overwrite an existing config.json")
+    if name in ("create", "run"):
+        p.add_argument("--pid-file", help="write the container's PID there")
+        p.add_argument("--console-socket", help="with process.terminal: the unix socket that receives the pty's master")
+    if name == "kill":
+        p.add_argument("signal", nargs="?", default="TERM", help="a name or number (default: TERM)")
+    if name == "delete":
+        p.add_argument("--force", "-f", action="store_true", help="kill it first if it runs")
+    if name == "exec":
+        p.add_argument("--tty", "-t", action="store_true", help="give the process a pty (needs --console-socket)")
+        p.add_argument("--console-socket", help="with --tty: the unix socket that receives the pty's master")
+        p.add_argument("command", nargs=argparse.REMAINDER, help="CMD [ARG...]")
+
+
+def register(sub, argv=()) -> None:
+    """Add ``runtime`` and its subcommands to the top-level parser's subparsers.
+
+    When ``argv`` names a verb, only that verb's parser is built: every verb
+    is a process of its own, and building the other eight parsers (argparse
+    looks for translations of its messages each time) took longer than
+    ``start`` itself. Without one, all are built, for ``--help`` and errors.
+    """
     rt = sub.add_parser("runtime", help="an OCI runtime with runc's command line (chapter 08)")
     rt.add_argument("--root", help="the state directory (default: the lab's state dir/runtime)")
     rsub = rt.add_subparsers(dest="runtime_cmd", required=True, metavar="SUBCOMMAND")
-
-    def verb(name, fn, text, bundle=False, cid=True):
-        p = rsub.add_parser(name, help=text)
-        p.add_argument("--root", default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # runc accepts it either side
-        if bundle:
-            p.add_argument("--bundle", "-b", default=".", help="the bundle directory (default: .)")
-        if cid:
-            p.add_argument("id")
-        p.set_defaults(fn=fn)
-        return p
-
-    s = verb("spec", cmd_spec, "write a default config.json into the bundle", bundle=True, cid=False)
-    s.add_argument("--force", action="store_true", help="overwrite an existing config.json")
-    for name, fn, text in (("create", cmd_create, "create a container, leaving it waiting"),
-                           ("run", cmd_run, "create, start, wait for and delete a container")):
-        p = verb(name, fn, text, bundle=True)
-        p.add_argument("--pid-file", help="write the container's PID there")
-        p.add_argument("--console-socket", help="with process.terminal: the unix socket that receives the pty's master")
-    verb("start", cmd_start, "start a created container's process")
-    verb("state", cmd_state, "print the state JSON of a container")
-    k = verb("kill", cmd_kill, "send a signal to the container's process")
-    k.add_argument("signal", nargs="?", default="TERM", help="a name or number (default: TERM)")
-    d = verb("delete", cmd_delete, "remove a stopped container")
-    d.add_argument("--force", "-f", action="store_true", help="kill it first if it runs")
-    verb("list", cmd_list, "the containers of this --root", cid=False)
-    e = verb("exec", cmd_exec, "run a command inside a running container")
-    e.add_argument("command", nargs=argparse.REMAINDER, help="CMD [ARG...]")
+    only = chosen_verb(argv)
+    for name, (fn, text) in VERBS.items():
+        if only is None or name == only:
+            p = rsub.add_parser(name, help=text)
+            p.set_defaults(fn=fn)
+            _verb_options(name, p)
 
 
-__all__ = ["register"]
+__all__ = ["register", "chosen_verb", "VERBS"]

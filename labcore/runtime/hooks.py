@@ -19,7 +19,6 @@ is only reported. See the runtime spec's config.md, "POSIX-platform Hooks".
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
 from ..errors import LabError
@@ -27,7 +26,11 @@ from ..errors import LabError
 
 def run(cfg: dict, point: str, state: dict, fatal: bool = True) -> None:
     """Run every hook of ``point`` in order, with ``state`` on stdin."""
-    for i, hook in enumerate((cfg.get("hooks") or {}).get(point) or []):
+    hooks = (cfg.get("hooks") or {}).get(point) or []
+    if not hooks:
+        return
+    import subprocess  # only now: most configs have no hooks, and create and the init should not load it for nothing
+    for i, hook in enumerate(hooks):
         argv = hook.get("args") or [hook["path"]]
         env = dict(e.split("=", 1) for e in hook.get("env") or [] if "=" in e)
         try:

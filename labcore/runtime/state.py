@@ -27,12 +27,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 from pathlib import Path
 
 from .. import tracker
 from ..errors import InvalidInputError
-from ..proc.stat import is_running, process_start_time
+from ..proc.stat import is_running, process_start_time  # noqa: F401 (process_start_time: part of what state offers)
 
 OCI_VERSION = "1.0.2"
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$")
@@ -107,6 +106,7 @@ class Container:
         return out
 
     def remove_dir(self) -> None:
+        import shutil  # imported where used: `start` and `state` never remove, and shutil loads lzma and bz2
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -126,14 +126,15 @@ def all_in(root: str | os.PathLike) -> list[Container]:
 @tracker.undoes("container", order=5)  # before processes, mounts and cgroups: it owns some
 def undo_container(rec: tracker.Record) -> str:
     """Kill the container's init (if still the same process), remove its cgroups and state directory."""
-    from ..ns.kill import kill_pidfd, open_checked
     from . import cgroups
     target = Path(rec.target)
     if not (target / "state.json").exists() and target.exists():
         tracker.refuse(rec, "not a container state directory (no state.json)")
     pid, start = rec.extra.get("pid"), rec.extra.get("start_time")
     said = "already stopped"
-    if isinstance(pid, int) and pid > 1 and isinstance(start, int) and process_start_time(pid) is not None:
+    # A zombie (exited, not yet reaped by its parent) is dead already: SIGKILL would change nothing.
+    if isinstance(pid, int) and pid > 1 and isinstance(start, int) and is_running(pid, start):
+        from ..ns.kill import kill_pidfd, open_checked  # here: labcore.ns is large, and most inits have exited by now
         fd = open_checked(pid, start)
         if fd is not None:
             try:
@@ -147,6 +148,7 @@ def undo_container(rec: tracker.Record) -> str:
         for p in programs:
             devices_v2.detach(p["cgroup"], p["prog_id"])
     cgroups.remove(rec.extra.get("cgroups") or [])
+    import shutil
     shutil.rmtree(target, ignore_errors=True)
     return f"{said}, state removed"
 
