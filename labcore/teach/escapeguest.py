@@ -62,16 +62,18 @@ def prepared(flags: list[str]):
     args = parser().parse_args(flags)
     policy = security_command.policy(args)   # the very function labcore run calls
     kinds = [k for k in CONTAINER if not (args.pid == "host" and k == "pid")]
-    binds = []
+    binds, made = [], []
     try:
         for spec in args.volume:
             src, _, dst = spec.partition(":")
             target = Path(ROOTFS) / dst.lstrip("/")
-            if Path(src).is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-            else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.touch()
+            if not target.exists():  # the mount point; removed after, so the next container starts clean
+                made.append(target)
+                if Path(src).is_dir():
+                    target.mkdir(parents=True)
+                else:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.touch()
             binds.append(mounts.bind(src, target))
         if args.pid == "host":  # docker run --pid host: /proc shows the host's processes
             binds.append(mounts.bind("/proc", Path(ROOTFS) / "proc"))
@@ -79,6 +81,8 @@ def prepared(flags: list[str]):
     finally:
         for b in reversed(binds):
             b.unmount()
+        for target in reversed(made):
+            target.rmdir() if target.is_dir() else target.unlink()
 
 
 def run_container(flags: list[str], argv: list[str], timeout: float = 120):

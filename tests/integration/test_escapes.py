@@ -70,3 +70,9 @@ def test_unknown_escape_is_refused():
     from labcore.errors import InvalidInputError
     with pytest.raises(InvalidInputError):
         escapes.demonstrate("teleport")
+
+
+def test_the_socket_escape_needs_only_the_socket():
+    sock = escapes.demonstrate("socket")
+    assert sock.misconfigured.escaped and "--privileged" not in sock.misconfigured.flags  # default profile
+    assert "No such file" in sock.default.output   # a fresh default container has no socket (no mount point left)
