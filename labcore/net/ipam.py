@@ -102,9 +102,15 @@ def _locked():
 
 
 def networks() -> dict:
-    """Every lab network's entry: ``{name: {"subnet", "gateway", "driver", "bridge", "leases": {ip: holder}}}``."""
-    with _locked() as state:
-        return json.loads(json.dumps(state))
+    """Every lab network's entry: ``{name: {"subnet", "gateway", "driver", "bridge", "leases": {ip: holder}}}``.
+
+    Read under a shared lock and never written back: the DNS servers read it for every query.
+    """
+    d = _dir()
+    with open(d / "ipam.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_SH)  # writers (LOCK_EX) replace the file whole, by rename
+        path = d / "ipam.json"
+        return json.loads(path.read_text()) if path.exists() else {}
 
 
 def add_network(name: str, subnet: str | None, routes, **info) -> tuple[dict, tracker.Record]:
