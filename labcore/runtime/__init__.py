@@ -21,6 +21,7 @@ The modules, one concept each:
     config.py    read and check config.json (pure: every field's type, before anything is made)
     spec.py      the default config.json (``runtime spec``, like ``runc spec``)
     state.py     the state directory, the state JSON, the status of a container
+    records.py   the container as one tracker record: handed to its init, undone by delete or cleanup
     cgroups.py   linux.resources written into cgroup v1 or v2 at cgroupsPath
     devices_v2.py cgroup v2's device rules: an eBPF program assembled from them and attached
     rootfs.py    mounts, /dev and devices, masked and read-only paths, pivot_root

@@ -26,13 +26,13 @@ import signal
 import sys
 import time
 
-from .. import tracker
 from ..errors import InvalidInputError, LabError
 from ..proc.stat import process_start_time
 from . import state
 
-# create's modules (config, cgroups, init, hooks) are imported by the functions that use them: every
-# verb is a process of its own, and `state` or `kill` should not pay for what only `create` needs.
+# create's modules (config, cgroups, init, hooks, and the tracker with records) are imported by the functions
+# that use them: every verb is a process of its own, and `start`, `state` or `kill` should not pay for what
+# only `create` and `delete` need.
 
 RLIMITS = {name: getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_")}
 
@@ -55,7 +55,8 @@ def create(root, cid: str, bundle: str = ".", pid_file: str | None = None,
 
     With ``process.terminal``, ``console_socket`` receives the master of the container's pty (console.py).
     """
-    from . import cgroups, config, console, init
+    from .. import tracker
+    from . import cgroups, config, console, init, records
     bundle = os.path.abspath(bundle)
     cfg = config.load(bundle)
     console.check(bool((cfg.get("process") or {}).get("terminal")), console_socket)
@@ -77,7 +78,7 @@ def create(root, cid: str, bundle: str = ".", pid_file: str | None = None,
     sock = console.connect(console_socket) if console_socket else None  # the init inherits it
     if sock is not None:
         cfg["_console_fd"] = sock.fileno()
-    rec = state.record(c.dir)
+    rec = records.add(c.dir)
     made: list[str] = []
     try:
         os.mkdir(c.dir, 0o700)
@@ -98,7 +99,7 @@ def create(root, cid: str, bundle: str = ".", pid_file: str | None = None,
         pid = _spawn(cfg, c, paths)
         start = process_start_time(pid)
         c.data.update(pid=pid, start_time=start, cgroups=made)
-        state.hand_over(rec, pid, start, cgroups=made, device_programs=programs)
+        records.hand_over(rec, pid, start, cgroups=made, device_programs=programs)
         _finish(cfg, c, pid)
     except BaseException:
         tracker.default().undo(rec)  # kills the init if any, removes cgroups and the state directory
@@ -229,6 +230,8 @@ def kill(root, cid: str, sig: str | int = "TERM") -> None:
 
 def delete(root, cid: str, force: bool = False) -> None:
     """Remove a stopped container; ``force`` kills a created or running one first."""
+    from .. import tracker
+    from . import records
     c = load(root, cid)
     status = c.status()
     if status in ("created", "running") and not force:
@@ -238,7 +241,7 @@ def delete(root, cid: str, force: bool = False) -> None:
     if rec is not None:
         tracker.default().undo(rec)  # kills what still runs, removes the cgroups and the directory
     else:
-        state.undo_container(tracker.Record("container", str(c.dir), c.data))
+        records.undo_container(tracker.Record("container", str(c.dir), c.data))
     if (c.data.get("hooks") or {}).get("poststop"):
         from . import hooks
         hooks.run({"hooks": c.data.get("hooks")}, "poststop", c.state() | {"status": "stopped"}, fatal=False)

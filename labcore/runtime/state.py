@@ -17,9 +17,9 @@ down, for the moment ``create`` is still working.
 ``state ID`` prints the runtime spec's state JSON: ``ociVersion``, ``id``,
 ``status``, ``pid``, ``bundle``, ``annotations``.
 
-Each container is also one tracker record (kind ``container``), owned by
-its init process: ``labcore cleanup`` spares a container while it runs
-(``--force`` kills it) and removes a stopped one's cgroups and directory.
+Each container is also one tracker record (kind ``container``): see
+``records.py``. This module does not load the tracker, so ``start``,
+``state`` and ``kill``, which only read the directory, start faster.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ import os
 import re
 from pathlib import Path
 
-from .. import tracker
 from ..errors import InvalidInputError
 from ..proc.stat import is_running, process_start_time  # noqa: F401 (process_start_time: part of what state offers)
 
@@ -40,6 +39,7 @@ STATUSES = ("creating", "created", "running", "stopped")
 
 def default_root() -> Path:
     """The state root when --root is not given: ``<lab state dir>/runtime``."""
+    from .. import tracker
     return tracker.state_dir() / "runtime"
 
 
@@ -123,45 +123,4 @@ def all_in(root: str | os.PathLike) -> list[Container]:
     return out
 
 
-@tracker.undoes("container", order=5)  # before processes, mounts and cgroups: it owns some
-def undo_container(rec: tracker.Record) -> str:
-    """Kill the container's init (if still the same process), remove its cgroups and state directory."""
-    from . import cgroups
-    target = Path(rec.target)
-    if not (target / "state.json").exists() and target.exists():
-        tracker.refuse(rec, "not a container state directory (no state.json)")
-    pid, start = rec.extra.get("pid"), rec.extra.get("start_time")
-    said = "already stopped"
-    # A zombie (exited, not yet reaped by its parent) is dead already: SIGKILL would change nothing.
-    if isinstance(pid, int) and pid > 1 and isinstance(start, int) and is_running(pid, start):
-        from ..ns.kill import kill_pidfd, open_checked  # here: labcore.ns is large, and most inits have exited by now
-        fd = open_checked(pid, start)
-        if fd is not None:
-            try:
-                kill_pidfd(fd, pid)
-                said = "killed"
-            finally:
-                os.close(fd)
-    programs = [p for p in rec.extra.get("device_programs") or [] if isinstance(p.get("prog_id"), int)]
-    if programs:  # a cgroup we made takes its program with it; one that existed before keeps it unless detached
-        from . import devices_v2
-        for p in programs:
-            devices_v2.detach(p["cgroup"], p["prog_id"])
-    cgroups.remove(rec.extra.get("cgroups") or [])
-    import shutil
-    shutil.rmtree(target, ignore_errors=True)
-    return f"{said}, state removed"
-
-
-def record(cid_dir: Path) -> tracker.Record:
-    """The tracker record of a container about to be created (owned by ``create`` until init exists)."""
-    return tracker.default().add("container", str(cid_dir))
-
-
-def hand_over(rec: tracker.Record, pid: int, start: int, **extra) -> None:
-    """From now on the container's init owns the record: cleanup spares it while it runs."""
-    rec.owner, rec.owner_start = pid, start
-    tracker.default().update(rec, pid=pid, start_time=start, **extra)
-
-
-__all__ = ["Container", "all_in", "default_root", "check_id", "record", "hand_over", "OCI_VERSION", "STATUSES"]
+__all__ = ["Container", "all_in", "default_root", "check_id", "OCI_VERSION", "STATUSES"]

@@ -36,7 +36,7 @@ KINDS = {
     "ipam": "labcore.net.ipam",
     "ipam-lease": "labcore.net.ipam",
     "docker-fw": "labcore.net.dockerfw",
-    "container": "labcore.runtime.state",
+    "container": "labcore.runtime.records",
 }
 
 
