@@ -235,12 +235,13 @@ def device_rules(resources: dict | None, devices: list | None = None) -> list:
 
 
 def apply(paths: dict[str, Path], resources: dict | None, devices: list | None = None,
-          programs: list | None = None) -> None:
+          programs: list | None = None, save=None) -> None:
     """Write the limits into each hierarchy's directory (``devices``: config.json's linux.devices).
 
     On the v2 hierarchy, device rules become an eBPF program attached to the cgroup; each attachment
-    is appended to ``programs`` (``{"cgroup", "prog_id"}``, which the container's record holds) before it
-    is made. On a hybrid machine the v1 devices controller checks the same rules as well.
+    is appended to ``programs`` (``{"cgroup", "prog_id"}``, which the container's record holds) and
+    ``save()`` called once the program is loaded, before it is attached. On a hybrid machine the v1
+    devices controller checks the same rules as well.
     """
     for controllers, path in paths.items():
         if controllers == "":
@@ -250,7 +251,12 @@ def apply(paths: dict[str, Path], resources: dict | None, devices: list | None =
                 entry = {"cgroup": str(path)}
                 if programs is not None:
                     programs.append(entry)
-                entry["prog_id"] = devices_v2.attach(path, device_rules(resources, devices))
+
+                def loaded(prog_id, entry=entry):
+                    entry["prog_id"] = prog_id
+                    if save is not None:
+                        save()
+                devices_v2.attach(path, device_rules(resources, devices), loaded)
         else:
             _v1(controllers, path, resources or {}, devices)
 

@@ -94,8 +94,8 @@ def create(root, cid: str, bundle: str = ".", pid_file: str | None = None,
         tracker.default().update(rec, cgroups=made)
         cgroups.make(paths, made)
         programs: list[dict] = []  # v2 device programs: detached at delete if their cgroup outlives the container
-        tracker.default().update(rec, cgroups=made, device_programs=programs)
-        cgroups.apply(paths, linux.get("resources"), linux.get("devices"), programs)
+        cgroups.apply(paths, linux.get("resources"), linux.get("devices"), programs,
+                      save=lambda: tracker.default().update(rec, cgroups=made, device_programs=programs))
         pid = _spawn(cfg, c, paths)
         start = process_start_time(pid)
         c.data.update(pid=pid, start_time=start, cgroups=made)

@@ -152,12 +152,17 @@ def assemble(rules: list[Rule]) -> bytes:
     return b"".join(code)
 
 
-def attach(cgroup: str | os.PathLike, rules: list[Rule]) -> int:
-    """Load the program for ``rules`` and attach it to the v2 cgroup directory; returns its program id."""
+def attach(cgroup: str | os.PathLike, rules: list[Rule], loaded=None) -> int:
+    """Load the program for ``rules`` and attach it to the v2 cgroup directory; returns its program id.
+
+    ``loaded(prog_id)``, if given, is called between the two: the tracker records the id before the attachment.
+    """
     code = assemble(rules)
     prog = bpf.prog_load(bpf.BPF_PROG_TYPE_CGROUP_DEVICE, code, license="Apache-2.0", name="labcore_devices",
                          expected_attach_type=bpf.BPF_CGROUP_DEVICE)
     try:
+        if loaded is not None:
+            loaded(bpf.prog_id(prog))
         target = os.open(cgroup, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             bpf.prog_attach(target, prog, bpf.BPF_CGROUP_DEVICE, bpf.BPF_F_ALLOW_MULTI, what=str(cgroup))

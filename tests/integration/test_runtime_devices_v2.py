@@ -71,7 +71,10 @@ def open_from(cgroup: Path, device: str, flags: int = os.O_RDONLY) -> int:
 
 def test_null_allowed_zero_denied_then_detached(lab_group):
     assert open_from(lab_group, "/dev/zero") == 0  # nothing attached yet
-    prog = devices_v2.attach(lab_group, [Rule(False), Rule.from_line("c 1:3 rwm"), Rule(True, "c", 1, 8, "r")])
+    seen = []
+    prog = devices_v2.attach(lab_group, [Rule(False), Rule.from_line("c 1:3 rwm"), Rule(True, "c", 1, 8, "r")],
+                             loaded=lambda prog_id: seen.append((prog_id, devices_v2.attached(lab_group))))
+    assert seen == [(prog, [])]  # its id is known (for the tracker's record) before it is attached
     assert devices_v2.attached(lab_group) == [prog]
     assert open_from(lab_group, "/dev/null", os.O_RDWR) == 0
     assert open_from(lab_group, "/dev/zero") == errno.EPERM
