@@ -12,6 +12,8 @@ Prints ``name: value`` lines; run alone with ``python bench/runtime.py``.
 from __future__ import annotations
 
 import json
+import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -28,14 +30,21 @@ HIDE_CGROUP2 = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
                 'umount /sys/fs/cgroup/unified 2>/dev/null; exec "$0" "$@"']
 
 
-def lifecycle(argv: list[str], bundle: Path, n: int) -> float:
+def lifecycle(argv: list[str], bundle: Path, n: int, cpu: list | None = None) -> float:
+    """Milliseconds of create + start + delete; ``cpu`` gets the CPU milliseconds (user + system) the
+    three commands and the processes they waited for used: a figure a busy machine inflates less."""
     cid = f"lab-bench-{n}"
     quiet = dict(stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(argv + ["create", "--bundle", str(bundle), cid], **quiet)
     subprocess.run(argv + ["start", cid], **quiet)
     subprocess.run(argv + ["delete", "--force", cid], **quiet)
-    return (time.perf_counter() - start) * 1000
+    took = (time.perf_counter() - start) * 1000
+    now = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if cpu is not None:
+        cpu.append((now.ru_utime + now.ru_stime - used.ru_utime - used.ru_stime) * 1000)
+    return took
 
 
 def main() -> None:
@@ -58,12 +67,13 @@ def main() -> None:
         if shutil.which("crun"):
             runtimes["crun"] = HIDE_CGROUP2 + [shutil.which("crun"), "--root", str(work / "crun")]
         samples = {name: [] for name in runtimes}
+        cpu = {name: [] for name in runtimes}
         wrapper, floor = [], []
         for name, argv in runtimes.items():
             lifecycle(argv, bundle, 0)  # warm up
         for n in range(1, ROUNDS + 1):
             for name, argv in runtimes.items():
-                samples[name].append(lifecycle(argv, bundle, n))
+                samples[name].append(lifecycle(argv, bundle, n, cpu[name]))
             t = time.perf_counter()
             for _ in range(3):  # the floor under ours: three processes of this interpreter doing nothing
                 subprocess.run([sys.executable, "-c", "pass"], check=True)
@@ -85,6 +95,11 @@ def main() -> None:
             print(f"runtime_lifecycle_labcore_vs_runc: {med['labcore'] / med['runc']:.2f}x (target <= 1.0x)")
         if "crun" in med:
             print(f"runtime_lifecycle_labcore_vs_crun: {med['labcore'] / med['crun']:.2f}x")
+        if "runc" in med:
+            ours_cpu, runc_cpu = statistics.median(cpu["labcore"]), statistics.median(cpu["runc"])
+            print(f"runtime_lifecycle_cpu_ms: labcore {ours_cpu:.1f}, runc {runc_cpu:.1f} ({ours_cpu / runc_cpu:.2f}x; "
+                  f"user + system time of the three commands, load average {os.getloadavg()[0]:.1f} on "
+                  f"{os.cpu_count()} CPUs during the run)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

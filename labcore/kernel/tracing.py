@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import errno
 import os
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -115,6 +114,7 @@ class Trace(list):
 
 def _open_log() -> int:
     """An anonymous file (no name on disk), append-only, closed on execve(2)."""
+    import tempfile  # only once a trace starts: every process that makes a call imports this module
     flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC
     try:
         return os.open(tempfile.gettempdir(), flags | os.O_TMPFILE, 0o600)

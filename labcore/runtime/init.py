@@ -29,7 +29,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import traceback
 
 from .. import kernel
 from ..kernel import flags as F
@@ -82,6 +81,7 @@ class Channel:
 
 
 def _fail(ch: Channel, exc: BaseException) -> None:
+    import traceback  # only on a failure: every create would load it (and textwrap, linecache) for nothing
     text = str(exc) if isinstance(exc, (OSError, ValueError)) or hasattr(exc, "what") else \
         "".join(traceback.format_exception_only(type(exc), exc)).strip()
     try:
