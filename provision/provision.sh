@@ -21,6 +21,7 @@ require_root
 #   docker-registry apache2-utils     the distribution registry the lab starts on 127.0.0.1; htpasswd for its auth (12)
 #   strace tini                       namespace syscalls of real tools; docker run --init's init (chapter 04, deep dive A)
 #   qemu-system-x86 e2fsprogs         notebook 02's tiny VM (software emulation, no KVM needed); mkfs.ext4 -d: deep dive D's host disk
+#   apparmor                          apparmor_parser: deep dive D loads a profile into its throwaway VM's kernel
 #   graphviz                          dot: draws lab.diagrams' pictures of processes, layers and cgroups
 #   sudo                              the course VM's root kernel; the tests check its sudoers rule with visudo
 #   chromium chromium-driver          the browser test drives JupyterLab in headless Chromium (tests/browser)
@@ -36,7 +37,7 @@ PACKAGES=(
     skopeo umoci oci-image-tool
     docker-registry apache2-utils
     strace tini
-    qemu-system-x86 e2fsprogs
+    qemu-system-x86 e2fsprogs apparmor
     graphviz
     sudo
     chromium chromium-driver

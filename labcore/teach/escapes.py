@@ -38,10 +38,13 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import re
+import shutil
 import time
 from dataclasses import dataclass, field, replace
 
-from ..errors import InvalidInputError, LabError
+from ..errors import InvalidInputError, LabError, UnsupportedError
 from .escapeguest import RESULT, SNAPSHOT
 from .hostvm import SECRET_PATH, HostVM
 
@@ -98,7 +101,29 @@ echo "the host's init is PID $pid here"
 cat /proc/$pid/root/etc/lab-host-secret || exit 1
 """
 
-SCRIPTS = {"disk.sh": DISK_SH, "engine_client.py": SOCKET_PY, "release_agent.sh": RELEASE_AGENT_SH, "pid.sh": PID_SH}
+# In the spirit of Docker's docker-default: everything a container does normally, but no mount at all.
+NO_MOUNT_PROFILE = """profile lab-no-mount flags=(attach_disconnected,mediate_deleted) {
+  file,
+  capability,
+  network,
+  signal,
+  ptrace,
+  unix,
+  umount,
+  pivot_root,
+  audit deny mount,     # "audit": an explicit deny is silent unless asked to log
+}
+"""
+PROFILES = {"lab-no-mount": NO_MOUNT_PROFILE}
+
+# What runc does for --security-opt apparmor=PROFILE, last before execve: ask the kernel to switch
+# this process to the profile at its next exec (attr/apparmor/exec), then exec the command.
+CONFINED_SH = """#!/bin/sh
+echo "exec lab-no-mount" > /proc/self/attr/apparmor/exec || exit 1
+exec sh /escape/disk.sh
+"""
+
+SCRIPTS = {"confined.sh": CONFINED_SH, "disk.sh": DISK_SH, "engine_client.py": SOCKET_PY, "release_agent.sh": RELEASE_AGENT_SH, "pid.sh": PID_SH}
 ENGINE_SOCKET = "/run/lab-engine.sock"
 
 
@@ -109,9 +134,10 @@ class Escape:
     id: str
     title: str
     argv: tuple                 # the attack, run in the container
-    runs: tuple                 # (name, labcore run flags, escapes?) in order; the first is the misconfiguration
+    runs: tuple                 # (name, labcore run flags, escapes?[, argv]) in order; the first is the misconfiguration
     layer: str                  # which layer of the default stops it, in words
     setup: str = ""             # a command the host's root runs first (the engine)
+    after: str = ""             # a command the host's root runs last (its output: Outcome.after)
 
     @property
     def script(self) -> str:
@@ -141,6 +167,14 @@ ESCAPES = {e.id: e for e in (
             ("default without seccomp", ("--security-opt", "seccomp=unconfined"), False)),
            "seccomp refuses mount(2) without CAP_SYS_ADMIN, and the capability check refuses it even with "
            "the filter off: no cgroup hierarchy can be mounted, so there is no release_agent to write"),
+    Escape("apparmor", "AppArmor alone stops a --privileged container's mount", ("sh", "/escape/disk.sh"),
+           (("misconfigured: --privileged", ("--privileged",), True),
+            ("--privileged under the AppArmor profile lab-no-mount", ("--privileged",), False,
+             ("sh", "/escape/confined.sh"))),
+           "the LSM: AppArmor's mount hook refuses mount(2) to a process confined by lab-no-mount, "
+           "whatever its capabilities and with no seccomp filter",
+           setup="apparmor_parser -r /etc/lab-apparmor/lab-no-mount && cat /sys/kernel/security/apparmor/profiles",
+           after="dmesg | grep 'apparmor=\"DENIED\"' | sed 's/^\\[[ 0-9.]*\\] //'"),
     Escape("pid", "The host's pid namespace with CAP_SYS_PTRACE", ("sh", "/escape/pid.sh"),
            (("misconfigured: --pid host --cap-add SYS_PTRACE", ("--pid", "host", "--cap-add", "SYS_PTRACE"), True),
             ("default", (), False),
@@ -177,12 +211,23 @@ class Outcome:
     boot_seconds: float = 0.0
     total_seconds: float = 0.0
     lsm: str = ""
+    after: str = ""             # the escape's closing command's output (the AppArmor denial in the kernel log)
 
     def run(self, name: str) -> Run:
         for r in self.runs:
             if r.name == name or r.name.startswith(name):
                 return r
         raise InvalidInputError(f"no run {name!r}", f"runs are {', '.join(r.name for r in self.runs)}")
+
+    @property
+    def denial(self) -> str:
+        """The first AppArmor denial in the guest's kernel log, its stable fields only (no time, no PID)."""
+        for line in self.after.splitlines():
+            if 'apparmor="DENIED"' in line:
+                fields = dict(re.findall(r'(\w+)="([^"]*)"', line))
+                return " ".join(f'{k}="{fields[k]}"' for k in ("apparmor", "operation", "profile", "comm", "fstype",
+                                                                "srcname", "name") if k in fields)
+        return ""
 
     @property
     def misconfigured(self) -> Run:
@@ -195,12 +240,13 @@ class Outcome:
     @property
     def as_expected(self) -> bool:
         return len(self.runs) == len(self.escape.runs) and all(
-            r.escaped == want for r, (_, _, want) in zip(self.runs, self.escape.runs))
+            r.escaped == want[2] for r, want in zip(self.runs, self.escape.runs))
 
     def table(self) -> str:
-        rows = [f"{'container':50} {'read the host secret':22} last line of its output"]
+        width = max(50, *(len(r.name) for r in self.runs))
+        rows = [f"{'container':{width}} {'read the host secret':22} last line of its output"]
         for r in self.runs:
-            rows.append(f"{r.name:50} {'YES: escaped' if r.escaped else 'no':22} {r.last_line()[:70]}")
+            rows.append(f"{r.name:{width}} {'YES: escaped' if r.escaped else 'no':22} {r.last_line()[:70]}")
         return "\n".join(rows)
 
     def __repr__(self) -> str:
@@ -223,6 +269,9 @@ def demonstrate(escape_id: str, runs=None, memory_mb: int = 512) -> Outcome:
         esc = ESCAPES[escape_id]
     except KeyError:
         raise InvalidInputError(f"no escape {escape_id!r}", f"escapes are {', '.join(ESCAPES)}") from None
+    if escape_id == "apparmor" and not (shutil.which("apparmor_parser") or os.path.exists("/sbin/apparmor_parser")):
+        raise UnsupportedError("apparmor_parser is missing: the guest loads its AppArmor profile with it",
+                               "apt-get install apparmor (sudo make provision does)")
     if runs is not None:
         esc = replace(esc, runs=tuple((n, tuple(f), want) for n, f, want in runs))
     return _in_a_fresh_host(esc, SCRIPTS, memory_mb)
@@ -261,20 +310,22 @@ def host_processes(containers=(("default", ()), ("pid-host", ("--pid", "host", "
 
 def _in_a_fresh_host(esc: Escape, scripts: dict, memory_mb: int) -> Outcome:
     start = time.monotonic()
-    steps = [{"name": n, "flags": list(f), "argv": list(esc.argv)} for n, f, _ in esc.runs]
+    steps = [{"name": r[0], "flags": list(r[1]), "argv": list(r[3] if len(r) > 3 else esc.argv)} for r in esc.runs]
     encoded = base64.b64encode(json.dumps(steps).encode()).decode()
     out = Outcome(esc)
-    with HostVM(scripts, memory_mb=memory_mb) as host:
+    with HostVM(scripts, PROFILES, memory_mb=memory_mb) as host:
         out.build_seconds, out.boot_seconds = host.build_seconds, host.boot_seconds
         out.lsm = host.run("cat /sys/kernel/security/lsm; echo").strip()
         if esc.setup:
             host.run(esc.setup)
         text = host.run(f"python3 -m labcore.teach.escapeguest plan {encoded}", timeout=600)
         secret = host.secret
+        if esc.after:
+            out.after = host.run(esc.after).strip()
     for line in text.splitlines():
         if line.startswith(RESULT + " "):
             r = json.loads(line[len(RESULT) + 1:])
-            flags = next(f for n, f, _ in esc.runs if n == r["name"])
+            flags = next(run[1] for run in esc.runs if run[0] == r["name"])
             out.runs.append(Run(r["name"], flags, r["status"], _clean(r["output"], secret), r["seconds"],
                                 secret in r["output"]))
     if len(out.runs) != len(esc.runs):

@@ -21,6 +21,8 @@ path on the guest's disk              what it is
                                       Python, and the attack scripts in /escape
 /sbin/lab-init                        the host's PID 1: mounts /proc, /sys, /dev,
                                       then runs the commands typed on the console
+/sbin/apparmor_parser,                AppArmor's profile compiler and the lab's
+/etc/lab-apparmor/                    profiles, where this machine has the parser
 ====================================  =========================================
 
 Nothing is copied that can be linked: the tree is made of hard links to the
@@ -65,7 +67,7 @@ SKIP_STDLIB = {"test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3
 APPLETS = ("sh", "mount", "umount", "cat", "echo", "mkdir", "mknod", "sleep", "ls", "ps", "grep", "sed", "head",
            "chmod", "printf", "readlink", "id", "cut", "tr", "test", "[", "true", "false", "kill", "wc", "stat",
            "poweroff", "stty", "nsenter", "rm", "touch", "uname", "hostname", "cp", "tail", "ln", "env", "timeout",
-           "strings", "dd", "od")
+           "strings", "dd", "od", "dmesg")
 
 # The initramfs's /init: wait for the disk, mount it, make it / (switch_root deletes the initramfs).
 BOOT = f"""#!/bin/sh
@@ -170,12 +172,21 @@ def _skeleton(root: Path) -> None:
             os.symlink(target, root / name)
 
 
-def build_tree(root: Path, secret: str, scripts: dict[str, str]) -> None:
-    """Lay out the guest host's disk under ``root`` (see the table above). ``scripts``: /escape's files."""
+def build_tree(root: Path, secret: str, scripts: dict[str, str], profiles: dict | None = None) -> None:
+    """Lay out the guest host's disk under ``root`` (see the table above). ``scripts``: /escape's files;
+    ``profiles``: AppArmor profiles for /etc/lab-apparmor (with apparmor_parser, where this machine has it)."""
+    profiles = profiles or {}
     _skeleton(root)
     _busybox(root)
     _python(root)
     _link(Path("/sbin/ldconfig"), root / "sbin/ldconfig")       # ctypes.util.find_library asks ldconfig -p
+    parser = shutil.which("apparmor_parser") or ("/sbin/apparmor_parser" if os.path.exists("/sbin/apparmor_parser")
+                                                 else None)
+    if parser:  # AppArmor's compiler: loads a profile into the guest kernel (its libraries: libc only)
+        _link(Path(os.path.realpath(parser)), root / "sbin/apparmor_parser")
+        (root / "etc/lab-apparmor").mkdir(parents=True)
+        for name, text in profiles.items():
+            (root / "etc/lab-apparmor" / name).write_text(text)
     _link(Path("/etc/ld.so.cache"), root / "etc/ld.so.cache")
     (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
     (root / "etc/hostname").write_text("lab-host\n")
@@ -226,6 +237,7 @@ class HostVM:
     """
 
     scripts: dict = field(default_factory=dict)
+    profiles: dict = field(default_factory=dict)
     memory_mb: int = 512
     secret: str = field(default_factory=lambda: f"host-secret-{secrets.token_hex(8)}")
     build_seconds: float | None = None
@@ -241,7 +253,7 @@ class HostVM:
         self._scratch = Scratch("escape-host", on_disk=True)
         try:
             tree, image = self._scratch / "tree", self._scratch / "disk.img"
-            build_tree(tree, self.secret, self.scripts)
+            build_tree(tree, self.secret, self.scripts, self.profiles)
             make_disk(tree, image)
             shutil.rmtree(tree)  # the image holds it now
             self.build_seconds = time.monotonic() - start
