@@ -327,40 +327,56 @@ def start(c: Container) -> subprocess.Popen:
     try:
         _write_json(c.dir / "config.json", net.apply(bundle.config(c.meta, c.id), network))
         runtime_root().mkdir(parents=True, exist_ok=True, mode=0o700)
-        with open(c.dir / "shim.log", "ab") as shim_log:  # what the shim says, a crash's traceback too
-            shim = subprocess.Popen([sys.executable, "-m", "labcore", "shim", "--id", c.id, "--dir", str(c.dir),
-                                     "--root", str(runtime_root())],
-                                    stdin=subprocess.PIPE, stdout=shim_log, stderr=shim_log,
-                                    start_new_session=True,  # its own session: a signal to the daemon's group misses it
-                                    close_fds=True)
+        # The shim writes a byte on this pipe once the container runs (or has ended): start blocks on it.
+        ready_r, ready_w = os.pipe()
+        try:
+            with open(c.dir / "shim.log", "ab") as shim_log:  # what the shim says, a crash's traceback too
+                shim = subprocess.Popen([sys.executable, "-m", "labcore", "shim", "--id", c.id, "--dir", str(c.dir),
+                                         "--root", str(runtime_root()), "--ready-fd", str(ready_w)],
+                                        stdin=subprocess.PIPE, stdout=shim_log, stderr=shim_log,
+                                        start_new_session=True,  # its own session: a signal to the daemon's group misses it
+                                        close_fds=True, pass_fds=(ready_w,))
+        finally:
+            os.close(ready_w)  # the shim's copy is the only writer: its exit ends the pipe
     except BaseException:
+        os.close(ready_r)
         net.detach(c, every())
         mounted.unmount()
         raise
-    started = process_start_time(shim.pid)
-    with tracker.default().created("process", shim.pid, start_time=started, what="shim", container=c.id) as prec:
-        pass
-    hand(records_of(c) + net.records(c.id) + [prec], shim.pid, started)
-    net.hold_default(c, shim.pid, started)  # the shim owns the container's objects while it runs
-    c.meta["StartedAt"], c.meta["StartedEpoch"] = logs.timestamp(), time.time()
-    c.save()
-    shim.stdin.write(b"go\n")  # the gate: the shim did nothing before its record was on disk
-    shim.stdin.close()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        s = c.shim()
-        if s and s.get("container_pid"):
-            return shim
-        ex = c.exit()
-        if ex is not None:
-            if ex.get("Error"):
-                raise LabError(f"cannot start container {c.id[:12]}: {ex['Error']}", "see docker logs and shim.log")
-            return shim
-        if shim.poll() is not None:
-            raise LabError(f"the shim of {c.id[:12]} exited with {shim.returncode} before the container started",
-                           f"see {c.dir / 'shim.log'}")
-        time.sleep(0.002)
-    raise LabError(f"container {c.id[:12]} did not start within 30 s", f"see {c.dir / 'shim.log'}")
+    try:
+        started = process_start_time(shim.pid)
+        with tracker.default().created("process", shim.pid, start_time=started, what="shim", container=c.id) as prec:
+            pass
+        hand(records_of(c) + net.records(c.id) + [prec], shim.pid, started)
+        net.hold_default(c, shim.pid, started)  # the shim owns the container's objects while it runs
+        c.meta["StartedAt"], c.meta["StartedEpoch"] = logs.timestamp(), time.time()
+        c.save()
+        shim.stdin.write(b"go\n")  # the gate: the shim did nothing before its record was on disk
+        shim.stdin.close()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            s = c.shim()
+            if s and s.get("container_pid"):
+                return shim
+            ex = c.exit()
+            if ex is not None:
+                if ex.get("Error"):
+                    raise LabError(f"cannot start container {c.id[:12]}: {ex['Error']}", "see docker logs and shim.log")
+                return shim
+            if shim.poll() is not None:
+                raise LabError(f"the shim of {c.id[:12]} exited with {shim.returncode} before the container started",
+                               f"see {c.dir / 'shim.log'}")
+            # Blocked until the shim's byte, or its exit (the pipe ends); every 0.1 s at most the files are read
+            # again anyway, for a shim killed while a child of its (an init not yet exec'd) still holds the pipe.
+            ready = select.select([ready_r], [], [], min(0.1, max(0.0, deadline - time.monotonic())))[0]
+            if ready and not os.read(ready_r, 1):
+                try:
+                    shim.wait(timeout=1)  # the pipe ended: the shim is exiting (the next turn says how)
+                except subprocess.TimeoutExpired:
+                    pass
+        raise LabError(f"container {c.id[:12]} did not start within 30 s", f"see {c.dir / 'shim.log'}")
+    finally:
+        os.close(ready_r)
 
 
 def _reset(c: Container) -> None:

@@ -105,8 +105,19 @@ def _own_record() -> tracker.Record | None:
     return next((r for r in tracker.default().records() if r.kind == "process" and r.target == me), None)
 
 
-def run(cid: str, cdir: str, root: str) -> int:
+def _tell(ready_fd: int | None) -> None:
+    """One byte on the daemon's pipe: shim.json or exit.json has news (the daemon blocks reading it)."""
+    if ready_fd is not None:
+        try:
+            os.write(ready_fd, b"1")
+        except OSError:
+            pass  # the daemon is gone: a new one reads the files
+
+
+def run(cid: str, cdir: str, root: str, ready_fd: int | None = None) -> int:
     """The shim's life: gate, create and start the container, pump its output, wait, record, clean up."""
+    if ready_fd is not None:
+        os.set_inheritable(ready_fd, False)  # not the container's: closed when its init execs
     k = kernel.default()
     k.prctl(F.PR_SET_CHILD_SUBREAPER, 1)  # orphans below us (the container's init) become our children
     # Loaded before the gate, while the daemon is still writing our record: the runtime, and the security
@@ -146,6 +157,7 @@ def run(cid: str, cdir: str, root: str) -> int:
         pump.start()
         runtime.start(root, cid)
         _write_json(cdir / "shim.json", me | {"container_pid": c.pid})
+        _tell(ready_fd)
         print(f"{logs.timestamp()} container {cid[:12]} started, init PID {c.pid}", file=shim_log)
         status = _wait(c.pid)
         code = os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
@@ -165,6 +177,7 @@ def run(cid: str, cdir: str, root: str) -> int:
             _remove_cgroups(c.data.get("cgroups") or [], shim_log)
         now = time.time()
         _write_json(cdir / "exit.json", exit_info | {"FinishedAt": logs.timestamp(now), "FinishedEpoch": now})
+        _tell(ready_fd)  # a container that failed to start (or ended at once): the daemon need not wait longer
         print(f"{logs.timestamp()} container {cid[:12]} exited: {exit_info}", file=shim_log)
         for rec in tracker.default().records():
             if rec.kind == "mount" and rec.target == str(cdir / "rootfs"):
@@ -194,10 +207,11 @@ def add_arguments(p) -> None:
     p.add_argument("--id", required=True, help="the container's ID (also its ID in the runtime)")
     p.add_argument("--dir", required=True, help="the container's state directory: the bundle, the log, exit.json")
     p.add_argument("--root", required=True, help="the runtime's state root")
+    p.add_argument("--ready-fd", type=int, help="a pipe to the daemon: one byte once the container runs, or has ended")
 
 
 def command(args) -> int:
-    return run(args.id, args.dir, args.root)
+    return run(args.id, args.dir, args.root, args.ready_fd)
 
 
 __all__ = ["run", "oom_killed", "Pump", "add_arguments", "command"]
