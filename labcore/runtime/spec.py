@@ -60,6 +60,9 @@ def default(args: list[str] | None = None, rootfs: str = "rootfs") -> dict:
 def write(bundle: str = ".", args: list[str] | None = None, force: bool = False) -> str:
     """Write ``BUNDLE/config.json`` (refuses to overwrite one unless ``force``). Returns its path."""
     path = os.path.join(bundle, "config.json")
+    if not os.path.isdir(bundle):  # runc spec does not make the bundle either: the rootfs goes in it first
+        raise InvalidInputError(f"bundle directory {bundle} does not exist",
+                                f"make it first (mkdir -p {bundle}) and put the container's rootfs in it")
     if os.path.exists(path) and not force:
         raise InvalidInputError(f"{path} exists already", "remove it first, or pass --force")
     with open(path, "w") as f:

@@ -83,6 +83,12 @@ def test_spec_write_refuses_to_overwrite(tmp_path):
         spec.write(str(tmp_path))
 
 
+def test_spec_in_a_missing_bundle_says_to_make_it(tmp_path):
+    with pytest.raises(InvalidInputError, match="does not exist") as err:
+        spec.write(str(tmp_path / "nope"))
+    assert "mkdir -p" in err.value.fix and not (tmp_path / "nope").exists()
+
+
 def test_state_json_follows_the_schema(tmp_path):
     c = state.Container(tmp_path, "box1")
     c.dir.mkdir()
