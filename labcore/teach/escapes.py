@@ -30,6 +30,15 @@ misconfiguration, once with ``labcore run``'s defaults, and with one layer
 of the default removed, which shows which layer alone is enough to stop it.
 The containers are started inside the VM by ``escapeguest.py``.
 
+Booting the VM under software emulation takes longer than the containers,
+so several demos may share one host: ``with EscapeHost() as host:
+host.demonstrate("disk"); host.demonstrate("pid")``. Each demo still gets
+fresh containers, and each escape undoes in the guest what it left
+behind (``Escape.undo``: a file holding the secret, a cgroup hierarchy
+with a release_agent, the engine daemon), so no later demo can read the
+secret from an earlier one's leftovers. ``demonstrate(ID)`` alone boots a
+host for that one escape and stops it.
+
 The attack scripts below are what an attacker types in the container; the
 notebook prints them. Used by deep dive D.
 """
@@ -46,7 +55,7 @@ from dataclasses import dataclass, field, replace
 
 from ..errors import InvalidInputError, LabError, UnsupportedError
 from .escapeguest import RESULT, SNAPSHOT
-from .hostvm import SECRET_PATH, HostVM
+from .hostvm import ROOTFS, SECRET_PATH, HostVM
 
 DISK_SH = """#!/bin/sh
 # The host's disks are listed in /proc/partitions, which no namespace filters.
@@ -123,6 +132,10 @@ echo "exec lab-no-mount" > /proc/self/attr/apparmor/exec || exit 1
 exec sh /escape/disk.sh
 """
 
+# The privileged run leaves the host disk's device node in the rootfs all containers share: any later
+# container could read the raw disk through it, mount(2) or not.
+DISK_UNDO = f"rm -f {ROOTFS}/tmp/hostdisk"
+
 SCRIPTS = {"confined.sh": CONFINED_SH, "disk.sh": DISK_SH, "engine_client.py": SOCKET_PY, "release_agent.sh": RELEASE_AGENT_SH, "pid.sh": PID_SH}
 ENGINE_SOCKET = "/run/lab-engine.sock"
 
@@ -138,6 +151,7 @@ class Escape:
     layer: str                  # which layer of the default stops it, in words
     setup: str = ""             # a command the host's root runs first (the engine)
     after: str = ""             # a command the host's root runs last (its output: Outcome.after)
+    undo: str = ""              # run by the host's root after it all: what the escape left in a shared host
 
     @property
     def script(self) -> str:
@@ -151,7 +165,8 @@ ESCAPES = {e.id: e for e in (
             ("default", (), False),
             ("default without seccomp", ("--security-opt", "seccomp=unconfined"), False)),
            "seccomp refuses mount(2) to a container without CAP_SYS_ADMIN (EPERM before any check); "
-           "with the filter off, the capability check refuses it too: CAP_SYS_ADMIN is not among the 14"),
+           "with the filter off, the capability check refuses it too: CAP_SYS_ADMIN is not among the 14",
+           undo=DISK_UNDO),
     Escape("socket", "The engine's socket mounted into a container", ("python3", "/escape/engine_client.py"),
            (("misconfigured: socket mounted, default profile", ("-v", f"{ENGINE_SOCKET}:/run/engine.sock"), True),
             ("default", (), False)),
@@ -159,14 +174,22 @@ ESCAPES = {e.id: e for e in (
            "to connect to. No capability, seccomp rule or masked path helps once it is mounted: the "
            "misconfigured run had all of them",
            setup=f"python3 -m labcore.teach.escapeguest engine {ENGINE_SOCKET} >/run/engine.log 2>&1 & "
+                 f"echo $! >/run/engine.pid; "
                  f"n=0; while [ ! -S {ENGINE_SOCKET} ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n+1)); done; "
-                 f"test -S {ENGINE_SOCKET}"),
+                 f"test -S {ENGINE_SOCKET}",
+           # the engine is a daemon of the host: stop it, and free its socket's path for the next demo
+           undo=f"kill $(cat /run/engine.pid); rm -f /run/engine.pid {ENGINE_SOCKET}"),
     Escape("release_agent", "CAP_SYS_ADMIN and cgroup v1's release_agent", ("sh", "/escape/release_agent.sh"),
            (("misconfigured: --cap-add SYS_ADMIN", ("--cap-add", "SYS_ADMIN"), True),
             ("default", (), False),
             ("default without seccomp", ("--security-opt", "seccomp=unconfined"), False)),
            "seccomp refuses mount(2) without CAP_SYS_ADMIN, and the capability check refuses it even with "
-           "the filter off: no cgroup hierarchy can be mounted, so there is no release_agent to write"),
+           "the filter off: no cgroup hierarchy can be mounted, so there is no release_agent to write",
+           # /escape/out holds the secret, in the rootfs every later container shares: delete it (and the
+           # payload); remove the hierarchy, which outlives the container while its cgroup x exists
+           undo=f"rm -f {ROOTFS}/escape/out {ROOTFS}/escape/payload; mkdir -p /run/lab-cg; "
+                "mount -t cgroup -o none,name=lab-escape cgroup /run/lab-cg 2>/dev/null && "
+                "{ rmdir /run/lab-cg/x; umount /run/lab-cg; }; rmdir /run/lab-cg"),
     Escape("apparmor", "AppArmor alone stops a --privileged container's mount", ("sh", "/escape/disk.sh"),
            (("misconfigured: --privileged", ("--privileged",), True),
             ("--privileged under the AppArmor profile lab-no-mount", ("--privileged",), False,
@@ -174,7 +197,9 @@ ESCAPES = {e.id: e for e in (
            "the LSM: AppArmor's mount hook refuses mount(2) to a process confined by lab-no-mount, "
            "whatever its capabilities and with no seccomp filter",
            setup="apparmor_parser -r /etc/lab-apparmor/lab-no-mount && cat /sys/kernel/security/apparmor/profiles",
-           after="dmesg | grep 'apparmor=\"DENIED\"' | sed 's/^\\[[ 0-9.]*\\] //'"),
+           after="dmesg | grep 'apparmor=\"DENIED\"' | sed 's/^\\[[ 0-9.]*\\] //'",
+           # unload the profile and clear the kernel log, so a later demo's denial is its own
+           undo="apparmor_parser -R /etc/lab-apparmor/lab-no-mount && dmesg -c >/dev/null; " + DISK_UNDO),
     Escape("pid", "The host's pid namespace with CAP_SYS_PTRACE", ("sh", "/escape/pid.sh"),
            (("misconfigured: --pid host --cap-add SYS_PTRACE", ("--pid", "host", "--cap-add", "SYS_PTRACE"), True),
             ("default", (), False),
@@ -257,14 +282,8 @@ def _clean(text: str, secret: str) -> str:
     return text.replace(secret, "<the host's secret>")
 
 
-def demonstrate(escape_id: str, runs=None, memory_mb: int = 512) -> Outcome:
-    """Boot a fresh host VM, run the escape's containers in it, stop it; the VM and its disk are gone after.
-
-    ``runs``: other (name, flags, expected) rows to compare instead of the
-    escape's own. Used by deep dive D. The secret is random for each VM, so
-    a run that prints it has read that VM's disk; outputs show it as
-    ``<the host's secret>``.
-    """
+def _escape(escape_id: str, runs=None) -> Escape:
+    """The escape named ``escape_id`` (refused with the list if unknown), with other ``runs`` if given."""
     try:
         esc = ESCAPES[escape_id]
     except KeyError:
@@ -274,7 +293,119 @@ def demonstrate(escape_id: str, runs=None, memory_mb: int = 512) -> Outcome:
                                "apt-get install apparmor (sudo make provision does)")
     if runs is not None:
         esc = replace(esc, runs=tuple((n, tuple(f), want) for n, f, want in runs))
-    return _in_a_fresh_host(esc, SCRIPTS, memory_mb)
+    return esc
+
+
+class EscapeHost:
+    """One throwaway host VM for several demos: ``with EscapeHost() as host: host.demonstrate("disk")``.
+
+    Booting takes most of a demo's time under software emulation, so the
+    demos of one notebook (or test module) may share a host. What stays
+    fresh for each demo: its containers (new namespaces, new policy) and
+    the state each escape changes, which ``Escape.undo`` puts back in the
+    guest after the demo. The VM and its disk are gone when the block ends,
+    also when a command inside fails.
+    """
+
+    def __init__(self, memory_mb: int = 512, scripts: dict | None = None):
+        self.host = HostVM(scripts or SCRIPTS, PROFILES, memory_mb=memory_mb)
+        self.lsm = ""
+        self.demos = 0
+
+    def __repr__(self) -> str:
+        return f"<EscapeHost {self.demos} demos, {self.host!r}>"
+
+    def __enter__(self) -> "EscapeHost":
+        self.host.boot()
+        try:
+            self.lsm = self.host.run("cat /sys/kernel/security/lsm; echo").strip()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop QEMU and delete the disk (HostVM.close)."""
+        self.host.close()
+
+    @property
+    def pid(self):
+        """QEMU's process id on this machine (None before boot)."""
+        return self.host.vm.pid if self.host.vm else None
+
+    @property
+    def running(self) -> bool:
+        """Whether the VM still runs (QEMU alive) or its disk still exists: False after the block."""
+        vm = self.host.vm
+        return (vm is not None and vm.returncode is None) or self.host._scratch is not None
+
+    def demonstrate(self, escape_id: str, runs=None) -> Outcome:
+        """Run one escape's containers in this host; see ``demonstrate``."""
+        return self._run(_escape(escape_id, runs))
+
+    def processes(self, containers=(("default", ()), ("pid-host", ("--pid", "host", "--cap-add", "SYS_PTRACE")))):
+        """The host's process tree while a ``sleep`` container runs for each (name, flags); see
+        ``host_processes``."""
+        from .diagrams import Diagram
+        from .diagrams.processes import Task, tree_dot, tree_text
+        encoded = base64.b64encode(json.dumps([[n, list(f)] for n, f in containers]).encode()).decode()
+        text = self.host.run(f"python3 -m labcore.teach.escapeguest snapshot {encoded}", timeout=300)
+        line = next((l for l in text.splitlines() if l.startswith(SNAPSHOT + " ")), None)
+        if line is None:
+            raise LabError(f"the host VM sent no process tree: {text[-400:]!r}")
+        data = json.loads(line[len(SNAPSHOT) + 1:])
+        tasks = [Task(**t) for t in data["tasks"]]
+        title = "the host VM's processes: " + ", ".join(f"{n} ({' '.join(f) or 'no flags'})" for n, f in containers)
+        return Diagram(tree_dot(tasks, data["ref"], title=title, left_out=data["left_out"]),
+                       tree_text(tasks, data["ref"], title=title, left_out=data["left_out"]), title)
+
+    def _run(self, esc: Escape) -> Outcome:
+        start = time.monotonic()
+        host = self.host
+        steps = [{"name": r[0], "flags": list(r[1]), "argv": list(r[3] if len(r) > 3 else esc.argv)}
+                 for r in esc.runs]
+        encoded = base64.b64encode(json.dumps(steps).encode()).decode()
+        out = Outcome(esc, build_seconds=host.build_seconds, boot_seconds=host.boot_seconds, lsm=self.lsm)
+        self.demos += 1
+        try:
+            if esc.setup:
+                host.run(esc.setup)
+            text = host.run(f"python3 -m labcore.teach.escapeguest plan {encoded}", timeout=600)
+            if esc.after:
+                out.after = host.run(esc.after).strip()
+        finally:
+            if esc.undo and host.vm is not None and host.vm.returncode is None:
+                host.run(esc.undo)
+        for line in text.splitlines():
+            if line.startswith(RESULT + " "):
+                r = json.loads(line[len(RESULT) + 1:])
+                flags = next(run[1] for run in esc.runs if run[0] == r["name"])
+                out.runs.append(Run(r["name"], flags, r["status"], _clean(r["output"], host.secret), r["seconds"],
+                                    host.secret in r["output"]))
+        if len(out.runs) != len(esc.runs):
+            raise LabError(f"the host VM reported {len(out.runs)} of {len(esc.runs)} runs: {text[-400:]!r}")
+        out.total_seconds = time.monotonic() - start
+        return out
+
+
+def demonstrate(escape_id: str, runs=None, memory_mb: int = 512) -> Outcome:
+    """Boot a fresh host VM, run the escape's containers in it, stop it; the VM and its disk are gone after.
+
+    ``runs``: other (name, flags, expected) rows to compare instead of the
+    escape's own. Used by deep dive D. The secret is random for each VM, so
+    a run that prints it has read that VM's disk; outputs show it as
+    ``<the host's secret>``. To run several escapes in one VM, use
+    ``EscapeHost``.
+    """
+    esc = _escape(escape_id, runs)          # refused before anything boots
+    start = time.monotonic()
+    with EscapeHost(memory_mb) as host:
+        out = host._run(esc)
+    out.total_seconds = time.monotonic() - start   # the boot included: this demo had the VM to itself
+    return out
 
 
 def attack(script: str, flags=("--privileged",), memory_mb: int = 512) -> Run:
@@ -286,52 +417,16 @@ def attack(script: str, flags=("--privileged",), memory_mb: int = 512) -> Run:
     if not isinstance(script, str) or not script.strip():
         raise InvalidInputError("the attack script is empty", "give the shell commands as one string")
     esc = Escape("yours", "your attack", ("sh", "/escape/yours.sh"), (("yours", tuple(flags), True),), "")
-    return _in_a_fresh_host(esc, {**SCRIPTS, "yours.sh": script}, memory_mb).runs[0]
+    with EscapeHost(memory_mb, {**SCRIPTS, "yours.sh": script}) as host:
+        return host._run(esc).runs[0]
 
 
 def host_processes(containers=(("default", ()), ("pid-host", ("--pid", "host", "--cap-add", "SYS_PTRACE"))),
                    memory_mb: int = 512):
     """The process tree of a fresh host VM while a ``sleep`` container runs for each (name, flags):
     a ``lab.diagrams`` picture, clustered by pid namespace, read from the guest's /proc. Used by deep dive D."""
-    from .diagrams import Diagram
-    from .diagrams.processes import Task, tree_dot, tree_text
-    encoded = base64.b64encode(json.dumps([[n, list(f)] for n, f in containers]).encode()).decode()
-    with HostVM(SCRIPTS, memory_mb=memory_mb) as host:
-        text = host.run(f"python3 -m labcore.teach.escapeguest snapshot {encoded}", timeout=300)
-    line = next((l for l in text.splitlines() if l.startswith(SNAPSHOT + " ")), None)
-    if line is None:
-        raise LabError(f"the host VM sent no process tree: {text[-400:]!r}")
-    data = json.loads(line[len(SNAPSHOT) + 1:])
-    tasks = [Task(**t) for t in data["tasks"]]
-    title = "the host VM's processes: " + ", ".join(f"{n} ({' '.join(f) or 'no flags'})" for n, f in containers)
-    return Diagram(tree_dot(tasks, data["ref"], title=title, left_out=data["left_out"]),
-                   tree_text(tasks, data["ref"], title=title, left_out=data["left_out"]), title)
+    with EscapeHost(memory_mb) as host:
+        return host.processes(containers)
 
 
-def _in_a_fresh_host(esc: Escape, scripts: dict, memory_mb: int) -> Outcome:
-    start = time.monotonic()
-    steps = [{"name": r[0], "flags": list(r[1]), "argv": list(r[3] if len(r) > 3 else esc.argv)} for r in esc.runs]
-    encoded = base64.b64encode(json.dumps(steps).encode()).decode()
-    out = Outcome(esc)
-    with HostVM(scripts, PROFILES, memory_mb=memory_mb) as host:
-        out.build_seconds, out.boot_seconds = host.build_seconds, host.boot_seconds
-        out.lsm = host.run("cat /sys/kernel/security/lsm; echo").strip()
-        if esc.setup:
-            host.run(esc.setup)
-        text = host.run(f"python3 -m labcore.teach.escapeguest plan {encoded}", timeout=600)
-        secret = host.secret
-        if esc.after:
-            out.after = host.run(esc.after).strip()
-    for line in text.splitlines():
-        if line.startswith(RESULT + " "):
-            r = json.loads(line[len(RESULT) + 1:])
-            flags = next(run[1] for run in esc.runs if run[0] == r["name"])
-            out.runs.append(Run(r["name"], flags, r["status"], _clean(r["output"], secret), r["seconds"],
-                                secret in r["output"]))
-    if len(out.runs) != len(esc.runs):
-        raise LabError(f"the host VM reported {len(out.runs)} of {len(esc.runs)} runs: {text[-400:]!r}")
-    out.total_seconds = time.monotonic() - start
-    return out
-
-
-__all__ = ["ESCAPES", "Escape", "Run", "Outcome", "demonstrate", "attack", "host_processes", "SCRIPTS", "SECRET_PATH"]
+__all__ = ["ESCAPES", "Escape", "EscapeHost", "Run", "Outcome", "demonstrate", "attack", "host_processes", "SCRIPTS", "SECRET_PATH"]

@@ -36,9 +36,28 @@ def _boot_and_note(self):  # remember each scratch directory a host VM used, to 
 hostvm.HostVM.boot = _boot_and_note
 
 
+# Every escape in ONE booted host (a boot costs 10-20 s of software emulation; the containers are fresh
+# for each demo). Order: the escapes that leave the most behind run last, and each escape's Escape.undo
+# runs in the guest after its demo (the release_agent's /escape/out holding the secret, its cgroup
+# hierarchy, the disk's device node, the engine, the AppArmor profile), so no demo can pass by reading
+# an earlier one's leftovers. A run can only print the secret by reading that VM's disk: see each escape.
+ORDER = ("disk", "socket", "pid", "apparmor", "release_agent")
+
+
+@pytest.fixture(scope="module")
+def shared():
+    """The shared host and the outcome of each escape in it; the host is closed by the last test."""
+    host = escapes.EscapeHost().__enter__()
+    try:
+        yield host, {i: host.demonstrate(i) for i in ORDER}
+    finally:
+        host.close()
+
+
 @pytest.mark.parametrize("escape_id", ["disk", "socket", "release_agent", "pid"])
-def test_escape_works_misconfigured_and_is_stopped_by_default(escape_id):
-    out = escapes.demonstrate(escape_id)
+def test_escape_works_misconfigured_and_is_stopped_by_default(shared, escape_id):
+    host, outcomes = shared
+    out = outcomes[escape_id]
     first = out.misconfigured
     assert first.escaped, f"{escape_id}: the misconfigured container did not read the host's secret:\n{first.output}"
     assert first.status == 0
@@ -47,14 +66,51 @@ def test_escape_works_misconfigured_and_is_stopped_by_default(escape_id):
     assert out.as_expected, out.table()
     assert "<the host's secret>" in first.output      # the random secret of that VM, read from its disk
     assert "apparmor" in out.lsm.split(",")            # the guest's kernel has AppArmor among its LSMs
-    assert _leftovers() == ([], [])
 
 
-def test_default_refusals_name_their_layer():
-    disk = escapes.demonstrate("disk")
+def test_default_refusals_name_their_layer(shared):
+    disk = shared[1]["disk"]
     assert "permission denied" in disk.default.output.lower()              # mount(2): EPERM
     assert "permission denied" in disk.run("default without seccomp").output.lower()  # capabilities alone
     assert "the host's disk: nvme0n1" in disk.default.output               # /proc/partitions is not namespaced
+
+
+def test_the_socket_escape_needs_only_the_socket(shared):
+    sock = shared[1]["socket"]
+    assert sock.misconfigured.escaped and "--privileged" not in sock.misconfigured.flags  # default profile
+    assert "No such file" in sock.default.output   # a fresh default container has no socket (no mount point left)
+
+
+def test_apparmor_alone_stops_a_privileged_mount(shared):
+    out = shared[1]["apparmor"]
+    assert out.misconfigured.escaped
+    confined = out.runs[1]
+    assert not confined.escaped and "Permission denied" in confined.output     # EACCES: the LSM, not EPERM
+    assert 'apparmor="DENIED" operation="mount" profile="lab-no-mount"' in out.denial
+
+
+def test_undo_leaves_the_shared_host_clean(shared):
+    """What the escapes left is gone from the guest: a later demo starts from a clean host."""
+    host, _ = shared
+    r = escapes.ROOTFS
+    left = host.host.run(
+        f"echo files: $(ls {r}/escape {r}/tmp); echo engines: $(ps | grep -c '[e]scapeguest engine'); "
+        "echo profiles: $(grep -c lab-no-mount /sys/kernel/security/apparmor/profiles); "
+        # mounting the named hierarchy again shows its cgroups: x would still be there with the release_agent
+        "mkdir -p /run/c && mount -t cgroup -o none,name=lab-escape cgroup /run/c && echo cgroups: $(ls -d /run/c/*/); "
+        "umount /run/c; rmdir /run/c")
+    lines = dict(l.split(":", 1) for l in left.splitlines() if ":" in l)
+    assert not {"out", "payload", "hostdisk"} & set(lines["files"].split()), left
+    assert lines["engines"].strip() == "0" and lines["profiles"].strip() == "0", left
+    assert lines["cgroups"].strip() == "", left
+
+
+def test_shared_host_is_gone_after_its_demos(shared):
+    host, _ = shared
+    pid = host.pid
+    host.close()
+    assert not tracker.is_running(pid)
+    assert _leftovers() == ([], [])
 
 
 def test_host_vm_is_gone_after_an_error_inside():
@@ -70,18 +126,3 @@ def test_unknown_escape_is_refused():
     from labcore.errors import InvalidInputError
     with pytest.raises(InvalidInputError):
         escapes.demonstrate("teleport")
-
-
-def test_the_socket_escape_needs_only_the_socket():
-    sock = escapes.demonstrate("socket")
-    assert sock.misconfigured.escaped and "--privileged" not in sock.misconfigured.flags  # default profile
-    assert "No such file" in sock.default.output   # a fresh default container has no socket (no mount point left)
-
-
-def test_apparmor_alone_stops_a_privileged_mount():
-    out = escapes.demonstrate("apparmor")
-    assert out.misconfigured.escaped
-    confined = out.runs[1]
-    assert not confined.escaped and "Permission denied" in confined.output     # EACCES: the LSM, not EPERM
-    assert 'apparmor="DENIED" operation="mount" profile="lab-no-mount"' in out.denial
-    assert _leftovers() == ([], [])
