@@ -35,8 +35,9 @@ so several demos may share one host: ``with EscapeHost() as host:
 host.demonstrate("disk"); host.demonstrate("pid")``. Each demo still gets
 fresh containers, and each escape undoes in the guest what it left
 behind (``Escape.undo``: a file holding the secret, a cgroup hierarchy
-with a release_agent, the engine daemon), so no later demo can read the
-secret from an earlier one's leftovers. ``demonstrate(ID)`` alone boots a
+with a release_agent, the host disk's device node, the engine daemon, an
+AppArmor profile), so no later demo can read the secret from an earlier
+one's leftovers, nor be stopped by one. ``demonstrate(ID)`` alone boots a
 host for that one escape and stops it.
 
 The attack scripts below are what an attacker types in the container; the
@@ -370,15 +371,21 @@ class EscapeHost:
         encoded = base64.b64encode(json.dumps(steps).encode()).decode()
         out = Outcome(esc, build_seconds=host.build_seconds, boot_seconds=host.boot_seconds, lsm=self.lsm)
         self.demos += 1
+        done = False
         try:
             if esc.setup:
                 host.run(esc.setup)
             text = host.run(f"python3 -m labcore.teach.escapeguest plan {encoded}", timeout=600)
             if esc.after:
                 out.after = host.run(esc.after).strip()
+            done = True
         finally:
             if esc.undo and host.vm is not None and host.vm.returncode is None:
-                host.run(esc.undo)
+                try:
+                    host.run(esc.undo)
+                except LabError:
+                    if done:   # a host the undo failed in is unsafe for the next demo: say so
+                        raise  # (after a failed demo, its own error is the one to report)
         for line in text.splitlines():
             if line.startswith(RESULT + " "):
                 r = json.loads(line[len(RESULT) + 1:])
