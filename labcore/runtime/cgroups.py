@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 from .. import tracker
+from ..errors import LabError
 from ..proc import mountinfo
 from ..proc.cgroup import read as read_proc_cgroup
 
@@ -204,6 +205,65 @@ def _v1(controllers: str, path: Path, r: dict, devices: list | None = None) -> N
             _write(path, "devices.allow", rule)
 
 
+V2_CONTROLLERS = ("cpu", "cpuset", "memory", "pids", "hugetlb")  # the ones _v2 writes files of
+
+
+def _v2_controllers(r: dict) -> list[str]:
+    """The cgroup v2 controllers ``linux.resources`` needs (the files _v2 writes belong to them)."""
+    cpu = r.get("cpu") or {}
+    needed = {"cpu": any(cpu.get(k) is not None for k in ("quota", "period")) or bool(cpu.get("shares")),
+              "cpuset": bool(cpu.get("cpus") or cpu.get("mems")),
+              "memory": any((r.get("memory") or {}).get(k) is not None for k in ("limit", "reservation")),
+              "pids": (r.get("pids") or {}).get("limit") is not None,
+              "hugetlb": bool(r.get("hugepageLimits"))}
+    return [c for c, yes in needed.items() if yes]
+
+
+def delegate(mount: Path, path: Path, controllers: list[str], enabled_at_root: list[str]) -> None:
+    """cgroup v2: have each ancestor of ``path`` offer it ``controllers`` (``+memory`` in cgroup.subtree_control).
+
+    A v2 directory has a controller's files only if its parent enables that controller for its
+    children, and so on up to the root: without it, memory.max would not exist and a limit would be
+    silently lost. What this enables at the root (the host's own level) is appended to
+    ``enabled_at_root``, for delete to give back. A parent that holds processes cannot delegate
+    (the "no internal processes" rule): that is refused with the reason.
+    """
+    chain = [mount] + [mount / Path(*path.relative_to(mount).parts[:i])
+                       for i in range(1, len(path.relative_to(mount).parts))]
+    for parent in chain:
+        on = set((parent / "cgroup.subtree_control").read_text().split())
+        offered = set((parent / "cgroup.controllers").read_text().split())
+        for c in controllers:
+            if c in on:
+                continue
+            if c not in offered:
+                raise LabError(f"cgroup v2: the {c} controller is not available in {parent}",
+                               f"its parent must enable it (echo +{c} > {parent.parent}/cgroup.subtree_control), "
+                               "or leave this limit out of linux.resources")
+            try:
+                (parent / "cgroup.subtree_control").write_text(f"+{c}")
+            except OSError as exc:
+                raise LabError(f"cgroup v2: cannot enable {c} for the children of {parent}: {exc.strerror}",
+                               "a cgroup that holds processes cannot delegate controllers: put the container's "
+                               "cgroupsPath under a group with no processes of its own") from None
+            if parent == mount:
+                enabled_at_root.append(c)
+
+
+def give_back(controllers: list[str]) -> list[str]:
+    """Disable at the v2 root what ``delegate`` enabled there; one still used below (EBUSY) stays. Returns those."""
+    mount = hierarchies().get("")
+    kept = []
+    for c in controllers:
+        if mount is None or c not in (mount / "cgroup.subtree_control").read_text().split():
+            continue
+        try:
+            (mount / "cgroup.subtree_control").write_text(f"-{c}")
+        except OSError:
+            kept.append(c)  # another group uses it: whoever removes the last one gives it back
+    return kept
+
+
 def _v2(path: Path, r: dict) -> None:
     cpu, mem, pids = r.get("cpu") or {}, r.get("memory") or {}, r.get("pids") or {}
     if cpu.get("quota") is not None or cpu.get("period") is not None:
@@ -235,7 +295,7 @@ def device_rules(resources: dict | None, devices: list | None = None) -> list:
 
 
 def apply(paths: dict[str, Path], resources: dict | None, devices: list | None = None,
-          programs: list | None = None, save=None) -> None:
+          programs: list | None = None, save=None, enabled_at_root: list | None = None) -> None:
     """Write the limits into each hierarchy's directory (``devices``: config.json's linux.devices).
 
     On the v2 hierarchy, device rules become an eBPF program attached to the cgroup; each attachment
@@ -245,6 +305,14 @@ def apply(paths: dict[str, Path], resources: dict | None, devices: list | None =
     """
     for controllers, path in paths.items():
         if controllers == "":
+            # On a hybrid machine a controller bound to a v1 hierarchy cannot be on v2: v1 applies it.
+            on_v1 = {name for key in paths if key for name in key.split(",")}
+            needed = [c for c in _v2_controllers(resources or {}) if c not in on_v1]
+            mount = hierarchies().get("")  # plan() put path below it
+            if needed and mount is not None and path.is_relative_to(mount):
+                delegate(mount, path, needed, enabled_at_root if enabled_at_root is not None else [])
+                if save is not None:
+                    save()
             _v2(path, resources or {})
             if (resources or {}).get("devices"):
                 from . import devices_v2
@@ -297,4 +365,5 @@ def remove(made: list[str], timeout: float = 2.0) -> None:
                 time.sleep(0.01)
 
 
-__all__ = ["hierarchies", "plan", "mount_view", "record_peer_groups", "make", "device_rules", "apply", "attach", "join_like", "remove"]
+__all__ = ["hierarchies", "plan", "mount_view", "record_peer_groups", "make", "device_rules", "apply", "attach", "join_like",
+           "remove", "delegate", "give_back", "V2_CONTROLLERS"]

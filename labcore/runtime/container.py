@@ -94,12 +94,15 @@ def create(root, cid: str, bundle: str = ".", pid_file: str | None = None,
         tracker.default().update(rec, cgroups=made)
         cgroups.make(paths, made)
         programs: list[dict] = []  # v2 device programs: detached at delete if their cgroup outlives the container
+        at_root: list[str] = []  # v2 controllers enabled in the root's subtree_control: given back at delete
         cgroups.apply(paths, linux.get("resources"), linux.get("devices"), programs,
-                      save=lambda: tracker.default().update(rec, cgroups=made, device_programs=programs))
+                      save=lambda: tracker.default().update(rec, cgroups=made, device_programs=programs,
+                                                            root_controllers=at_root),
+                      enabled_at_root=at_root)
         pid = _spawn(cfg, c, paths)
         start = process_start_time(pid)
         c.data.update(pid=pid, start_time=start, cgroups=made)
-        records.hand_over(rec, pid, start, cgroups=made, device_programs=programs)
+        records.hand_over(rec, pid, start, cgroups=made, device_programs=programs, root_controllers=at_root)
         _finish(cfg, c, pid)
     except BaseException:
         tracker.default().undo(rec)  # kills the init if any, removes cgroups and the state directory

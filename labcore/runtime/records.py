@@ -47,6 +47,7 @@ def undo_container(rec: tracker.Record) -> str:
         for p in programs:
             devices_v2.detach(p["cgroup"], p["prog_id"])
     cgroups.remove(rec.extra.get("cgroups") or [])
+    cgroups.give_back([c for c in rec.extra.get("root_controllers") or [] if c in cgroups.V2_CONTROLLERS])
     import shutil
     shutil.rmtree(target, ignore_errors=True)
     return f"{said}, state removed"
