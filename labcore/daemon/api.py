@@ -83,6 +83,7 @@ class Daemon:
         self.changed = threading.Condition()  # notified when a shim has exited or a container was removed
         self.exit_codes: dict[str, int] = {}
         self.children: dict[str, object] = {}
+        self.readers: dict[str, int] = {}  # container id -> attach/log streams still reading its log
         self.started = time.time()
         self.start_time = process_start_time(os.getpid())
 
@@ -279,6 +280,12 @@ def watch(daemon: Daemon, c: containers.Container, child=None) -> None:
 def finished(daemon: Daemon, c: containers.Container, shim_pid: int | None = None, live: bool = True) -> None:
     """A container whose shim has gone: adopt its records; restart it if its policy says so (an exit
     seen ``live``, not one found at the daemon's start); else remove it if it asked (--rm)."""
+    if c.meta.get("HostConfig", {}).get("AutoRemove"):
+        # `docker run --rm` is attached: its stream reads the log's last lines once the exit is written,
+        # and the log goes with the container. Let the readers finish first (they end on the exit).
+        deadline = time.monotonic() + 5
+        while daemon.readers.get(c.id) and time.monotonic() < deadline:
+            time.sleep(0.01)
     with daemon.lock:
         if not c.exists():
             return  # removed meanwhile (docker rm -f)
@@ -406,7 +413,21 @@ def _follow(daemon: Daemon, c: containers.Container, offset: int, follow: bool, 
             return (c.exit() or {}).get("FinishedEpoch") != old_exit or time.monotonic() > given_up
         return False
 
+    if follow:  # counted from the request on: `docker run` attaches before it starts the container
+        with daemon.changed:
+            daemon.readers[c.id] = daemon.readers.get(c.id, 0) + 1
+
     def body(write):
+        try:
+            _read(write)
+        finally:
+            if follow:
+                with daemon.changed:
+                    daemon.readers[c.id] -= 1
+                    if not daemon.readers[c.id]:
+                        daemon.readers.pop(c.id, None)
+
+    def _read(write):
         off = offset
         first = True
         pause = Backoff(daemon)

@@ -348,11 +348,16 @@ def join_like(pid: int, joiner: int) -> None:
 
 def remove(made: list[str], timeout: float = 2.0) -> None:
     """rmdir what we made, deepest first. The container's own directories may take a moment to empty
-    (their last process is being reaped): retried briefly. A parent we made (``/labcore``) may hold other
-    groups by now: tried once, left to its last user otherwise."""
+    (their last process is being reaped): retried briefly.
+
+    The shared ``labcore`` parent is made by whichever container came first, and may hold others'
+    groups when that one goes: so every container, whoever made the parent, tries it once on its way
+    out (rmdir only removes an empty directory), and the last one out removes it.
+    """
     deadline = time.monotonic() + timeout
     parents = {str(Path(p).parent) for p in made}
-    for d in sorted(made, key=lambda p: -len(Path(p).parts)):
+    shared = {str(Path(p).parent) for p in made if Path(p).parent.name == tracker.CGROUP_NAME} - set(made)
+    for d in sorted(made, key=lambda p: -len(Path(p).parts)) + sorted(shared):
         while True:
             try:
                 os.rmdir(d)
@@ -360,7 +365,7 @@ def remove(made: list[str], timeout: float = 2.0) -> None:
             except FileNotFoundError:
                 break
             except OSError:
-                if d in parents or time.monotonic() > deadline:
+                if d in parents or d in shared or time.monotonic() > deadline:
                     break
                 time.sleep(0.01)
 

@@ -37,3 +37,17 @@ def test_limits_name_the_controllers_they_need():
     assert need == ["cpu", "memory", "pids"]
     assert cgroups._v2_controllers({}) == []
     assert cgroups._v2_controllers({"cpu": {"cpus": "0"}}) == ["cpuset"]
+
+
+def test_the_last_container_out_removes_the_shared_parent_whoever_made_it(tmp_path):
+    mount = tmp_path / "pids"
+    mount.mkdir()
+    first, second = mount / "labcore" / "a", mount / "labcore" / "b"
+    made_first, made_second = [], []
+    cgroups.make({"pids": first}, made_first)
+    cgroups.make({"pids": second}, made_second)
+    assert made_first == [str(mount / "labcore"), str(first)] and made_second == [str(second)]
+    cgroups.remove(made_first)  # the maker goes first: the parent still holds b
+    assert (mount / "labcore").is_dir() and not first.exists()
+    cgroups.remove(made_second)  # the last one out takes the parent it did not make
+    assert not (mount / "labcore").exists() and mount.is_dir()
