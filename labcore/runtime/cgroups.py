@@ -124,21 +124,34 @@ def record_peer_groups(leaves: list[str], what: str) -> list:
 def make(paths: dict[str, Path], made: list[str]) -> None:
     """mkdir -p each directory, appending every directory made to ``made`` (which the record holds)."""
     for controllers, path in paths.items():
-        missing = []
-        p = path
-        while not p.exists():
-            missing.append(p)
-            p = p.parent
-        for d in reversed(missing):
+        for _ in range(10):
             try:
-                d.mkdir()
-                made.append(str(d))
-            except FileExistsError:
+                _make_one(controllers, path, made)
+                break
+            except FileNotFoundError:
+                # The shared labcore parent was there when we looked, and its last user removed it
+                # (rmdir of an empty directory) before our mkdir below it: look again and make it.
                 continue
-            if "cpuset" in controllers.split(","):
-                # A new v1 cpuset starts with no CPUs and no memory nodes: nothing could join it (ENOSPC).
-                for name in ("cpuset.cpus", "cpuset.mems"):
-                    (d / name).write_text((d.parent / name).read_text())
+        else:
+            raise LabError(f"could not make {path}: a parent kept disappearing", "try again")
+
+
+def _make_one(controllers: str, path: Path, made: list[str]) -> None:
+    missing = []
+    p = path
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        try:
+            d.mkdir()
+            made.append(str(d))
+        except FileExistsError:
+            continue
+        if "cpuset" in controllers.split(","):
+            # A new v1 cpuset starts with no CPUs and no memory nodes: nothing could join it (ENOSPC).
+            for name in ("cpuset.cpus", "cpuset.mems"):
+                (d / name).write_text((d.parent / name).read_text())
 
 
 def _write(path: Path, name: str, value) -> None:
@@ -365,7 +378,8 @@ def remove(made: list[str], timeout: float = 2.0) -> None:
             except FileNotFoundError:
                 break
             except OSError:
-                if d in parents or d in shared or time.monotonic() > deadline:
+                # A parent (ours, or the shared labcore one) may hold others' groups: tried once.
+                if d in parents or d in shared or Path(d).name == tracker.CGROUP_NAME or time.monotonic() > deadline:
                     break
                 time.sleep(0.01)
 
