@@ -66,30 +66,35 @@ def available() -> bool:
         return False
 
 
+def _command(command: str, flags: int, what: str) -> str:
+    """One libnftables context for one request: its output as text, or OSError with nft's own message."""
+    lib = _library()
+    ctx = lib.nft_ctx_new(NFT_CTX_DEFAULT)
+    if not ctx:
+        raise OSError("nft_ctx_new failed")
+    try:
+        lib.nft_ctx_output_set_flags(ctx, flags)
+        lib.nft_ctx_buffer_output(ctx)
+        lib.nft_ctx_buffer_error(ctx)
+        rc = lib.nft_run_cmd_from_buffer(ctx, command.encode())
+        out = (lib.nft_ctx_get_output_buffer(ctx) or b"").decode()
+        err = (lib.nft_ctx_get_error_buffer(ctx) or b"").decode()
+    finally:
+        lib.nft_ctx_free(ctx)
+    if rc != 0:
+        raise OSError(f"nft refused {what}: {err.strip() or 'no message'}")
+    return out
+
+
 def run(commands: dict | str, echo: bool = True) -> dict:
     """Run one libnftables request (a JSON object ``{"nftables": [...]}``, or nft text) and return the answer.
 
     The answer is ``{"nftables": [...]}``: every JSON object nft printed
     (with echo on, what was added comes back with its handle). A refused request raises ``OSError`` carrying nft's own message.
     """
-    lib = _library()
-    ctx = lib.nft_ctx_new(NFT_CTX_DEFAULT)
-    if not ctx:
-        raise OSError("nft_ctx_new failed")
-    try:
-        # Echo gives back what a change added, with its handle; a listing must not be echoed.
-        flags = NFT_CTX_OUTPUT_JSON | NFT_CTX_OUTPUT_HANDLE | (NFT_CTX_OUTPUT_ECHO if echo else 0)
-        lib.nft_ctx_output_set_flags(ctx, flags)
-        lib.nft_ctx_buffer_output(ctx)
-        lib.nft_ctx_buffer_error(ctx)
-        text = commands if isinstance(commands, str) else json.dumps(commands)
-        rc = lib.nft_run_cmd_from_buffer(ctx, text.encode())
-        out = (lib.nft_ctx_get_output_buffer(ctx) or b"").decode()
-        err = (lib.nft_ctx_get_error_buffer(ctx) or b"").decode()
-    finally:
-        lib.nft_ctx_free(ctx)
-    if rc != 0:
-        raise OSError(f"nft refused the request: {err.strip() or 'no message'}")
+    # Echo gives back what a change added, with its handle; a listing must not be echoed.
+    flags = NFT_CTX_OUTPUT_JSON | NFT_CTX_OUTPUT_HANDLE | (NFT_CTX_OUTPUT_ECHO if echo else 0)
+    out = _command(commands if isinstance(commands, str) else json.dumps(commands), flags, "the request")
     # With echo on, each command may answer with its own JSON document, one a line: merge them.
     answer: list = []
     for line in out.splitlines():
@@ -100,21 +105,7 @@ def run(commands: dict | str, echo: bool = True) -> dict:
 
 def text(command: str) -> str:
     """nft's answer to ``command`` in its own language (``nft list table ip x``), for people to read."""
-    lib = _library()
-    ctx = lib.nft_ctx_new(NFT_CTX_DEFAULT)
-    if not ctx:
-        raise OSError("nft_ctx_new failed")
-    try:
-        lib.nft_ctx_buffer_output(ctx)
-        lib.nft_ctx_buffer_error(ctx)
-        rc = lib.nft_run_cmd_from_buffer(ctx, command.encode())
-        out = (lib.nft_ctx_get_output_buffer(ctx) or b"").decode()
-        err = (lib.nft_ctx_get_error_buffer(ctx) or b"").decode()
-    finally:
-        lib.nft_ctx_free(ctx)
-    if rc != 0:
-        raise OSError(f"nft refused {command!r}: {err.strip() or 'no message'}")
-    return out
+    return _command(command, 0, repr(command))
 
 
 __all__ = ["run", "text", "available"]

@@ -44,22 +44,8 @@ class Entry:
 
 
 def entries(dport: int | None = None) -> list[Entry]:
-    """The host's connections (those to ``dport`` if given). Used by notebook 09."""
-    def dump():
-        from pyroute2 import Conntrack
-        ct = Conntrack()
-        try:
-            out = []
-            for e in ct.dump_entries():
-                o, r = e.tuple_orig, e.tuple_reply
-                if o.sport is None or (dport is not None and o.dport != dport):
-                    continue
-                out.append(Entry({6: "tcp", 17: "udp"}.get(o.proto, str(o.proto)),
-                                 (o.saddr, o.sport, o.daddr, o.dport), (r.saddr, r.sport, r.daddr, r.dport)))
-            return out
-        finally:
-            ct.close()
-    return netlink.run(dump)
+    """The host's connections (those to ``dport`` if given), tuples only. Used by notebook 09."""
+    return [c.entry for c in connections(dport)]
 
 
 @dataclass(frozen=True)

@@ -12,81 +12,25 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from labcore import images
+import daemonstack
+from daemonstack import LABCORE, docker
 
 pytestmark = pytest.mark.needs("root", "overlayfs", "tool:docker", "tool:busybox")
 
 IMAGE = "lab/busybox:1"
-LABCORE = [sys.executable, "-m", "labcore"]
-
-
-def _ours(base: Path) -> dict:
-    """What of ours is on the host: processes naming our directory, mounts below it, container cgroups."""
-    procs = set()
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if str(base) in cmd:
-                procs.add(cmd)
-    mounts = {line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
-              if line.split()[4].startswith(str(base))}
-    cgroups = {str(p) for p in Path("/sys/fs/cgroup").glob("*/labcore/docker-*")}
-    return {"processes": procs, "mounts": mounts, "cgroups": cgroups}
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    base = tmp_path_factory.mktemp("d")  # short: a unix socket's path has at most 107 bytes
-    env = dict(os.environ, LABCORE_STATE_DIR=str(base / "s"), LABCORE_DATA_DIR=str(base / "data"))
-    saved = {k: os.environ.get(k) for k in ("LABCORE_STATE_DIR", "LABCORE_DATA_DIR")}
-    os.environ.update(LABCORE_STATE_DIR=env["LABCORE_STATE_DIR"], LABCORE_DATA_DIR=env["LABCORE_DATA_DIR"])
-    before = _ours(base)
-    try:
-        ctx = base / "ctx"
-        images.busybox_rootfs(ctx / "rootfs")
-        (ctx / "Dockerfile").write_text('FROM scratch\nCOPY rootfs/ /\nENV GREETING=hello\nWORKDIR /tmp\nCMD ["sh"]\n')
-        images.build(ctx / "Dockerfile", ctx, base / "layout", "v1", cache=base / "cache")
-        load = subprocess.run(LABCORE + ["image", "load", f"{base / 'layout'}:v1", "--name", IMAGE], env=env,
-                              capture_output=True, text=True)
-        assert load.returncode == 0, load.stderr
-        started = subprocess.run(LABCORE + ["daemon", "start"], env=env, capture_output=True, text=True, timeout=60)
-        assert started.returncode == 0, started.stderr
-        host = started.stdout.strip().removeprefix("DOCKER_HOST=")
-        assert host == f"unix://{base / 's' / 'daemon' / 'docker.sock'}"
-        yield {"base": base, "env": env, "host": host}
-    finally:
-        ids = subprocess.run(["docker", "-H", f"unix://{base / 's/daemon/docker.sock'}", "ps", "-aq"],
-                             capture_output=True, text=True).stdout.split()
-        if ids:
-            subprocess.run(["docker", "-H", f"unix://{base / 's/daemon/docker.sock'}", "rm", "-f", *ids],
-                           capture_output=True)
-        subprocess.run(LABCORE + ["daemon", "stop"], env=env, capture_output=True, timeout=60)
-        cleanup = subprocess.run(LABCORE + ["cleanup"], env=env, capture_output=True, text=True, timeout=60)
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
-    assert _ours(base) == before
-    assert not (base / "s" / "daemon" / "docker.sock").exists()
-    assert list((base / "s" / "objects").glob("*.json")) == []
+    dockerfile = 'FROM scratch\nCOPY rootfs/ /\nENV GREETING=hello\nWORKDIR /tmp\nCMD ["sh"]\n'
+    with daemonstack.daemon(tmp_path_factory.mktemp("d"), IMAGE, dockerfile) as st:
+        yield st
 
-
-def docker(stack, *args, timeout=60, check=True):
-    done = subprocess.run(["docker", "-H", stack["host"], *args], capture_output=True, text=True, timeout=timeout)
-    if check:
-        assert done.returncode == 0, f"docker {' '.join(args)}: {done.stderr}"
-    return done
 
 
 def ppid(pid: int) -> int:

@@ -15,19 +15,18 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from labcore import images
+import daemonstack
+from daemonstack import LABCORE, docker
 
 pytestmark = pytest.mark.needs("root", "overlayfs", "netns", "nftables", "tool:docker", "tool:busybox")
 
 IMAGE = "lab/busybox:net"
-LABCORE = [sys.executable, "-m", "labcore"]
 PORT = 21000 + os.getpid() % 9000  # host ports nobody else here uses: PORT, PORT+1, PORT+2
 HTTPD = 'mkdir -p /www && echo "hello from $(hostname)" > /www/index.html && exec httpd -f -p 80 -h /www'
 
@@ -45,46 +44,13 @@ def snapshot() -> dict:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    base = tmp_path_factory.mktemp("n")  # short: a unix socket's path has at most 107 bytes
-    env = dict(os.environ, LABCORE_STATE_DIR=str(base / "s"), LABCORE_DATA_DIR=str(base / "data"))
-    saved = {k: os.environ.get(k) for k in ("LABCORE_STATE_DIR", "LABCORE_DATA_DIR")}
-    os.environ.update(LABCORE_STATE_DIR=env["LABCORE_STATE_DIR"], LABCORE_DATA_DIR=env["LABCORE_DATA_DIR"])
+    base = tmp_path_factory.mktemp("n")
     before = snapshot()
-    sock = f"unix://{base / 's/daemon/docker.sock'}"
-    try:
-        ctx = base / "ctx"
-        images.busybox_rootfs(ctx / "rootfs")
-        (ctx / "Dockerfile").write_text('FROM scratch\nCOPY rootfs/ /\nCMD ["sh"]\n')
-        images.build(ctx / "Dockerfile", ctx, base / "layout", "v1", cache=base / "cache")
-        load = subprocess.run(LABCORE + ["image", "load", f"{base / 'layout'}:v1", "--name", IMAGE], env=env,
-                              capture_output=True, text=True)
-        assert load.returncode == 0, load.stderr
-        started = subprocess.run(LABCORE + ["daemon", "start"], env=env, capture_output=True, text=True, timeout=60)
-        assert started.returncode == 0, started.stderr
-        yield {"base": base, "env": env, "host": sock}
-    finally:
-        ids = subprocess.run(["docker", "-H", sock, "ps", "-aq"], capture_output=True, text=True).stdout.split()
-        if ids:
-            subprocess.run(["docker", "-H", sock, "rm", "-f", *ids], capture_output=True)
-        subprocess.run(LABCORE + ["daemon", "stop"], env=env, capture_output=True, timeout=60)
-        cleanup = subprocess.run(LABCORE + ["cleanup"], env=env, capture_output=True, text=True, timeout=60)
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
-    assert list((base / "s" / "objects").glob("*.json")) == []
+    with daemonstack.daemon(base, IMAGE, 'FROM scratch\nCOPY rootfs/ /\nCMD ["sh"]\n') as st:
+        yield st
     after = snapshot()
     changed = {k: (before[k], after[k]) for k in before if before[k] != after[k]}
     assert not changed, f"the host's network changed: {changed}"
-
-
-def docker(stack, *args, timeout=60, check=True):
-    done = subprocess.run(["docker", "-H", stack["host"], *args], capture_output=True, text=True, timeout=timeout)
-    if check:
-        assert done.returncode == 0, f"docker {' '.join(args)}: {done.stderr}"
-    return done
 
 
 def fetch(port: int, timeout: float = 15) -> str:

@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,68 +22,25 @@ from labcore import images
 from labcore.errors import InvalidInputError
 from labcore.teach import failures
 
-LABCORE = [sys.executable, "-m", "labcore"]
+import daemonstack
+from daemonstack import docker
+
 IMAGE = "lab/busybox:14"
 DAEMON = ("root", "overlayfs", "cgroup_limits", "tool:docker", "tool:busybox", "tool:tini")
 # PID 1 whose child goes on forking subshells that leave an orphan each: the orphans end as zombies of PID 1
 ZOMBIE_MAKER = 'sh -c "while :; do (sleep 0.01 &); sleep 0.02; done" & exec sleep 100000'
 
 
-def _ours(base: Path) -> dict:
-    procs = set()
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if str(base) in cmd:
-                procs.add(cmd)
-    mounts = {line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
-              if line.split()[4].startswith(str(base))}
-    return {"processes": procs, "mounts": mounts}
+def _add_tini(rootfs):
+    shutil.copy2(shutil.which("tini-static") or "/usr/bin/tini-static", rootfs / "bin" / "tini")
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    base = tmp_path_factory.mktemp("f")
-    env = dict(os.environ, LABCORE_STATE_DIR=str(base / "s"), LABCORE_DATA_DIR=str(base / "data"))
-    saved = {k: os.environ.get(k) for k in ("LABCORE_STATE_DIR", "LABCORE_DATA_DIR")}
-    os.environ.update(LABCORE_STATE_DIR=env["LABCORE_STATE_DIR"], LABCORE_DATA_DIR=env["LABCORE_DATA_DIR"])
-    before = _ours(base)
-    sock = base / "s" / "daemon" / "docker.sock"
-    try:
-        ctx = base / "ctx"
-        images.busybox_rootfs(ctx / "rootfs", applets=["sh", "echo", "sleep", "tail"])
-        shutil.copy2(shutil.which("tini-static") or "/usr/bin/tini-static", ctx / "rootfs" / "bin" / "tini")
-        (ctx / "Dockerfile").write_text('FROM scratch\nCOPY rootfs/ /\nCMD ["sh"]\n')
-        images.build(ctx / "Dockerfile", ctx, base / "layout", "v1", cache=base / "cache")
-        load = subprocess.run(LABCORE + ["image", "load", f"{base / 'layout'}:v1", "--name", IMAGE], env=env,
-                              capture_output=True, text=True)
-        assert load.returncode == 0, load.stderr
-        started = subprocess.run(LABCORE + ["daemon", "start"], env=env, capture_output=True, text=True, timeout=60)
-        assert started.returncode == 0, started.stderr
-        yield {"base": base, "env": env, "host": f"unix://{sock}"}
-    finally:
-        ids = subprocess.run(["docker", "-H", f"unix://{sock}", "ps", "-aq"], capture_output=True, text=True).stdout.split()
-        if ids:
-            subprocess.run(["docker", "-H", f"unix://{sock}", "rm", "-f", *ids], capture_output=True)
-        subprocess.run(LABCORE + ["daemon", "stop"], env=env, capture_output=True, timeout=60)
-        cleanup = subprocess.run(LABCORE + ["cleanup"], env=env, capture_output=True, text=True, timeout=60)
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
-    assert _ours(base) == before
+    with daemonstack.daemon(tmp_path_factory.mktemp("f"), IMAGE, 'FROM scratch\nCOPY rootfs/ /\nCMD ["sh"]\n',
+                            applets=["sh", "echo", "sleep", "tail"], prepare=_add_tini) as st:
+        yield st
 
-
-def docker(stack, *args, timeout=60, check=True):
-    done = subprocess.run(["docker", "-H", stack["host"], *args], capture_output=True, text=True, timeout=timeout)
-    if check:
-        assert done.returncode == 0, f"docker {' '.join(args)}: {done.stderr}"
-    return done
 
 
 def inspect(stack, name: str) -> dict:
