@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 import labcore as lab
+from labcore.launch import stack_command
 
 ROUNDS = 4      # interleaved rounds
 PER_ROUND = 3   # runs of each in a round
@@ -120,8 +121,8 @@ def main() -> int:
         runs = {
             "ours": lambda: _timed(["docker", "-H", host, "run", "--rm", IMAGE, "true"]),
             "runc": lambda: _timed(["runc", "--root", str(base / "runc"), "run", "-b", str(bundle), "lab-bench-runc"]),
-            "runtime": lambda: _timed(labcore + ["runtime", "--root", str(base / "rt"), "run", "-b", str(bundle),
-                                                 "lab-bench-rt"], env),
+            "runtime": lambda: _timed(stack_command("runtime", "--root", str(base / "rt"), "run", "-b", str(bundle),
+                                                    "lab-bench-rt"), env),
         }
         if real_image:
             runs["real"] = lambda: _timed(["docker", "-H", real_host, "run", "--rm", IMAGE, "true"])

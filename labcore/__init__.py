@@ -47,6 +47,7 @@ _NAMES = {
     "doctor": ("labcore.doctor", None),
     "check": ("labcore.check", None),
     "errors": ("labcore.errors", None),
+    "launch": ("labcore.launch", None),
     # modules, by the names the chapters use
     "namespaces": ("labcore.ns.namespaces", None),
     "process": ("labcore.ns.process", None),

@@ -38,11 +38,11 @@ import select
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from .. import tracker
+from ..launch import stack_command
 from ..errors import InvalidInputError, LabError
 from ..proc.stat import is_running, process_start_time
 from . import bundle, images, logs, restart
@@ -331,8 +331,8 @@ def start(c: Container) -> subprocess.Popen:
         ready_r, ready_w = os.pipe()
         try:
             with open(c.dir / "shim.log", "ab") as shim_log:  # what the shim says, a crash's traceback too
-                shim = subprocess.Popen([sys.executable, "-m", "labcore", "shim", "--id", c.id, "--dir", str(c.dir),
-                                         "--root", str(runtime_root()), "--ready-fd", str(ready_w)],
+                shim = subprocess.Popen(stack_command("shim", "--id", c.id, "--dir", str(c.dir),
+                                                      "--root", str(runtime_root()), "--ready-fd", str(ready_w)),
                                         stdin=subprocess.PIPE, stdout=shim_log, stderr=shim_log,
                                         start_new_session=True,  # its own session: a signal to the daemon's group misses it
                                         close_fds=True, pass_fds=(ready_w,))

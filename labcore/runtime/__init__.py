@@ -34,8 +34,15 @@ The modules, one concept each:
 See https://github.com/opencontainers/runtime-spec (runtime.md, config.md).
 """
 
-# Only the light, pure modules load with the package: each `labcore runtime` verb is a process of
-# its own and imports the rest (container, init, cgroups...) when it needs them.
-from . import config, spec, state
+# Nothing loads with the package: each `labcore runtime` verb is a process of its own and imports
+# what it needs, so `lab.runtime.spec` and the other modules load on first use.
+import importlib
 
-__all__ = ["config", "spec", "state"]
+__all__ = ["config", "spec", "state", "container", "cgroups", "records", "rootfs", "init", "hooks", "console",
+           "devices_v2", "cli"]
+
+
+def __getattr__(name: str):
+    if name in __all__:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,8 +11,9 @@
     labcore runtime [--root DIR] exec [--tty --console-socket S] ID CMD...
 
 Tools written for runc (the OCI validation suite, containerd's shim) call
-exactly these, so ``tools/labcore-runtime`` (a two-line script) lets them
-drive this runtime instead. ``labcore.cli`` registers them with ``register(subparsers)``.
+exactly these, so ``tools/labcore-runtime`` lets them drive this runtime
+instead (it starts Python lean: see ``labcore/__main__.py``).
+``labcore.cli`` registers them with ``register(subparsers)``.
 """
 
 from __future__ import annotations

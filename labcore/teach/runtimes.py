@@ -35,14 +35,14 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from .. import tracker
+from ..launch import stack_command
 from ..errors import LabError
 
-OURS = [sys.executable, "-m", "labcore", "runtime"]
+OURS = stack_command("runtime")  # as tools/labcore-runtime starts it (labcore/launch.py)
 HIDE_CGROUP2 = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
                 'umount /sys/fs/cgroup/unified && exec "$0" "$@"']
 

@@ -200,3 +200,19 @@ def test_exec_joins_the_namespaces_cgroups_and_capabilities(bundle, tmp_path, st
         assert rt(root, "exec", "ex", "sh", "-c", "exit 3", check=False).returncode == 3
     finally:
         rt(root, "delete", "--force", "ex")
+
+
+def test_the_lean_executable_finds_the_venv_and_applies_seccomp(bundle, tmp_path, state_dir):
+    """tools/labcore-runtime starts Python with -I -S, so nothing of site runs: labcore/__main__.py must
+    put labcore and the venv's pyseccomp on the path itself, or a bundle with a seccomp profile fails."""
+    exe = Path(__file__).resolve().parents[2] / "tools" / "labcore-runtime"
+    edit(bundle, lambda c: (c["process"].update(args=["cat", "/proc/self/status"]),
+                            c["linux"].update(seccomp={"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+                                {"names": ["uname"], "action": "SCMP_ACT_ERRNO"}]})))
+    root = tmp_path / "root"
+    done = subprocess.run([str(exe), "--root", str(root), "run", "--bundle", str(bundle), "lean1"],
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+                          env={"PATH": os.environ["PATH"], "LABCORE_STATE_DIR": os.environ["LABCORE_STATE_DIR"]})
+    assert done.returncode == 0, done.stderr
+    assert "Seccomp:\t2" in done.stdout, done.stdout + done.stderr  # 2: a filter is applied
+    assert not (root / "lean1").exists()

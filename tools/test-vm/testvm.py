@@ -343,13 +343,7 @@ VM_NEEDS = {"cgroups", "cgroup_limits", "cgroup_io", "cgroup_v2", "tool:docker"}
 
 
 # Known to fail in this VM, each with the reason; run them here with --notebooks while fixing them.
-VM_KNOWN_BROKEN = {
-    "07": "its real dockerd failed twice on this cgroup v2 machine, and both causes are fixed: it picked the "
-          "systemd cgroup driver (now told cgroupfs) and needs apparmor_parser for its docker-default profile "
-          "(provision installs apparmor); a whole nbval run of 07 in this VM has not passed yet",
-    "14": "its OOM cells failed here because the lab's runtime did not delegate v2 controllers below the labcore "
-          "parent (memory.max was missing); fixed, but a whole nbval run of 14 in this VM has not passed yet",
-}
+VM_KNOWN_BROKEN: dict[str, str] = {}  # chapter -> why its notebook is not run in the VM (none today)
 
 
 def vm_notebooks() -> list[str]:
