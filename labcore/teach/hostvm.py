@@ -79,23 +79,12 @@ umount /dev
 exec /bin/busybox switch_root /newroot /sbin/lab-init
 """
 
-# The disk's PID 1: the same console loop as the tiny VM of chapter 02 (labcore.teach.vm.INIT).
-LAB_INIT = f"""#!/bin/sh
-export PATH=/bin:/sbin:/usr/bin PYTHONPATH=/opt/lab HOME=/root PYTHONDONTWRITEBYTECODE=1
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
-mount -t tmpfs -o mode=755 tmpfs /run
-mount -t tmpfs tmpfs /tmp
-stty -echo 2>/dev/null
-echo "{vmmod.READY} uptime $(cut -d' ' -f1 /proc/uptime)"
-while read -r line; do
-    sh -c "$line" </dev/null 2>&1
-    echo "{vmmod.EXIT} $?"
-done
-poweroff -f
-"""
+# The disk's PID 1: the tiny VM's console loop (chapter 02), with an environment for python and labcore,
+# securityfs for AppArmor, and a /run and /tmp of their own.
+LAB_INIT = vmmod.init_script(
+    setup="export PATH=/bin:/sbin:/usr/bin PYTHONPATH=/opt/lab HOME=/root PYTHONDONTWRITEBYTECODE=1\n",
+    mounts="mount -t securityfs securityfs /sys/kernel/security 2>/dev/null\n"
+           "mount -t tmpfs -o mode=755 tmpfs /run\nmount -t tmpfs tmpfs /tmp\n")
 
 
 def _link_tree(src: Path, dst: Path, skip=frozenset()) -> None:

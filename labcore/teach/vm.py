@@ -66,11 +66,13 @@ EXIT = "LAB-VM-EXIT"
 # The tiny VM's PID 1. It mounts the kernel's pseudo-filesystems, says it is
 # ready (with the guest's own uptime: how long the *guest kernel* took), then
 # runs each line typed on the serial console and prints its exit status.
-INIT = f"""#!/bin/sh
-mount -t proc proc /proc
+# ``setup`` and ``mounts``: lines of a caller's own before the mounts and after them (deep dive D's host disk).
+def init_script(setup: str = "", mounts: str = "") -> str:
+    return f"""#!/bin/sh
+{setup}mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-stty -echo 2>/dev/null
+{mounts}stty -echo 2>/dev/null
 echo "{READY} uptime $(cut -d' ' -f1 /proc/uptime)"
 while read -r line; do
     sh -c "$line" </dev/null 2>&1
@@ -78,6 +80,9 @@ while read -r line; do
 done
 poweroff -f
 """
+
+
+INIT = init_script()
 
 
 @dataclass
@@ -388,5 +393,5 @@ def available() -> tuple[bool, str, str]:
 
 
 __all__ = ["VM", "Memory", "GuestKernel", "boot", "start_qemu", "guest_kernel", "qemu_binary", "qemu_argv", "command_line",
-           "process_memory", "meminfo", "available", "cache_dir", "check_host", "vm_cgroup", "INIT",
+           "process_memory", "meminfo", "available", "cache_dir", "check_host", "vm_cgroup", "INIT", "init_script",
            "QEMU_OVERHEAD_MB"]
