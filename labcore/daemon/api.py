@@ -11,6 +11,14 @@ for the real one; the version prefix ``/v1.41`` is optional)::
     POST /v1.41/containers/ID/start              the shim starts the container
     ...the attach stream carries the output, framed (labcore.daemon.frames), and closes at exit
 
+``docker run -i`` also attaches stdin (``&stdin=1``): what the client
+writes on the upgraded connection goes to the container's stdin through
+its shim (``labcore.daemon.stdio``). ``docker run -t`` makes the container
+a terminal: its attach and logs streams are then raw bytes, one stream and
+no frames (the client knows from ``Config.Tty``), and the CLI sends
+``POST /containers/ID/resize?h=ROWS&w=COLUMNS`` at start and whenever its
+own window changes.
+
 ``ROUTES`` maps a method and a path pattern to a handler; ``route()``
 picks one (pure: unit-tested without a daemon). A handler gets a
 ``Request`` and returns a ``Response`` (JSON, or no body) or a ``Stream``
@@ -34,7 +42,7 @@ from typing import Callable
 from .. import __version__
 from ..errors import InvalidInputError, LabError
 from ..proc.stat import process_start_time
-from . import containers, frames, images, logs, network, networks, restart
+from . import containers, frames, images, logs, network, networks, restart, stdio
 from .images import NotFound
 from ..images.layout import goarch
 
@@ -72,6 +80,7 @@ class Stream:
     write: Callable[[Callable[[bytes], None]], None]
     content_type: str = frames.MULTIPLEXED
     upgrade: bool = False          # attach: answer 101 and hijack the connection
+    stdin: Callable[[Callable[[], bytes]], None] | None = None  # attach -i: run in a thread with the client's reads
 
 
 class Daemon:
@@ -102,6 +111,7 @@ ROUTES: list[tuple[str, re.Pattern, str]] = [(m, re.compile(f"^{p}$"), h) for m,
     ("POST", r"/containers/(?P<id>[^/]+)/wait", "container_wait"),
     ("GET", r"/containers/(?P<id>[^/]+)/logs", "container_logs"),
     ("POST", r"/containers/(?P<id>[^/]+)/attach", "container_attach"),
+    ("POST", r"/containers/(?P<id>[^/]+)/resize", "container_resize"),
     ("POST", r"/containers/(?P<id>[^/]+)/stop", "container_stop"),
     ("POST", r"/containers/(?P<id>[^/]+)/kill", "container_kill"),
     ("DELETE", r"/containers/(?P<id>[^/]+)", "container_remove"),
@@ -397,11 +407,14 @@ RESTART_WAIT = 60  # s: an attach to a stopped container waits this long for `do
 
 
 def _follow(daemon: Daemon, c: containers.Container, offset: int, follow: bool, want: set[str],
-            timestamps: bool = False, tail: int | None = None):
-    """A streamer of the container's log from ``offset``, framed; following until its next exit.
+            timestamps: bool = False, tail: int | None = None, stop=None):
+    """A streamer of the container's log from ``offset``, framed (raw for a Tty); following until its next exit,
+    or until the event ``stop`` is set.
 
     ``docker start -a`` attaches to a stopped container, then starts it: the old exit does not end
     the stream, the next one does (or RESTART_WAIT seconds without a start)."""
+    raw = bool(c.meta.get("Config", {}).get("Tty"))  # a terminal's one stream, as the client expects it
+    pack = (lambda stream, data: data) if raw else frames.frame
     old_exit = (c.exit() or {}).get("FinishedEpoch")
     given_up = time.monotonic() + RESTART_WAIT
 
@@ -443,14 +456,14 @@ def _follow(daemon: Daemon, c: containers.Container, offset: int, follow: bool, 
                     data = e["log"].encode()
                     if timestamps:
                         data = e["time"].encode() + b" " + data
-                    write(frames.frame(e["stream"], data))
-            if not follow:
+                    write(pack(e["stream"], data))
+            if not follow or (stop is not None and stop.is_set()):
                 return
             if ended():
                 entries, off = logs.read_from(c.log, off)  # what came between the last read and the exit
                 for e in entries:
                     if e["stream"] in want:
-                        write(frames.frame(e["stream"], e["log"].encode()))
+                        write(pack(e["stream"], e["log"].encode()))
                 return
             pause.sleep()
     return body
@@ -469,15 +482,72 @@ def h_container_logs(daemon, req):
     tail = req.query.get("tail", "all")
     tail_n = None if tail in ("all", "") else int(tail)
     follow = req.flag("follow") and c.status() in ("created", "running")
-    return Stream(_follow(daemon, c, 0, follow, want, req.flag("timestamps"), tail_n))
+    return Stream(_follow(daemon, c, 0, follow, want, req.flag("timestamps"), tail_n), _content_type(c))
+
+
+def _content_type(c: containers.Container) -> str:
+    return frames.RAW if c.meta.get("Config", {}).get("Tty") else frames.MULTIPLEXED
 
 
 def h_container_attach(daemon, req):
+    import threading
     c = _container(req)
     want = _streams(req) or {"stdout", "stderr"}
     offset = 0 if req.flag("logs") else logs.size(c.log)
     follow = req.flag("stream")
-    return Stream(_follow(daemon, c, offset, follow, want), upgrade="upgrade" in req.headers.get("connection", "").lower())
+    ended = threading.Event()  # the output is over: the container exited, or (with -t) the client's input ended
+    output = _follow(daemon, c, offset, follow, want, stop=ended)
+
+    def body(write):
+        try:
+            output(write)
+        finally:
+            ended.set()
+    upgrade = "upgrade" in req.headers.get("connection", "").lower()
+    feed = _feed_stdin(daemon, c, ended) if req.flag("stdin") and upgrade and c.meta["Config"].get("OpenStdin") else None
+    return Stream(body, _content_type(c), upgrade=upgrade, stdin=feed)
+
+
+def _feed_stdin(daemon: Daemon, c: containers.Container, ended):
+    """The attach's input side: the client's bytes, framed, to the shim's socket (labcore.daemon.stdio).
+
+    ``docker run`` attaches before it starts the container: until a shim listens, nothing is read
+    (the client's bytes wait in the connection). The client's real end of input is passed on as the
+    end mark; a connection cut because the output ended is not."""
+    config = c.meta["Config"]
+
+    def feed(read: Callable[[], bytes]) -> None:
+        pause, shim = Backoff(daemon), None
+        while shim is None:
+            if ended.is_set() or not c.exists():
+                return
+            shim = stdio.connect(c.dir) if c.status() == "running" else None
+            if shim is None:
+                pause.sleep()
+        with shim:
+            shim.settimeout(None)
+            try:
+                shim.sendall(stdio.STDIN)
+                while data := read():
+                    shim.sendall(stdio.stdin_chunks(data))
+                if not ended.is_set():
+                    shim.sendall(stdio.END)
+            except OSError:
+                return  # the shim has gone: the container exited
+        if config.get("Tty") or not config.get("StdinOnce"):
+            ended.set()  # dockerd's rule: this client's input is over, so is its attach (the container goes on)
+    return feed
+
+
+def h_container_resize(daemon, req):
+    """``POST /containers/ID/resize?h=ROWS&w=COLUMNS``: the container's terminal takes the client's size."""
+    c = _container(req)
+    rows, columns = stdio.window_size(req.query.get("h"), req.query.get("w"))
+    if c.status() != "running":
+        raise containers.Conflict(f"Container {c.id} is not running", "start it first")
+    if c.meta["Config"].get("Tty"):
+        stdio.resize(c.dir, rows, columns)
+    return Response(200)  # no terminal: nothing to size, as dockerd answers
 
 
 def _stopped_by_user(c: containers.Container) -> None:

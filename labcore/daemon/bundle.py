@@ -12,6 +12,7 @@ runtime's default spec (``labcore runtime spec``):
     image Env, then -e          process.env     (variable by variable, the request's last)
     WorkingDir                  process.cwd
     User "UID[:GID]"            process.user
+    Tty                         process.terminal (the shim receives the pty's master), TERM=xterm
     Memory, NanoCpus, PidsLimit linux.resources.memory.limit, cpu quota/period, pids.limit
     (Docker's defaults)         14 capabilities, the default seccomp profile, masked /proc paths
 
@@ -70,7 +71,10 @@ def config(meta: dict, cid: str) -> dict:
     cfg, host = meta["Config"], meta["HostConfig"]
     oci = spec.default([meta["Path"]] + meta["Args"])
     process = oci["process"]
-    process.update(env=list(cfg["Env"]) + [f"HOSTNAME={cfg['Hostname']}"], cwd=cfg.get("WorkingDir") or "/",
+    env = list(cfg["Env"]) + [f"HOSTNAME={cfg['Hostname']}"]
+    if cfg.get("Tty") and not any(e.startswith("TERM=") for e in env):
+        env.append("TERM=xterm")  # dockerd's default for a terminal: programs look it up to draw
+    process.update(env=env, cwd=cfg.get("WorkingDir") or "/", terminal=bool(cfg.get("Tty")),
                    user=parse_user(cfg.get("User")), noNewPrivileges=False)
     sec = security()
     process["capabilities"] = sec["capabilities"]

@@ -10,6 +10,7 @@ log. Each one here is a directory under the state directory::
     STATE/daemon/containers/ID/container-json.log   what it wrote (the shim writes, labcore.daemon.logs)
     STATE/daemon/containers/ID/shim.json        the shim's PID and start time (the shim writes it)
     STATE/daemon/containers/ID/exit.json        exit code, OOM kill, when (the shim writes it)
+    STATE/daemon/containers/ID/shim.sock        the shim's socket while it runs: stdin, terminal size (stdio.py)
     STATE/daemon/containers/ID/network.json     its netns, address and published ports while it runs (network.py)
     DATA/lab-ctr-ID12/upper, work               the writable layer, on disk
 
@@ -233,9 +234,6 @@ def create(body: dict, name: str | None = None) -> Container:
     argv = bundle.command(img, body.get("Entrypoint"), body.get("Cmd"))
     if not argv:
         raise InvalidInputError("No command specified", "give one after the image, or build the image with CMD")
-    if body.get("Tty") or body.get("OpenStdin"):
-        raise InvalidInputError("-t and -i are not supported by the lab's daemon yet",
-                                "run without them (the output is still attached)")
     env = bundle.merge_env(img.get("Env") or [], body.get("Env") or [])
     user = body.get("User") or img.get("User", "")
     bundle.parse_user(user)  # refused now, not at start
@@ -247,8 +245,11 @@ def create(body: dict, name: str | None = None) -> Container:
         raise InvalidInputError("can't create 'AutoRemove' container with restart policy", "use --rm or --restart")
     cid = secrets.token_hex(32)
     config = {"Hostname": cid[:12], "Domainname": "", "User": user,
-              "AttachStdin": False, "AttachStdout": bool(body.get("AttachStdout")),
-              "AttachStderr": bool(body.get("AttachStderr")), "Tty": False, "OpenStdin": False, "StdinOnce": False,
+              # -i: OpenStdin (the shim keeps a stdin pipe), StdinOnce (closed when the attached client's input
+              # ends); -t: Tty (a pty, labcore.daemon.stdio)
+              "AttachStdin": bool(body.get("AttachStdin")), "AttachStdout": bool(body.get("AttachStdout")),
+              "AttachStderr": bool(body.get("AttachStderr")), "Tty": bool(body.get("Tty")),
+              "OpenStdin": bool(body.get("OpenStdin")), "StdinOnce": bool(body.get("StdinOnce")),
               "Env": env, "Cmd": body.get("Cmd") or (img.get("Cmd") if body.get("Entrypoint") is None else None),
               "Image": body.get("Image"), "Volumes": None,
               "WorkingDir": body.get("WorkingDir") or img.get("WorkingDir", ""), "Entrypoint": body.get("Entrypoint") or img.get("Entrypoint"),

@@ -12,7 +12,9 @@ Two HTTP details matter for real clients:
   request's connection into a raw byte stream (``Connection: Upgrade``,
   ``Upgrade: tcp``); the daemon answers ``101 UPGRADED`` and from then on
   writes the container's framed output straight onto the socket, closing
-  it when the container ends;
+  it when the container ends. With ``-i`` the client writes its stdin on
+  the same connection, read by a second thread while the first writes
+  (and half-closes it, ``CloseWrite``, when its input ends);
 * **long requests**: ``wait`` answers only when the container has exited;
   ``logs --follow`` streams until it does. Every connection therefore gets
   a thread of its own (``ThreadingMixIn``).
@@ -131,10 +133,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
         def write(data: bytes):
             self.wfile.write(data)
             self.wfile.flush()
+        reader = None
+        if s.stdin is not None:  # attach -i: the client's bytes, read while the output is written
+            reader = threading.Thread(target=s.stdin, args=(lambda: self.rfile.read1(65536),), daemon=True,
+                                      name="attach-stdin")
+            reader.start()
         try:
             s.write(write)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client went away; the container goes on
+        finally:
+            if reader is not None:
+                with contextlib.suppress(OSError):
+                    self.connection.shutdown(socket.SHUT_RD)  # the reader's read returns: the output is over
+                reader.join(timeout=5)
 
     do_GET = do_POST = do_DELETE = do_HEAD = do_PUT = _dispatch
 

@@ -17,6 +17,11 @@ restart without the containers noticing. It therefore:
   other ends the shim reads, so a container never blocks on a full pipe and
   never gets SIGPIPE because a client went away; every chunk is appended to
   the container's log (``labcore.daemon.logs``);
+* **holds its input**: with ``-i`` the write end of the container's stdin
+  pipe, with ``-t`` the master of its pty (received from the runtime over a
+  console socket), and answers the daemon's requests for them on a socket
+  of its own (``labcore.daemon.stdio``): stdin to pass on, a new terminal
+  size. A daemon that comes back after a crash finds that socket again;
 * **records the exit status** in the container's state directory
   (``exit.json``: code, OOM kill, time), where a daemon, the one that
   started it or a new one, reads it;
@@ -32,6 +37,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import socket
 import sys
 import threading
 import time
@@ -40,7 +46,14 @@ from pathlib import Path
 from .. import kernel, tracker
 from ..kernel import flags as F
 from ..proc.stat import process_start_time
-from . import logs
+from . import logs, stdio
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -64,7 +77,10 @@ class Pump(threading.Thread):
             while open_fds:
                 ready, _, _ = select.select(list(open_fds), [], [])
                 for fd in ready:
-                    data = os.read(fd, 16384)
+                    try:
+                        data = os.read(fd, 16384)
+                    except OSError:  # EIO: a pty's master once no process holds its slave any more
+                        data = b""
                     if not data:
                         os.close(fd)
                         del open_fds[fd]
@@ -114,6 +130,17 @@ def _tell(ready_fd: int | None) -> None:
             pass  # the daemon is gone: a new one reads the files
 
 
+def _receive_master(console) -> int:
+    """The pty master the container's init sent over the console socket (SCM_RIGHTS), during create."""
+    console.settimeout(10)  # create has returned: the init has sent it, it waits in the socket's queue
+    conn, _ = console.accept()
+    with conn:
+        _, fds, _, _ = socket.recv_fds(conn, 1024, 1)
+    if not fds:
+        raise OSError("the runtime sent no terminal over the console socket")
+    return fds[0]
+
+
 def run(cid: str, cdir: str, root: str, ready_fd: int | None = None) -> int:
     """The shim's life: gate, create and start the container, pump its output, wait, record, clean up."""
     if ready_fd is not None:
@@ -131,29 +158,59 @@ def run(cid: str, cdir: str, root: str, ready_fd: int | None = None) -> int:
         return 1  # the daemon died before recording us: do nothing
     cdir = Path(cdir)
     shim_log = open(cdir / "shim.log", "a", buffering=1)
+    config = (_read_json(cdir / "container.json") or {}).get("Config") or {}
+    tty, open_stdin = bool(config.get("Tty")), bool(config.get("OpenStdin"))
     me = {"pid": os.getpid(), "start_time": process_start_time(os.getpid())}
+    # Listening before shim.json says "running": a daemon that sees us running can connect at once (its
+    # requests wait in the queue until the container exists).
+    (cdir / stdio.SOCKET).unlink(missing_ok=True)  # a killed shim's, from the container's last run
+    listener = stdio.listen(cdir, stdio.SOCKET)
     _write_json(cdir / "shim.json", me)
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
+    in_r, in_w = os.pipe() if open_stdin and not tty else (None, None)
+    console = stdio.listen(cdir, stdio.CONSOLE) if tty else None
+    master = None
     devnull = os.open("/dev/null", os.O_RDWR)
     exit_info: dict = {}
     pump = Pump({out_r: "stdout", err_r: "stderr"}, cdir / "container-json.log")
-    c = None
+    c = relay = None
     try:
         # The init keeps the stdio of the process that forks it: make it the pipes for the time of create.
+        # With a terminal, the init replaces all three with its pty's slave before it execs.
         saved = [os.dup(fd) for fd in (0, 1, 2)]
         sys.stdout, sys.stderr = shim_log, shim_log  # what the runtime prints goes to our log, not the container's
-        os.dup2(devnull, 0)
+        os.dup2(in_r if in_r is not None else devnull, 0)
         os.dup2(out_w, 1)
         os.dup2(err_w, 2)
         try:
-            c = runtime.create(root, cid, str(cdir))
+            dir_fd = os.open(cdir, os.O_PATH | os.O_DIRECTORY)
+            try:
+                c = runtime.create(root, cid, str(cdir),
+                                   console_socket=stdio.short_path(dir_fd, stdio.CONSOLE) if tty else None)
+            finally:
+                os.close(dir_fd)
+            if console is not None:
+                master = _receive_master(console)
         finally:
             for fd, old in zip((0, 1, 2), saved):
                 os.dup2(old, fd)
                 os.close(old)
             os.close(out_w)
             os.close(err_w)
+            if in_r is not None:
+                os.close(in_r)  # the container's copy is its stdin; ours would hide the end of it
+            if console is not None:
+                console.close()
+                (cdir / stdio.CONSOLE).unlink(missing_ok=True)
+        if master is not None:
+            # A terminal has one output: what the container's programs write to it. The pump closes what it
+            # reads at its end; the master itself stays ours, for the relay, until the relay has stopped.
+            pump.fds[os.dup(master)] = "stdout"
+        relay = stdio.Relay(listener, master if tty and open_stdin else in_w, master,
+                            close_at_end=bool(config.get("StdinOnce")) and not tty, resize_fn=k.set_window_size)
+        in_w = None  # the relay's now: it closes it when the client's stdin ends, or at our end
+        relay.start()
         pump.start()
         runtime.start(root, cid)
         _write_json(cdir / "shim.json", me | {"container_pid": c.pid})
@@ -175,6 +232,13 @@ def run(cid: str, cdir: str, root: str, ready_fd: int | None = None) -> int:
             except Exception as exc:  # recorded; `labcore cleanup` or docker rm removes the rest
                 print(f"{logs.timestamp()} runtime delete: {exc}", file=shim_log)
             _remove_cgroups(c.data.get("cgroups") or [], shim_log)
+        listener.close()  # before exit.json: a daemon that sees the exit finds no socket of ours
+        (cdir / stdio.SOCKET).unlink(missing_ok=True)
+        if relay is not None:
+            relay.close()
+        for fd in (in_w, master):
+            if fd is not None:
+                os.close(fd)
         now = time.time()
         _write_json(cdir / "exit.json", exit_info | {"FinishedAt": logs.timestamp(now), "FinishedEpoch": now})
         _tell(ready_fd)  # a container that failed to start (or ended at once): the daemon need not wait longer

@@ -78,7 +78,7 @@ def test_ps_logs_inspect_stop_rm(stack):
     state = json.loads(docker(stack, "inspect", "web").stdout)[0]["State"]
     assert state["Status"] == "running" and state["Running"] and state["Pid"] > 0
     shim = ppid(state["Pid"])  # the container's init is the shim's child (the shim is its subreaper)...
-    assert "labcore shim --id " + cid in cmdline(shim)
+    assert " shim --id " + cid in cmdline(shim)
     assert os.getsid(shim) == shim  # ...and the shim leads a session of its own
     deadline = time.monotonic() + 10
     while (logs := docker(stack, "logs", "web")).stdout != "out\n" and time.monotonic() < deadline:
@@ -171,7 +171,7 @@ def test_live_restore_after_sigkill_of_the_daemon(stack):
         time.sleep(0.02)
     assert docker(stack, "ps", check=False).returncode != 0  # nobody answers on the socket
     os.kill(pid, 0)  # the container runs on, under its shim
-    assert "labcore shim --id " + cid in cmdline(ppid(pid))
+    assert " shim --id " + cid in cmdline(ppid(pid))
     again = subprocess.run(LABCORE + ["daemon", "start"], env=env, capture_output=True, text=True, timeout=60)
     assert again.returncode == 0, again.stderr
     assert docker(stack, "ps", "--format", "{{.ID}} {{.Names}}").stdout == f"{cid[:12]} survivor\n"
