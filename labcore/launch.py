@@ -20,4 +20,10 @@ def stack_command(*words: str) -> list[str]:
     return [sys.executable, "-I", "-S", MAIN, *words]
 
 
-__all__ = ["stack_command", "MAIN"]
+def shown(cmdline: str) -> str:
+    """A command line of the stack as the chapters print it: this interpreter as ``python``, this
+    checkout's labcore/__main__.py as ``.../labcore/__main__.py``."""
+    return cmdline.replace(MAIN, ".../labcore/__main__.py").replace(sys.executable, "python")
+
+
+__all__ = ["stack_command", "shown", "MAIN"]

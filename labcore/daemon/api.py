@@ -612,6 +612,10 @@ def restore(daemon: Daemon) -> list[str]:
         status = c.status()
         if status == "running":
             watch(daemon, c)  # its shim is not our child: waited for through a pidfd
+            try:
+                network.resume(c)  # its DNS server was a thread of the daemon that died
+            except OSError as exc:
+                print(f"{c.id[:12]}: no DNS server: {exc}", file=sys.stderr, flush=True)
         elif status in ("exited", "dead"):
             if c.meta.get("Restarting"):  # a restart the last daemon had scheduled when it died: not done
                 c.meta["Restarting"] = False

@@ -14,11 +14,19 @@ port); the bundle's config.json then names that namespace by path in
 ``linux.namespaces``, so the runtime joins it (setns) instead of making an
 empty one. The lab builds the same with ``labcore.net.endpoint``:
 
-    bridge, NAME         a netns, veth to the network's bridge, an address from IPAM, the default
+    bridge               a netns, veth to the network's bridge, an address from IPAM, the default
                          route, the network's hosts file bound on /etc/hosts, one nft table of DNAT
+    NAME                 the same, but names come from DNS, as on Docker's user-defined networks:
+                         the container's own /etc/hosts and /etc/resolv.conf (nameserver
+                         127.0.0.11), and a DNS server there (labcore.net.dns), a thread of the daemon
     none                 a netns with only ``lo``, up (runc brings it up in a netns it makes)
     host                 no network namespace in config.json: the host's links and ports
     container:NAME       the namespace of NAME (running), by path
+
+The DNS server is a thread of the daemon, as Docker's is part of dockerd:
+while the daemon is down the container's names do not resolve, and a
+restarted daemon starts the servers of its running containers again
+(``resume``). Docker's default bridge has no DNS, and neither has the lab's.
 
 When the container stops (its shim has exited) or is removed, the
 endpoint goes, newest object first, and its address returns to the pool,
@@ -176,9 +184,13 @@ def apply(oci: dict, net: dict | None) -> dict:
     if net.get("netns"):
         spaces.append({"type": "network", "path": net["netns"]})
     oci["linux"]["namespaces"] = spaces  # host: no network entry at all, the host's stack
-    if net.get("hosts"):  # one file for the whole network: read-only, or a container could rename the others
-        oci["mounts"].append({"destination": "/etc/hosts", "type": "bind", "source": net["hosts"],
-                              "options": ["rbind", "rprivate", "ro"]})
+    # The network's shared hosts file is bound read-only, or a container could rename the others;
+    # the files of a network with DNS are the container's own (or, with container:NAME, NAME's).
+    shared = not net.get("resolv")
+    for key, path in (("hosts", "/etc/hosts"), ("resolv", "/etc/resolv.conf")):
+        if net.get(key):
+            oci["mounts"].append({"destination": path, "type": "bind", "source": net[key],
+                                  "options": ["rbind", "rprivate"] + (["ro"] if shared else [])})
     return oci
 
 
@@ -197,7 +209,10 @@ def state(c) -> dict | None:
 
 def records(cid: str) -> list[tracker.Record]:
     """The tracker records of container ``cid``'s endpoint, oldest first."""
-    return [r for r in tracker.default().records() if r.kind in KINDS and r.extra.get("container") == cid]
+    # and, on a network with DNS, the container's own hosts and resolv.conf (paths marked "names": the
+    # daemon records other paths of the container too, which are not the endpoint's to undo)
+    return [r for r in tracker.default().records() if r.extra.get("container") == cid
+            and (r.kind in KINDS or (r.kind == "path" and r.extra.get("names")))]
 
 
 def endpoint_name(cid: str) -> str:
@@ -249,7 +264,8 @@ def attach(c, every) -> dict | None:
         if t.get("mode") == "host":
             return _save(c, {"mode": "container", "container": target.id})
         path = t.get("netns") or f"/proc/{target.pid()}/ns/net"
-        return _save(c, {"mode": "container", "container": target.id, "netns": path})
+        files = {k: t[k] for k in ("hosts", "resolv") if t.get("resolv") and t.get(k)}  # its names, as Docker
+        return _save(c, {"mode": "container", "container": target.id, "netns": path, **files})
     from ..net import endpoint, ipam, network, ports
     bindings = [dict(b) for b in mine.get("bindings") or []]
     if kind == "network" and arg != DEFAULT and (not LAB_NETWORK.match(arg) or arg not in ipam.networks()):
@@ -272,18 +288,42 @@ def attach(c, every) -> dict | None:
         _drop_default(kind, arg, every)
         raise
     try:
+        if kind == "network" and arg != DEFAULT:
+            endpoint.serve_names(ep, (c.meta.get("Config") or {}).get("Hostname") or c.name, holder=False)
+            SERVERS[c.id] = ep.dns
         for r in ep._records:
-            tracker.default().update(r, container=c.id)
+            tracker.default().update(r, container=c.id, **({"names": True} if r.kind == "path" else {}))
         net = {"mode": kind, "netns": ep.netns, "endpoint": name}
         if ep.ip:
             n = network.get(ep.network)
             net.update(network=ep.network, ip=ep.ip, gateway=n.gateway, prefixlen=n.prefixlen, hosts=ep.hosts,
                        host_link=ep.host_link, mac=_mac(ep.netns), ports=bindings)
+            if ep.resolv:
+                net.update(resolv=ep.resolv, dns=True)
         return _save(c, net)
     except BaseException:
+        _stop_dns(c.id)
         ep.remove()
         _drop_default(kind, arg, every)
         raise
+
+
+# The DNS servers of this daemon's running containers (threads: they end with the process).
+SERVERS: dict = {}
+
+
+def _stop_dns(cid: str) -> None:
+    server = SERVERS.pop(cid, None)
+    if server is not None:
+        server.stop()
+
+
+def resume(c) -> None:
+    """At the daemon's start: the DNS server of a running container found again (live restore)."""
+    net = state(c) or {}
+    if net.get("dns") and net.get("netns") and c.id not in SERVERS:
+        from ..net import dns
+        SERVERS[c.id] = dns.Server(net["netns"], net["network"]).start()
 
 
 def _find(every, ref: str):
@@ -317,6 +357,7 @@ def detach(c, every=()) -> list[tuple[str, str]]:
     ``every``: the daemon's containers, one of which may take over the default network."""
     net = state(c)
     recs = records(c.id)
+    _stop_dns(c.id)  # before its namespace goes
     if net is None and not recs:
         return []  # nothing was made (the older behaviour, host, container:): no pyroute2 to import
     trk = tracker.default()
@@ -419,4 +460,4 @@ def summary_ports(c, running: bool) -> list[dict]:
 
 
 __all__ = ["plan", "apply", "attach", "detach", "state", "records", "settings", "summary_ports", "parse_bindings",
-           "mode_of", "endpoint_name", "KINDS"]
+           "mode_of", "endpoint_name", "KINDS", "resume", "SERVERS"]

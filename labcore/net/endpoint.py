@@ -126,8 +126,9 @@ def _rewrite_hosts(network: str) -> str:
     return str(hostsfile.write(network, leases))
 
 
-def _names(ep: Endpoint, hostname: str) -> None:
-    """The container's own hosts file and resolv.conf (recorded), its DNS server, and the holder binding them."""
+def serve_names(ep: Endpoint, hostname: str, holder: bool = True) -> None:
+    """The container's own hosts file and resolv.conf (recorded), its DNS server, and (``holder``) the
+    process binding the two files; without it, a caller writing an OCI bundle binds them (labcore.daemon)."""
     own, resolv = hostsfile.container_paths(ep.container)
     for p, content in ((own, f"{hostsfile.HEADER}{ep.ip}\t{hostname}\n"), (resolv, dns.RESOLV_CONF)):
         with tracker.default().created("path", str(p)) as rec:
@@ -135,7 +136,8 @@ def _names(ep: Endpoint, hostname: str) -> None:
         ep._records.append(rec)
     ep.hosts, ep.resolv = str(own), str(resolv)
     ep.dns = dns.Server(ep.netns, ep.network).start()
-    ep._holder = hostsfile.Holder(own, resolv)
+    if holder:
+        ep._holder = hostsfile.Holder(own, resolv)
 
 
 def attach(container: str, mode: str = "bridge", publish=(), hostname: str | None = None,
@@ -148,7 +150,9 @@ def attach(container: str, mode: str = "bridge", publish=(), hostname: str | Non
     the container's namespace, and the container sees its own /etc/hosts and
     /etc/resolv.conf (bound by a holder process, see ``hostsfile``).
     ``holder=False`` starts neither holder nor DNS: a caller that writes an OCI
-    bundle binds ``ep.hosts`` (the network's shared hosts file) itself (``labcore.daemon.network``).
+    bundle binds ``ep.hosts`` (the network's shared hosts file) itself, or
+    calls ``serve_names(ep, hostname, holder=False)`` and binds the files it
+    made (``labcore.daemon.network``).
     Everything is checked before anything is made.
     """
     check_name(container)
@@ -196,7 +200,7 @@ def attach(container: str, mode: str = "bridge", publish=(), hostname: str | Non
         links.add_route("default", net.gateway, netns=ns.name)
         ep.hosts = _rewrite_hosts(net.name)
         if holder:  # as on Docker's user-defined networks: the neighbours' names come from DNS
-            _names(ep, hostname or container)
+            serve_names(ep, hostname or container)
         if wanted:
             ep._records.append(ports.publish(container, ep.ip, net.bridge, wanted))
             ep.published = wanted
@@ -206,4 +210,4 @@ def attach(container: str, mode: str = "bridge", publish=(), hostname: str | Non
     return ep
 
 
-__all__ = ["Endpoint", "attach", "parse_mode", "check_name", "netns_name"]
+__all__ = ["Endpoint", "attach", "serve_names", "parse_mode", "check_name", "netns_name"]

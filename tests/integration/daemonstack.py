@@ -80,5 +80,5 @@ def docker(stack: dict, *args: str, timeout: float = 60, check: bool = True) -> 
     """The docker CLI against the stack's daemon; asserts success unless ``check`` is False."""
     done = subprocess.run(["docker", "-H", stack["host"], *args], capture_output=True, text=True, timeout=timeout)
     if check:
-        assert done.returncode == 0, f"docker {' '.join(args)}: {done.stderr}"
+        assert done.returncode == 0, f"docker {' '.join(args)}: exit {done.returncode}: {done.stderr}{done.stdout[-2000:]}"
     return done

@@ -15,6 +15,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -138,13 +139,18 @@ def test_two_containers_reach_each_other_by_name_on_a_lab_network(stack):
         net = api["NetworkSettings"]["Networks"]["labweb"]
         assert net["IPAddress"] in ipam(stack)["labweb"]["leases"]
         assert api["NetworkSettings"]["IPAddress"] == ""  # filled for the default bridge only, as Docker does
-        hosts = docker(stack, "run", "--rm", "--name", "peer", "--network", "labweb", IMAGE, "cat", "/etc/hosts").stdout
-        assert f"{net['IPAddress']}\tapi\n" in hosts and "\tpeer\n" in hosts  # the network's hosts file, bound
-        tamper = docker(stack, "run", "--rm", "--network", "labweb", IMAGE, "sh", "-c", "echo 6.6.6.6 api >> /etc/hosts",
-                        check=False)
-        assert tamper.returncode != 0 and "Read-only file system" in tamper.stderr  # shared: bound read-only
+        # A user-defined network: names come from the DNS server at 127.0.0.11, /etc/hosts holds only the container
+        files = docker(stack, "run", "--rm", "--name", "peer", "--network", "labweb", IMAGE, "sh", "-c",
+                       "hostname; cat /etc/hosts /etc/resolv.conf; echo 6.6.6.6 api >> /etc/hosts; nslookup api").stdout
+        hosts, _, resolved = files.partition("nameserver 127.0.0.11")
+        assert f"\t{files.split()[0]}\n" in hosts and "\tapi\n" not in hosts and resolved, files
+        assert f"Name:\tapi\nAddress: {net['IPAddress']}" in resolved, files
+        again = docker(stack, "run", "--rm", "--network", "labweb", IMAGE, "nslookup", "api").stdout
+        assert net["IPAddress"] in again and "6.6.6.6" not in again  # one container's hosts file is its own
         docker(stack, "rm", "-f", "api")
         assert "api" not in (stack["base"] / "s" / "net" / "labweb.hosts").read_text()
+        lost = docker(stack, "run", "--rm", "--network", "labweb", IMAGE, "nslookup", "api", check=False)
+        assert lost.returncode != 0 and net["IPAddress"] not in lost.stdout  # NXDOMAIN once it is gone
         nosuch = docker(stack, "run", "--rm", "--network", "nosuch", IMAGE, "true", check=False)
         assert nosuch.returncode != 0 and "network nosuch not found" in nosuch.stderr
     finally:
@@ -238,6 +244,39 @@ def test_docker_network_create_ls_inspect_rm(stack):
                 if "lab-br-labnet" in line]
     pre = docker(stack, "network", "rm", "none", check=False)
     assert "none is a pre-defined network and cannot be removed" in pre.stderr
+
+
+def test_the_dns_server_is_the_daemons_and_a_restarted_daemon_serves_again(stack):
+    """As Docker's embedded DNS lives in dockerd: no daemon, no answers; a restarted daemon serves again."""
+    from labcore.net import dns
+    env = stack["env"]
+    made = subprocess.run(LABCORE + ["network", "create", "labdns"], env=env, capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    try:
+        cid = docker(stack, "run", "-d", "--name", "named", "--network", "labdns", IMAGE, "sleep", "600").stdout.strip()
+        netns = json.loads((stack["base"] / "s" / "daemon" / "containers" / cid / "network.json").read_text())["netns"]
+        ip = json.loads(docker(stack, "inspect", "named").stdout)[0]["NetworkSettings"]["Networks"]["labdns"]["IPAddress"]
+
+        def ask() -> list:  # from inside the container's namespace, as its resolver would
+            done = subprocess.run(["nsenter", f"--net={netns}", sys.executable, "-c", dns._ASK,
+                                   dns.query("named").hex(), "1"], capture_output=True, text=True, timeout=30)
+            answers = dns.describe(bytes.fromhex(done.stdout.strip()))["answers"] if done.returncode == 0 else []
+            return [address for address, _ttl in answers]
+        assert ask() == [ip]
+        status = subprocess.run(LABCORE + ["daemon", "status"], env=env, capture_output=True, text=True).stdout
+        daemon = int(status.split("PID ")[1].split(",")[0])
+        os.kill(daemon, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{daemon}").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert ask() == []  # the server was a thread of the daemon
+        again = subprocess.run(LABCORE + ["daemon", "start"], env=env, capture_output=True, text=True, timeout=60)
+        assert again.returncode == 0, again.stderr
+        assert ask() == [ip]
+    finally:
+        docker(stack, "rm", "-f", "named", check=False)
+        rm = subprocess.run(LABCORE + ["network", "rm", "labdns"], env=env, capture_output=True, text=True)
+        assert rm.returncode == 0, rm.stderr
 
 
 def test_live_restore_keeps_the_published_port(stack):
