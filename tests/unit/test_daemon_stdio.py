@@ -1,6 +1,7 @@
 """The shim's socket (labcore.daemon.stdio): its requests, the resize values, the relay (no root, no daemon)."""
 
 import os
+import select
 import socket
 import time
 
@@ -45,6 +46,8 @@ def relay_on(tmp_path, stdin_fd, master=None, close_at_end=True, sized=None):
 def read_all(fd, timeout=5):
     got, deadline = b"", time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if not select.select([fd], [], [], 0.1)[0]:
+            continue  # nothing yet, and no end of file: wait, up to the deadline
         chunk = os.read(fd, 65536)
         if not chunk:
             return got
