@@ -376,8 +376,10 @@ def h_container_wait(daemon, req):
         pause = Backoff(daemon)
         while not done():
             pause.sleep()
-        ex = c.exit() or {}
-        code = daemon.exit_codes.get(c.id, int(ex.get("ExitCode", 0)))
+        ex = c.exit()
+        # This run's exit.json first: the remembered code is the last run's until the watcher has seen this
+        # exit (docker start -a of a stopped container); it is all that is left of one removed (--rm).
+        code = int(ex.get("ExitCode", 0)) if ex else daemon.exit_codes.get(c.id, 0)
         write(json.dumps({"StatusCode": code, "Error": None}).encode() + b"\n")
     return Stream(body, "application/json")
 

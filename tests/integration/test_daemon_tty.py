@@ -162,6 +162,19 @@ def test_the_terminal_follows_the_clients_window(stack):
         assert term.close() == 0
 
 
+def test_start_ai_gives_the_same_container_a_terminal_again(stack):
+    cid = docker(stack, "create", "-it", IMAGE, "sh").stdout.strip()
+    for n in (1, 2):  # two runs, two exit codes: the CLI must get this run's, not the last one's
+        term = Terminal(["docker", "-H", stack["host"], "start", "-ai", cid], rows=25, cols=90)
+        try:
+            term.read_until("# ")
+            term.type(f"echo run$((10*{n})); stty size; exit {n}\n")
+            term.read_until(f"run{n}0\r\n25 90")
+        finally:
+            assert term.close() == n
+    docker(stack, "rm", cid)
+
+
 def test_bad_resize_values_get_an_api_error(stack, sdk):
     docker_sdk = pytest.importorskip("docker")
     c = sdk.containers.run(IMAGE, "sh", tty=True, stdin_open=True, detach=True)
