@@ -30,7 +30,7 @@ import signal
 import sys
 
 from . import __version__
-from .errors import LabError, exit_status
+from .errors import CommandNotFoundError, LabError
 from .proc.ns import CONTAINER, KINDS
 
 
@@ -210,7 +210,16 @@ def main(argv: list[str] | None = None) -> int:
     # The first word that is not an option names the subcommand (the top level's options take no value).
     command = next((word for word in argv if not word.startswith("-")), None)
     args = parser(command, argv).parse_args(argv)
-    return exit_status(args.fn, args)
+    try:
+        return args.fn(args)
+    except CommandNotFoundError as exc:
+        print(f"labcore: {exc.notice()}", file=sys.stderr)
+        return 127
+    except LabError as exc:
+        print(f"labcore: {exc.notice()}", file=sys.stderr)
+        return 125
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

@@ -61,22 +61,6 @@ class CleanupError(LabError):
     """An object the lab created could not be removed."""
 
 
-def exit_status(command, *args) -> int:
-    """Run one command of the ``labcore`` program: a LabError becomes its notice on stderr and the
-    status ``docker run`` gives its own errors (125; 127 for a program that does not exist)."""
-    import sys
-    try:
-        return command(*args)
-    except CommandNotFoundError as exc:
-        print(f"labcore: {exc.notice()}", file=sys.stderr)
-        return 127
-    except LabError as exc:
-        print(f"labcore: {exc.notice()}", file=sys.stderr)
-        return 125
-    except KeyboardInterrupt:
-        return 130
-
-
 __all__ = [
     "LabError",
     "PrivilegeError",
@@ -85,6 +69,4 @@ __all__ = [
     "UnknownNamespaceError",
     "CommandNotFoundError",
     "CleanupError",
-    "exit_status",
 ]
-

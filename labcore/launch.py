@@ -2,9 +2,12 @@
 
 A runtime verb starts at least three times per container (create, start, delete) and a shim once,
 so the start of the interpreter is much of their cost. ``stack_command`` runs labcore/__main__.py
-by its path with ``python -I -S``: no scan of site-packages and its ``.pth`` files, no caller's
-environment or directory in the import path (``__main__.py`` puts labcore and site-packages there
-itself). ``tools/labcore-runtime`` starts the runtime the same way for tools written for runc.
+by its path with ``python -I -S``: ``-S`` skips site's start-up (the system's and the user's
+directories, sitecustomize), and ``__main__.py`` adds only labcore and the venv's site-packages;
+``-I`` keeps the caller's PYTHON* variables and directory out of the import path, so a learner's
+PYTHONPATH never changes what a shim or a runtime verb loads. ``python -m labcore`` pays for runpy
+and the rest of site on top. ``tools/labcore-runtime`` starts the runtime the same way for tools
+written for runc.
 """
 
 from __future__ import annotations

@@ -290,7 +290,7 @@ def attach(c, every) -> dict | None:
     try:
         if kind == "network" and arg != DEFAULT:
             endpoint.serve_names(ep, (c.meta.get("Config") or {}).get("Hostname") or c.name, holder=False)
-            SERVERS[c.id] = ep.dns
+            _SERVERS[c.id] = ep.dns
         for r in ep._records:
             tracker.default().update(r, container=c.id, **({"names": True} if r.kind == "path" else {}))
         net = {"mode": kind, "netns": ep.netns, "endpoint": name}
@@ -309,11 +309,11 @@ def attach(c, every) -> dict | None:
 
 
 # The DNS servers of this daemon's running containers (threads: they end with the process).
-SERVERS: dict = {}
+_SERVERS: dict = {}
 
 
 def _stop_dns(cid: str) -> None:
-    server = SERVERS.pop(cid, None)
+    server = _SERVERS.pop(cid, None)
     if server is not None:
         server.stop()
 
@@ -321,9 +321,9 @@ def _stop_dns(cid: str) -> None:
 def resume(c) -> None:
     """At the daemon's start: the DNS server of a running container found again (live restore)."""
     net = state(c) or {}
-    if net.get("dns") and net.get("netns") and c.id not in SERVERS:
+    if net.get("dns") and net.get("netns") and c.id not in _SERVERS:
         from ..net import dns
-        SERVERS[c.id] = dns.Server(net["netns"], net["network"]).start()
+        _SERVERS[c.id] = dns.Server(net["netns"], net["network"]).start()
 
 
 def _find(every, ref: str):
@@ -460,4 +460,4 @@ def summary_ports(c, running: bool) -> list[dict]:
 
 
 __all__ = ["plan", "apply", "attach", "detach", "state", "records", "settings", "summary_ports", "parse_bindings",
-           "mode_of", "endpoint_name", "KINDS", "resume", "SERVERS"]
+           "mode_of", "endpoint_name", "KINDS", "resume"]

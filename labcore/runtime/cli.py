@@ -12,7 +12,7 @@
 
 Tools written for runc (the OCI validation suite, containerd's shim) call
 exactly these, so ``tools/labcore-runtime`` lets them drive this runtime
-instead (it starts Python lean: see ``labcore/__main__.py``).
+instead (it starts Python lean: see ``labcore/launch.py``).
 ``labcore.cli`` registers them with ``register(subparsers)``.
 """
 

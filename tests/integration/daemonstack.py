@@ -9,8 +9,10 @@ and the host checked for anything of ours left: processes naming the directory, 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -82,3 +84,20 @@ def docker(stack: dict, *args: str, timeout: float = 60, check: bool = True) -> 
     if check:
         assert done.returncode == 0, f"docker {' '.join(args)}: exit {done.returncode}: {done.stderr}{done.stdout[-2000:]}"
     return done
+
+
+def kill_daemon(stack: dict) -> int:
+    """SIGKILL the stack's daemon (as a crash would) and wait until it is gone; returns its PID."""
+    status = subprocess.run(LABCORE + ["daemon", "status"], env=stack["env"], capture_output=True, text=True).stdout
+    daemon = int(status.split("PID ")[1].split(",")[0])
+    os.kill(daemon, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{daemon}").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return daemon
+
+
+def start_daemon(stack: dict) -> None:
+    """Start the stack's daemon again (after ``kill_daemon``): it finds its containers (live restore)."""
+    again = subprocess.run(LABCORE + ["daemon", "start"], env=stack["env"], capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0, again.stderr

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import daemonstack
-from daemonstack import LABCORE, docker
+from daemonstack import LABCORE, docker, kill_daemon, start_daemon
 
 pytestmark = pytest.mark.needs("root", "overlayfs", "tool:docker", "tool:busybox")
 
@@ -159,21 +158,14 @@ def test_the_python_sdk_runs_a_container(stack):
 
 
 def test_live_restore_after_sigkill_of_the_daemon(stack):
-    env = stack["env"]
     cid = docker(stack, "run", "-d", "--name", "survivor", IMAGE, "sh", "-c",
                  'trap "exit 9" TERM; while :; do sleep 0.1; done').stdout.strip()
     pid = json.loads(docker(stack, "inspect", cid).stdout)[0]["State"]["Pid"]
-    status = subprocess.run(LABCORE + ["daemon", "status"], env=env, capture_output=True, text=True).stdout
-    daemon = int(status.split("PID ")[1].split(",")[0])
-    os.kill(daemon, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while Path(f"/proc/{daemon}").exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
+    kill_daemon(stack)
     assert docker(stack, "ps", check=False).returncode != 0  # nobody answers on the socket
     os.kill(pid, 0)  # the container runs on, under its shim
     assert " shim --id " + cid in cmdline(ppid(pid))
-    again = subprocess.run(LABCORE + ["daemon", "start"], env=env, capture_output=True, text=True, timeout=60)
-    assert again.returncode == 0, again.stderr
+    start_daemon(stack)
     assert docker(stack, "ps", "--format", "{{.ID}} {{.Names}}").stdout == f"{cid[:12]} survivor\n"
     docker(stack, "stop", "-t", "5", "survivor")
     state = json.loads(docker(stack, "inspect", "survivor").stdout)[0]["State"]

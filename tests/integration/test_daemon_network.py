@@ -15,7 +15,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -23,7 +22,7 @@ from pathlib import Path
 import pytest
 
 import daemonstack
-from daemonstack import LABCORE, docker
+from daemonstack import LABCORE, docker, kill_daemon, start_daemon
 
 pytestmark = pytest.mark.needs("root", "overlayfs", "netns", "nftables", "tool:docker", "tool:busybox")
 
@@ -248,7 +247,8 @@ def test_docker_network_create_ls_inspect_rm(stack):
 
 def test_the_dns_server_is_the_daemons_and_a_restarted_daemon_serves_again(stack):
     """As Docker's embedded DNS lives in dockerd: no daemon, no answers; a restarted daemon serves again."""
-    from labcore.net import dns
+    from labcore.errors import LabError
+    from labcore.net import dns, endpoint
     env = stack["env"]
     made = subprocess.run(LABCORE + ["network", "create", "labdns"], env=env, capture_output=True, text=True)
     assert made.returncode == 0, made.stderr
@@ -257,21 +257,17 @@ def test_the_dns_server_is_the_daemons_and_a_restarted_daemon_serves_again(stack
         netns = json.loads((stack["base"] / "s" / "daemon" / "containers" / cid / "network.json").read_text())["netns"]
         ip = json.loads(docker(stack, "inspect", "named").stdout)[0]["NetworkSettings"]["Networks"]["labdns"]["IPAddress"]
 
+        inside = endpoint.Endpoint("named", "container", netns=netns)
+
         def ask() -> list:  # from inside the container's namespace, as its resolver would
-            done = subprocess.run(["nsenter", f"--net={netns}", sys.executable, "-c", dns._ASK,
-                                   dns.query("named").hex(), "1"], capture_output=True, text=True, timeout=30)
-            answers = dns.describe(bytes.fromhex(done.stdout.strip()))["answers"] if done.returncode == 0 else []
-            return [address for address, _ttl in answers]
+            try:
+                return [address for address, _ttl in dns.describe(dns.ask(inside, dns.query("named"), 1))["answers"]]
+            except LabError:  # no answer
+                return []
         assert ask() == [ip]
-        status = subprocess.run(LABCORE + ["daemon", "status"], env=env, capture_output=True, text=True).stdout
-        daemon = int(status.split("PID ")[1].split(",")[0])
-        os.kill(daemon, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while Path(f"/proc/{daemon}").exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
+        kill_daemon(stack)
         assert ask() == []  # the server was a thread of the daemon
-        again = subprocess.run(LABCORE + ["daemon", "start"], env=env, capture_output=True, text=True, timeout=60)
-        assert again.returncode == 0, again.stderr
+        start_daemon(stack)
         assert ask() == [ip]
     finally:
         docker(stack, "rm", "-f", "named", check=False)
@@ -285,18 +281,12 @@ def test_live_restore_keeps_the_published_port(stack):
     cid = docker(stack, "run", "-d", "--name", "kept", "-p", f"127.0.0.1:{PORT + 2}:80", IMAGE,
                  "sh", "-c", HTTPD).stdout.strip()
     assert fetch(PORT + 2).startswith("hello")
-    status = subprocess.run(LABCORE + ["daemon", "status"], env=env, capture_output=True, text=True).stdout
-    daemon = int(status.split("PID ")[1].split(",")[0])
-    os.kill(daemon, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while Path(f"/proc/{daemon}").exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
+    kill_daemon(stack)
     assert fetch(PORT + 2).startswith("hello")  # no daemon: the kernel's DNAT still leads there
     swept = subprocess.run(LABCORE + ["cleanup"], env=env, capture_output=True, text=True, timeout=60)
     assert swept.returncode == 0, swept.stderr  # the shim owns the endpoint: cleanup spares it
     assert fetch(PORT + 2).startswith("hello")
-    again = subprocess.run(LABCORE + ["daemon", "start"], env=env, capture_output=True, text=True, timeout=60)
-    assert again.returncode == 0, again.stderr
+    start_daemon(stack)
     assert docker(stack, "port", "kept").stdout == f"80/tcp -> 127.0.0.1:{PORT + 2}\n"
     docker(stack, "stop", "-t", "1", "kept")
     assert gone(cid)  # the restarted daemon tore it down when the container stopped
@@ -329,5 +319,4 @@ def test_cleanup_after_a_crash_undoes_the_network(stack):
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     assert "lab-br-bridge" not in links
     assert not list((base / "s" / "objects").glob("*.json"))
-    again = subprocess.run(LABCORE + ["daemon", "start"], env=env, capture_output=True, text=True, timeout=60)
-    assert again.returncode == 0, again.stderr  # the fixture stops it
+    start_daemon(stack)  # the fixture stops it

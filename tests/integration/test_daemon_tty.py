@@ -10,17 +10,15 @@ import fcntl
 import json
 import os
 import select
-import signal
 import struct
 import subprocess
 import termios
 import time
-from pathlib import Path
 
 import pytest
 
 import daemonstack
-from daemonstack import LABCORE, docker
+from daemonstack import docker, kill_daemon, start_daemon
 
 pytestmark = pytest.mark.needs("root", "overlayfs", "tool:docker", "tool:busybox")
 
@@ -195,16 +193,9 @@ def test_bad_resize_values_get_an_api_error(stack, sdk):
 
 
 def test_live_restore_keeps_the_terminal(stack):
-    env = stack["env"]
     cid = docker(stack, "run", "-dit", "--name", "keeper", IMAGE, "sh").stdout.strip()
-    status = subprocess.run(LABCORE + ["daemon", "status"], env=env, capture_output=True, text=True).stdout
-    daemon = int(status.split("PID ")[1].split(",")[0])
-    os.kill(daemon, signal.SIGKILL)  # the shim holds the pty's master: the shell goes on
-    deadline = time.monotonic() + 10
-    while Path(f"/proc/{daemon}").exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    again = subprocess.run(LABCORE + ["daemon", "start"], env=env, capture_output=True, text=True, timeout=60)
-    assert again.returncode == 0, again.stderr
+    kill_daemon(stack)  # the shim holds the pty's master: the shell goes on
+    start_daemon(stack)
     term = Terminal(["docker", "-H", stack["host"], "attach", "keeper"], rows=22, cols=77)
     try:
         time.sleep(0.5)  # attached: the shell waits for a line, its prompt was printed before
