@@ -112,6 +112,9 @@ class RecordingKernel:
     def set_name(self, name):
         self._record("set_name", name)
 
+    def load_seccomp(self, program):
+        self._record("load_seccomp", len(program) // 8)
+
     def prctl(self, option, arg2=0, arg3=0, arg4=0, arg5=0):
         self._record("prctl", option, arg2, arg3, arg4, arg5)
         return 0

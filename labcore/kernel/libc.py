@@ -41,6 +41,10 @@ class _CapHeader(ctypes.Structure):
     _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
 
 
+class _SockFprog(ctypes.Structure):  # struct sock_fprog: a classic BPF program, as seccomp(2) takes it
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
 class _CapData(ctypes.Structure):
     _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
 
@@ -259,6 +263,14 @@ class LibcKernel:
         buf = ctypes.create_string_buffer(name.encode()[:15])
         self._check(_libc.prctl(F.PR_SET_NAME, ctypes.addressof(buf), 0, 0, 0), "prctl",
                     f"PR_SET_NAME, {_q(name[:15])}")
+
+    def load_seccomp(self, program: bytes) -> None:
+        """prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER): attach a BPF program (8 bytes an instruction) to
+        this thread, for good. What seccomp_load(3) does once libseccomp has generated the program."""
+        buf = ctypes.create_string_buffer(program, len(program))
+        prog = _SockFprog(len(program) // 8, ctypes.addressof(buf))
+        self._check(_libc.prctl(F.PR_SET_SECCOMP, F.SECCOMP_MODE_FILTER, ctypes.addressof(prog), 0, 0), "prctl",
+                    f"PR_SET_SECCOMP, SECCOMP_MODE_FILTER, {{len={len(program) // 8}, filter=...}}")
 
     def prctl(self, option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
         spelled = F.PR_NAMES.get(option, str(option))

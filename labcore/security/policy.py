@@ -123,7 +123,7 @@ def apply(prep: Prepared, k) -> None:
     if pol.readonly_rootfs and prep.mounts:
         paths.readonly_root(k)
     if prep.filter and not pol.no_new_privileges:
-        prep.filter.filter.load()
+        k.load_seccomp(prep.filter.bpf)
     # A process cannot grant what it does not hold: --privileged means "all of ours" (a host may lack some).
     held = k.capget(0)[1]
     masks = {s: m & held if s != "bounding" else m for s, m in prep.sets.masks().items()}
@@ -137,7 +137,7 @@ def apply(prep: Prepared, k) -> None:
     if pol.no_new_privileges:
         no_new_privs.set_no_new_privs(k)
     if prep.filter and pol.no_new_privileges:
-        prep.filter.filter.load()
+        k.load_seccomp(prep.filter.bpf)
 
 
 __all__ = ["Policy", "Prepared", "prepare", "apply"]

@@ -18,7 +18,14 @@ container holds every capability in ``includes.caps`` (and none in
 a profile already resolved, which is what ``resolve`` makes.
 
 ``compile`` turns the resolved rules into a libseccomp filter
-(``labcore/kernel/seccomp.py``). A name this host's libseccomp does not
+(``labcore/kernel/seccomp.py``) and has libseccomp generate its BPF program
+at once, in the runtime's parent: the container's init then only hands the
+finished program to the kernel (``Kernel.load_seccomp``), instead of
+generating it between ``start`` and the exec. A process compiles each
+profile once for one set of capabilities, and the daemon's spare shim
+compiles Docker's default ahead of need. Podman's easyseccomp does the same
+with a cache keyed by profile, capabilities and architecture, and crun
+loads such a program raw (its ``run.oci.seccomp_bpf_data`` annotation). A name this host's libseccomp does not
 know (a syscall newer than it) is skipped and listed in ``skipped``, as
 runc does: the container cannot call it anyway, so the default action
 applies. ``verdicts`` answers the question a learner asks (is ``mount``
@@ -29,7 +36,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import InvalidInputError
@@ -157,14 +164,25 @@ class Compiled:
     rules: int                           # rules given to libseccomp
     skipped: list[str]                   # names this libseccomp does not know (as runc: skipped)
     profile: Profile
+    bpf: bytes = b""                     # the program libseccomp generated from it: what the init loads
 
     def __repr__(self) -> str:
         return (f"<seccomp filter from {self.profile.source or 'a profile'}: {self.rules} rules, "
                 f"default {self.profile.default_action}, {len(self.skipped)} unknown name(s) skipped>")
 
 
+_compiled: dict[tuple, Compiled] = {}  # this process's filters, by what they were compiled from
+
+
 def compile(profile: Profile, caps: set[str], no_new_privs: bool = False) -> Compiled:
-    """Resolve ``profile`` for ``caps`` and this machine, and build the libseccomp filter (not loaded)."""
+    """Resolve ``profile`` for ``caps`` and this machine, build the libseccomp filter and its BPF (not loaded)."""
+    key = (repr(replace(profile, source="")), frozenset(caps), no_new_privs)
+    if key not in _compiled:
+        _compiled[key] = _compile(profile, caps, no_new_privs)
+    return replace(_compiled[key], profile=profile)
+
+
+def _compile(profile: Profile, caps: set[str], no_new_privs: bool) -> Compiled:
     if kseccomp.MISSING:
         raise InvalidInputError(f"seccomp profiles need libseccomp: {kseccomp.MISSING}",
                                 "pip install pyseccomp (and apt install libseccomp2), or use seccomp=unconfined")
@@ -186,7 +204,7 @@ def compile(profile: Profile, caps: set[str], no_new_privs: bool = False) -> Com
                 continue
             f.add(act, number, rule.args)
             count += 1
-    return Compiled(f, count, sorted(set(skipped)), profile)
+    return Compiled(f, count, sorted(set(skipped)), profile, f.bpf())
 
 
 def load_default() -> Profile:

@@ -77,7 +77,22 @@ def test_unknown_syscall_names_are_skipped_and_reported():
         {"names": ["getpid", "no_such_call_xyz"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]})
     compiled = seccomp.compile(profile, set())
     assert compiled.skipped == ["no_such_call_xyz"] and compiled.rules == 1
-    assert len(compiled.filter.bpf()) % 8 == 0 and compiled.filter.bpf()  # one BPF program, 8 bytes per instruction
+    assert len(compiled.bpf) % 8 == 0 and compiled.bpf == compiled.filter.bpf()  # one BPF program, 8 bytes an instruction
+
+
+def test_a_profile_is_compiled_once_per_capability_set_and_the_init_loads_its_program():
+    rules = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["reboot"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1, "excludes": {"caps": ["CAP_SYS_BOOT"]}}]}
+    first = seccomp.compile(seccomp.Profile.from_json(rules, "one file"), set())
+    again = seccomp.compile(seccomp.Profile.from_json(rules, "another file"), set())
+    assert again.bpf is first.bpf and again.profile.source == "another file"  # not generated a second time
+    booting = seccomp.compile(seccomp.Profile.from_json(rules), {"CAP_SYS_BOOT"})
+    assert booting.rules == 0 and booting.bpf != first.bpf  # other capabilities, other rules, another program
+    k = RecordingKernel()
+    k.caps = (0, (1 << 41) - 1, 0)
+    pol = policy.Policy(capabilities.docker_default(), False, seccomp.Profile.from_json(rules), (), ())
+    policy.apply(policy.prepare(pol, mounts=False), k)
+    assert k.args("load_seccomp") == [(len(first.bpf) // 8,)]
 
 
 @pytest.mark.parametrize("bad, what", [
