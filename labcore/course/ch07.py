@@ -134,7 +134,7 @@ def _shims_of(cid: str) -> list[int]:
     for p in os.listdir("/proc"):
         if p.isdigit():
             try:
-                if f"shim --id {cid}" in Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode():
+                if Path(f"/proc/{p}/comm").read_text() == f"shim {cid[:10]}\n":  # its name, set once given the container
                     found.append(int(p))
             except OSError:
                 pass

@@ -19,6 +19,7 @@ The modules, one concept each:
     containers.py  a container's directory and status; create, start (overlay, bundle, shim), stop, rm
     restart.py     --restart: which exits start the container again, and after how long (pure)
     shim.py        one per container: its parent and subreaper, its stdio and log, its exit status
+    spare.py       the next container's shim, started ahead: docker run does not wait for a Python to start
     stdio.py       the shim's socket: the daemon's way to a running container's stdin and terminal (-i, -t)
     network.py     a container's network from HostConfig (-p, --network): made before start, gone at stop
     networks.py    docker network ls|inspect|create|rm: the lab's networks in Docker's shape
@@ -34,7 +35,7 @@ they run on under their shims, and a new daemon finds them (live restore).
 import importlib
 
 __all__ = ["api", "bundle", "cli", "containers", "frames", "images", "logs", "network", "networks", "restart", "server",
-           "shim", "stdio"]
+           "shim", "spare", "stdio"]
 
 
 def __getattr__(name: str):

@@ -290,12 +290,12 @@ def watch(daemon: Daemon, c: containers.Container, child=None) -> None:
 def finished(daemon: Daemon, c: containers.Container, shim_pid: int | None = None, live: bool = True) -> None:
     """A container whose shim has gone: adopt its records; restart it if its policy says so (an exit
     seen ``live``, not one found at the daemon's start); else remove it if it asked (--rm)."""
+    notify(daemon)  # the streams following its log end now, not at their next poll
     if c.meta.get("HostConfig", {}).get("AutoRemove"):
         # `docker run --rm` is attached: its stream reads the log's last lines once the exit is written,
         # and the log goes with the container. Let the readers finish first (they end on the exit).
-        deadline = time.monotonic() + 5
-        while daemon.readers.get(c.id) and time.monotonic() < deadline:
-            time.sleep(0.01)
+        with daemon.changed:
+            daemon.changed.wait_for(lambda: not daemon.readers.get(c.id), timeout=5)
     with daemon.lock:
         if not c.exists():
             return  # removed meanwhile (docker rm -f)
@@ -441,6 +441,7 @@ def _follow(daemon: Daemon, c: containers.Container, offset: int, follow: bool, 
                     daemon.readers[c.id] -= 1
                     if not daemon.readers[c.id]:
                         daemon.readers.pop(c.id, None)
+                        daemon.changed.notify_all()  # finished() may be waiting for the last reader
 
     def _read(write):
         off = offset

@@ -4,7 +4,7 @@
     labcore daemon status    its PID and socket (exit status 3 if it is not running)
     labcore daemon stop      stop it; containers keep running under their shims
     labcore daemon serve     the daemon itself (what start runs, in a session of its own)
-    labcore shim --id ID --dir DIR --root ROOT   one container's shim (the daemon starts it)
+    labcore shim --root ROOT  a container's shim: the daemon starts it, then names its container on stdin
 
 ``labcore.cli`` registers them with ``register_daemon`` and ``register_shim``.
 """

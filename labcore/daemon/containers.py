@@ -24,8 +24,9 @@ exit.json: "running"; exit.json: "exited".
 upper dir), writes config.json (the runtime's default spec, filled in from
 the image config's Env, Cmd, Entrypoint and WorkingDir and the create
 request's: ``bundle.py``; with ``-p`` or ``--network``, the namespace
-``network.py`` wired for it, joined by path), and starts a shim (``labcore.daemon.shim``) in a session of
-its own. The tracker records of the directories and the mount pass to the
+``network.py`` wired for it, joined by path), and hands the container to a
+shim (``labcore.daemon.shim``), one started ahead in a session of its own
+(``spare.py``). The tracker records of the directories and the mount pass to the
 shim while it runs (``labcore cleanup`` spares a running container), and
 back to the daemon when it has exited.
 """
@@ -43,10 +44,9 @@ import time
 from pathlib import Path
 
 from .. import tracker
-from ..launch import stack_command
 from ..errors import InvalidInputError, LabError
 from ..proc.stat import is_running, process_start_time
-from . import bundle, images, logs, restart
+from . import bundle, images, logs, restart, spare
 from . import network as net
 from .images import Conflict, NotFound  # 404 and 409; Conflict lives there so network.py can raise it too
 
@@ -327,32 +327,21 @@ def start(c: Container) -> subprocess.Popen:
         raise
     try:
         _write_json(c.dir / "config.json", net.apply(bundle.config(c.meta, c.id), network))
-        runtime_root().mkdir(parents=True, exist_ok=True, mode=0o700)
-        # The shim writes a byte on this pipe once the container runs (or has ended): start blocks on it.
-        ready_r, ready_w = os.pipe()
-        try:
-            with open(c.dir / "shim.log", "ab") as shim_log:  # what the shim says, a crash's traceback too
-                shim = subprocess.Popen(stack_command("shim", "--id", c.id, "--dir", str(c.dir),
-                                                      "--root", str(runtime_root()), "--ready-fd", str(ready_w)),
-                                        stdin=subprocess.PIPE, stdout=shim_log, stderr=shim_log,
-                                        start_new_session=True,  # its own session: a signal to the daemon's group misses it
-                                        close_fds=True, pass_fds=(ready_w,))
-        finally:
-            os.close(ready_w)  # the shim's copy is the only writer: its exit ends the pipe
+        taken = spare.take()  # a shim started ahead, waiting for its container (spare.py)
     except BaseException:
-        os.close(ready_r)
         net.detach(c, every())
         mounted.unmount()
         raise
+    shim, ready_r = taken.proc, taken.ready_r  # the shim writes a byte on ready_r once the container runs
     try:
-        started = process_start_time(shim.pid)
-        with tracker.default().created("process", shim.pid, start_time=started, what="shim", container=c.id) as prec:
-            pass
-        hand(records_of(c) + net.records(c.id) + [prec], shim.pid, started)
+        started = taken.record.extra["start_time"]
+        tracker.default().update(taken.record, container=c.id)
+        hand(records_of(c) + net.records(c.id) + [taken.record], shim.pid, started)
         net.hold_default(c, shim.pid, started)  # the shim owns the container's objects while it runs
         c.meta["StartedAt"], c.meta["StartedEpoch"] = logs.timestamp(), time.time()
         c.save()
-        shim.stdin.write(b"go\n")  # the gate: the shim did nothing before its record was on disk
+        # The gate: until this line the shim knew no container, and its record was on disk before.
+        shim.stdin.write(json.dumps({"id": c.id, "dir": str(c.dir)}).encode() + b"\n")
         shim.stdin.close()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

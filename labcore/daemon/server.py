@@ -49,7 +49,7 @@ from pathlib import Path
 from .. import tracker
 from ..errors import LabError
 from ..proc.stat import process_start_time
-from . import api, containers
+from . import api, containers, spare
 
 WHAT = "daemon"  # the process record's mark, as the registry's
 
@@ -193,8 +193,10 @@ def serve() -> int:
             os.umask(old)
     from . import images
     images.adopt_store(os.getpid(), process_start_time(os.getpid()))  # ours while we run: the containers' lowerdirs
+    spare.forget_stale()  # the records of a killed daemon's spare shims
     for line in api.restore(daemon):
         print(f"restored {line}", file=sys.stderr)
+    spare.keep_one()  # the next container's shim, started now
 
     def on_term(signum, frame):
         threading.Thread(target=server.shutdown, daemon=True).start()  # shutdown() waits for serve_forever
@@ -205,6 +207,7 @@ def serve() -> int:
         server.serve_forever(poll_interval=0.5)
     finally:
         server.server_close()
+        spare.stop()
         tracker.default().undo(rec)  # the socket file goes; the containers stay (live restore)
         atexit.unregister(tracker.default().undo_owned)  # what the daemon owns (stopped containers) persists
     return 0

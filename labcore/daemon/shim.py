@@ -27,9 +27,12 @@ restart without the containers noticing. It therefore:
   started it or a new one, reads it;
 * then deletes the container from the runtime, unmounts its root, and exits.
 
-It starts behind a gate: it waits for one line ("go") on stdin, which the
-daemon writes once it has recorded the shim's PID with the tracker. See
-``labcore shim --help``; it is not meant to be run by hand.
+It starts behind a gate: it gets ready (imports, Docker's default seccomp
+filter compiled), then waits for one line on stdin, the container to run
+(``{"id": ..., "dir": ...}``), which the daemon writes once the shim's
+record names that container (``spare.py``: the daemon starts each shim
+before it has a container for it). See ``labcore shim --help``; it is not
+meant to be run by hand.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from pathlib import Path
 
 from .. import kernel, tracker
 from ..kernel import flags as F
+from ..errors import LabError
 from ..proc.stat import process_start_time
 from . import logs, stdio
 
@@ -141,22 +145,44 @@ def _receive_master(console) -> int:
     return fds[0]
 
 
-def run(cid: str, cdir: str, root: str, ready_fd: int | None = None) -> int:
-    """The shim's life: gate, create and start the container, pump its output, wait, record, clean up."""
+def _warm() -> None:
+    """Compile Docker's default seccomp profile for its default capabilities while no container waits:
+    the container's create then finds the program ready (labcore.security.seccomp compiles once)."""
+    from ..runtime import init
+    from . import bundle
+    defaults = bundle.security()
+    try:
+        init.prepare_security({"process": {"capabilities": defaults["capabilities"]},
+                               "linux": {"seccomp": defaults["seccomp"]}})
+    except LabError:
+        pass  # no libseccomp here: the container's own create says so, if its config asks for seccomp
+
+
+def run(root: str, ready_fd: int | None = None) -> int:
+    """The shim's life: get ready, wait for a container, create and start it, pump its output, wait,
+    record, clean up."""
     if ready_fd is not None:
         os.set_inheritable(ready_fd, False)  # not the container's: closed when its init execs
+    # Getting ready at a low priority: a spare must not slow down the container being started meanwhile.
+    os.setpriority(os.PRIO_PROCESS, 0, 10)
     k = kernel.default()
     k.prctl(F.PR_SET_CHILD_SUBREAPER, 1)  # orphans below us (the container's init) become our children
-    # Loaded before the gate, while the daemon is still writing our record: the runtime, and the security
-    # package it applies Docker's defaults with.
+    # Done before the gate, while no container waits for us (spare.py): the runtime's imports, and the
+    # filter of Docker's default seccomp profile.
     from ..runtime import container as runtime
-    try:
-        from .. import security  # noqa: F401
-    except ImportError:
-        pass
-    if sys.stdin.readline().strip() != "go":
-        return 1  # the daemon died before recording us: do nothing
-    cdir = Path(cdir)
+    _warm()
+    given = sys.stdin.readline()
+    if not given.strip():
+        return 1  # the daemon stopped or died before giving us a container: do nothing
+    given = json.loads(given)
+    os.setpriority(os.PRIO_PROCESS, 0, 0)  # a container's now: back to the priority everyone has (root may)
+    cid, cdir = given["id"], Path(given["dir"])
+    # Our command line was written before we knew the container: the process name says it (ps -e, pstree).
+    k.set_name(f"shim {cid[:10]}")
+    log_fd = os.open(cdir / "shim.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+    for fd in (1, 2):
+        os.dup2(log_fd, fd)  # what Python itself writes there (a crash's traceback) goes to the container's shim log
+    os.close(log_fd)
     shim_log = open(cdir / "shim.log", "a", buffering=1)
     config = (_read_json(cdir / "container.json") or {}).get("Config") or {}
     tty, open_stdin = bool(config.get("Tty")), bool(config.get("OpenStdin"))
@@ -268,14 +294,12 @@ def _wait(pid: int) -> int:
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--id", required=True, help="the container's ID (also its ID in the runtime)")
-    p.add_argument("--dir", required=True, help="the container's state directory: the bundle, the log, exit.json")
     p.add_argument("--root", required=True, help="the runtime's state root")
     p.add_argument("--ready-fd", type=int, help="a pipe to the daemon: one byte once the container runs, or has ended")
 
 
 def command(args) -> int:
-    return run(args.id, args.dir, args.root, args.ready_fd)
+    return run(args.root, args.ready_fd)
 
 
 __all__ = ["run", "oom_killed", "Pump", "add_arguments", "command"]

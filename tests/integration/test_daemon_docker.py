@@ -40,6 +40,11 @@ def cmdline(pid: int) -> str:
     return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
 
 
+def is_shim_of(pid: int, cid: str) -> bool:
+    """A shim, started before its container existed, names it in its process name."""
+    return " shim --root " in cmdline(pid) and Path(f"/proc/{pid}/comm").read_text() == f"shim {cid[:10]}\n"
+
+
 def test_docker_run_rm_prints_hi_and_leaves_nothing(stack):
     done = docker(stack, "run", "--rm", IMAGE, "echo", "hi")
     assert done.stdout == "hi\n"
@@ -77,7 +82,7 @@ def test_ps_logs_inspect_stop_rm(stack):
     state = json.loads(docker(stack, "inspect", "web").stdout)[0]["State"]
     assert state["Status"] == "running" and state["Running"] and state["Pid"] > 0
     shim = ppid(state["Pid"])  # the container's init is the shim's child (the shim is its subreaper)...
-    assert " shim --id " + cid in cmdline(shim)
+    assert is_shim_of(shim, cid)
     assert os.getsid(shim) == shim  # ...and the shim leads a session of its own
     deadline = time.monotonic() + 10
     while (logs := docker(stack, "logs", "web")).stdout != "out\n" and time.monotonic() < deadline:
@@ -164,7 +169,7 @@ def test_live_restore_after_sigkill_of_the_daemon(stack):
     kill_daemon(stack)
     assert docker(stack, "ps", check=False).returncode != 0  # nobody answers on the socket
     os.kill(pid, 0)  # the container runs on, under its shim
-    assert " shim --id " + cid in cmdline(ppid(pid))
+    assert is_shim_of(ppid(pid), cid)
     start_daemon(stack)
     assert docker(stack, "ps", "--format", "{{.ID}} {{.Names}}").stdout == f"{cid[:12]} survivor\n"
     docker(stack, "stop", "-t", "5", "survivor")

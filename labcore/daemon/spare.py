@@ -1,0 +1,135 @@
+"""The spare shim: the next container's shim, started before anyone asks for it.
+
+A shim is a Python process. Starting one and importing the runtime and the
+security package takes about 80 ms, more than creating the container
+itself, and each ``docker run`` would wait for it. So the daemon keeps one
+shim started ahead of need, as a pre-forking server keeps a worker ready.
+The spare has already made itself a subreaper, loaded the runtime and
+compiled Docker's default seccomp profile (``labcore.daemon.shim``). Then it
+waits on its stdin.
+
+``take()`` gives ``start`` the spare (or starts one, if there is none yet).
+``start`` hands it a container in one line, ``{"id": ..., "dir": ...}``, and
+from then on it is that container's shim like any other. A daemon calls
+``keep_one()`` when it starts: after each take, a thread then starts the
+next spare. A spare that was never given a
+container exits when its stdin ends, when the daemon stops or dies.
+
+containerd starts a shim per container when the task is created. A Go
+binary starts in a few milliseconds, so containerd needs no spare.
+
+Each spare has a ``process`` record from the moment it exists, owned by the
+daemon. ``start`` marks it with its container and hands it to the shim.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+
+from .. import tracker
+from ..launch import stack_command
+from ..proc.stat import process_start_time
+
+
+@dataclass
+class Spare:
+    proc: subprocess.Popen
+    ready_r: int              # the shim's news pipe: a byte once its container runs (containers.start reads it)
+    record: tracker.Record    # kind process, what "shim"; marked with a container once taken
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+
+_lock = threading.Lock()
+_spare: Spare | None = None
+_kept = False  # a daemon keeps a spare (keep_one) until it stops
+
+
+def keep_one() -> None:
+    """From now on, there is a spare: one now, a new one after each take. The daemon calls it at its start."""
+    global _kept
+    _kept = True
+    refill()
+
+
+def _spawn() -> Spare:
+    from .containers import runtime_root  # containers.start calls take(): imported here, not at the top
+    runtime_root().mkdir(parents=True, exist_ok=True, mode=0o700)
+    ready_r, ready_w = os.pipe()
+    try:
+        # Before its container, what the shim says goes where the daemon's own messages go; after, to the
+        # container's shim.log.
+        proc = subprocess.Popen(stack_command("shim", "--root", str(runtime_root()),
+                                              "--ready-fd", str(ready_w)),
+                                stdin=subprocess.PIPE, stdout=sys.stderr.fileno(), stderr=sys.stderr.fileno(),
+                                start_new_session=True,  # its own session: a signal to the daemon's group misses it
+                                close_fds=True, pass_fds=(ready_w,))
+    except BaseException:
+        os.close(ready_r)
+        raise
+    finally:
+        os.close(ready_w)  # the shim's copy is the only writer: its exit ends the pipe
+    with tracker.default().created("process", proc.pid, start_time=process_start_time(proc.pid),
+                                   what="shim") as rec:
+        pass
+    return Spare(proc, ready_r, rec)
+
+
+def take() -> Spare:
+    """The spare shim, now the caller's; a new one if there is none ready (or it died)."""
+    global _spare
+    with _lock:
+        spare, _spare = _spare, None
+    if spare is not None and not spare.alive():
+        _discard(spare)
+        spare = None
+    if _kept:
+        threading.Thread(target=refill, daemon=True, name="spare-shim").start()  # the next one, meanwhile
+    return spare or _spawn()
+
+
+def refill() -> None:
+    """Start the next spare, if the daemon keeps one and there is none."""
+    global _spare
+    with _lock:
+        if _kept and (_spare is None or not _spare.alive()):
+            if _spare is not None:
+                _discard(_spare)
+            _spare = _spawn()
+
+
+def stop() -> None:
+    """At the daemon's end: no new spare; the spare's stdin closes, it exits, its record goes."""
+    global _spare, _kept
+    with _lock:
+        _kept = False
+        spare, _spare = _spare, None
+    if spare is not None:
+        _discard(spare)
+
+
+def _discard(spare: Spare) -> None:
+    spare.proc.stdin.close()  # EOF at its gate: it exits without doing anything
+    try:
+        spare.proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        spare.proc.kill()
+        spare.proc.wait()
+    os.close(spare.ready_r)
+    tracker.default().undo(spare.record)
+
+
+def forget_stale() -> None:
+    """At a daemon's start: the records of spares a killed daemon left (they exit at their stdin's end)."""
+    for rec in tracker.default().records():
+        if rec.kind == "process" and rec.extra.get("what") == "shim" and not rec.extra.get("container"):
+            if not tracker.owner_alive(rec):
+                tracker.default().undo(rec)
+
+
+__all__ = ["Spare", "keep_one", "take", "refill", "stop", "forget_stale"]
