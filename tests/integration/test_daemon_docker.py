@@ -45,6 +45,53 @@ def is_shim_of(pid: int, cid: str) -> bool:
     return " shim --root " in cmdline(pid) and Path(f"/proc/{pid}/comm").read_text() == f"shim {cid[:10]}\n"
 
 
+def spares(stack) -> list[int]:
+    """This daemon's shims that wait for a container: started with its runtime root, named for none yet."""
+    root = f" shim --root {stack['base'] / 's' / 'daemon' / 'runtime'} "
+    found = []
+    for p in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if root in cmdline(int(p)) and not Path(f"/proc/{p}/comm").read_text().startswith("shim "):
+                found.append(int(p))
+        except OSError:
+            pass
+    return found
+
+
+def spare_of(stack, other_than: int = 0) -> int:
+    """The spare shim (waiting up to 10 s for it: the daemon starts the next one after each take)."""
+    deadline = time.monotonic() + 10
+    while not (found := [p for p in spares(stack) if p != other_than]) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def nice(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+def records(stack) -> list[dict]:
+    return [json.loads(f.read_text()) for f in (stack["base"] / "s" / "objects").glob("*.json")]
+
+
+def test_a_spare_shim_waits_for_the_next_container_and_becomes_its_shim(stack):
+    spare = spare_of(stack)
+    deadline = time.monotonic() + 10
+    while nice(spare) != 10 and time.monotonic() < deadline:  # its first step, once Python has started
+        time.sleep(0.02)
+    assert os.getsid(spare) == spare and nice(spare) == 10  # a session of its own; ready without slowing others
+    rec = next(r for r in records(stack) if r["kind"] == "process" and r["target"] == str(spare))
+    assert rec["extra"]["what"] == "shim" and "container" not in rec["extra"]  # recorded before any container
+    cid = docker(stack, "run", "-d", IMAGE, "sleep", "30").stdout.strip()
+    pid = json.loads(docker(stack, "inspect", cid).stdout)[0]["State"]["Pid"]
+    assert ppid(pid) == spare and is_shim_of(spare, cid) and nice(spare) == 0 and nice(pid) == 0
+    rec = next(r for r in records(stack) if r["kind"] == "process" and r["target"] == str(spare))
+    assert rec["extra"]["container"] == cid and rec["owner"] == spare
+    assert spare_of(stack, other_than=spare) != spare  # the next one, already waiting
+    docker(stack, "rm", "-f", cid)
+
+
 def test_docker_run_rm_prints_hi_and_leaves_nothing(stack):
     done = docker(stack, "run", "--rm", IMAGE, "echo", "hi")
     assert done.stdout == "hi\n"
@@ -172,6 +219,10 @@ def test_live_restore_after_sigkill_of_the_daemon(stack):
     assert is_shim_of(ppid(pid), cid)
     start_daemon(stack)
     assert docker(stack, "ps", "--format", "{{.ID}} {{.Names}}").stdout == f"{cid[:12]} survivor\n"
+    # The killed daemon's spare shim ended with its stdin, and the new daemon dropped its record.
+    spare = spare_of(stack)
+    shims = [r for r in records(stack) if r["kind"] == "process" and r["extra"].get("what") == "shim"]
+    assert sorted(int(r["target"]) for r in shims) == sorted([spare, ppid(pid)]), shims
     docker(stack, "stop", "-t", "5", "survivor")
     state = json.loads(docker(stack, "inspect", "survivor").stdout)[0]["State"]
     assert (state["Status"], state["ExitCode"]) == ("exited", 9)
