@@ -299,16 +299,19 @@ def finished(daemon: Daemon, c: containers.Container, shim_pid: int | None = Non
     with daemon.lock:
         if not c.exists():
             return  # removed meanwhile (docker rm -f)
+        if c.meta.get("HostConfig", {}).get("AutoRemove") and c.status() != "running":  # --rm has no restart policy
+            daemon.exit_codes[c.id] = int((c.exit() or {}).get("ExitCode", 255))
+            containers.remove(c, force=True)  # the shim's records go with the rest, not taken back first
+            notify(daemon)
+            return
         containers.adopt(c, shim_pid)
         if c.status() == "running":
             return  # started again meanwhile: the new shim's watcher takes it from here
         network.detach(c, containers.every())  # stopped: its endpoint goes (address, veth, ports, netns), as Docker releases it
         ex = c.exit()
         daemon.exit_codes[c.id] = int((ex or {}).get("ExitCode", 255))
-        if live and _restart_later(daemon, c, ex or {}):
-            pass
-        elif c.meta.get("HostConfig", {}).get("AutoRemove"):
-            containers.remove(c, force=True)
+        if live:
+            _restart_later(daemon, c, ex or {})
     notify(daemon)
 
 

@@ -335,7 +335,7 @@ def start(c: Container) -> subprocess.Popen:
     shim, ready_r = taken.proc, taken.ready_r  # the shim writes a byte on ready_r once the container runs
     try:
         started = taken.record.extra["start_time"]
-        tracker.default().update(taken.record, container=c.id)
+        taken.record.extra["container"] = c.id  # written with its new owner, below
         hand(records_of(c) + net.records(c.id) + [taken.record], shim.pid, started)
         net.hold_default(c, shim.pid, started)  # the shim owns the container's objects while it runs
         c.meta["StartedAt"], c.meta["StartedEpoch"] = logs.timestamp(), time.time()
@@ -343,6 +343,7 @@ def start(c: Container) -> subprocess.Popen:
         # The gate: until this line the shim knew no container, and its record was on disk before.
         shim.stdin.write(json.dumps({"id": c.id, "dir": str(c.dir)}).encode() + b"\n")
         shim.stdin.close()
+        spare.refill_later()  # the next container's shim, started while this one works
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             s = c.shim()

@@ -11,8 +11,8 @@ waits on its stdin.
 ``take()`` gives ``start`` the spare (or starts one, if there is none yet).
 ``start`` hands it a container in one line, ``{"id": ..., "dir": ...}``, and
 from then on it is that container's shim like any other. A daemon calls
-``keep_one()`` when it starts: after each take, a thread then starts the
-next spare. A spare that was never given a
+``keep_one()`` when it starts; ``start`` calls ``refill_later()`` once it
+has handed the spare its container, and a thread starts the next one. A spare that was never given a
 container exits when its stdin ends, when the daemon stops or dies.
 
 containerd starts a shim per container when the task is created. A Go
@@ -88,9 +88,13 @@ def take() -> Spare:
     if spare is not None and not spare.alive():
         _discard(spare)
         spare = None
-    if _kept:
-        threading.Thread(target=refill, daemon=True, name="spare-shim").start()  # the next one, meanwhile
     return spare or _spawn()
+
+
+def refill_later() -> None:
+    """Start the next spare in a thread, if the daemon keeps one: the caller goes on meanwhile."""
+    if _kept:
+        threading.Thread(target=refill, daemon=True, name="spare-shim").start()
 
 
 def refill() -> None:
@@ -132,4 +136,4 @@ def forget_stale() -> None:
                 tracker.default().undo(rec)
 
 
-__all__ = ["Spare", "keep_one", "take", "refill", "stop", "forget_stale"]
+__all__ = ["Spare", "keep_one", "take", "refill", "refill_later", "stop", "forget_stale"]
