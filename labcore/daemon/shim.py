@@ -146,10 +146,13 @@ def _receive_master(console) -> int:
 
 
 def _warm() -> None:
-    """Compile Docker's default seccomp profile for its default capabilities while no container waits:
-    the container's create then finds the program ready (labcore.security.seccomp compiles once)."""
-    from ..runtime import init
+    """While no container waits: load the modules create loads on its way, and compile Docker's default
+    seccomp profile for its default capabilities (create then finds the program ready:
+    labcore.security.seccomp compiles a profile once)."""
+    from ..runtime import cgroups, console, init, records  # noqa: F401
     from . import bundle
+    if "" in cgroups.hierarchies():
+        from ..runtime import devices_v2  # noqa: F401 (device rules are an eBPF program on cgroup v2)
     defaults = bundle.security()
     try:
         init.prepare_security({"process": {"capabilities": defaults["capabilities"]},
