@@ -166,8 +166,9 @@ def run(root: str, ready_fd: int | None = None) -> int:
     record, clean up."""
     if ready_fd is not None:
         os.set_inheritable(ready_fd, False)  # not the container's: closed when its init execs
-    # Getting ready at a low priority: a spare must not slow down the container being started meanwhile.
-    os.setpriority(os.PRIO_PROCESS, 0, 10)
+    # Getting ready on CPU time nobody else wants (SCHED_IDLE): a spare must not slow down the container
+    # being started meanwhile. The daemon gives it the normal policy back when it takes it (spare.take).
+    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     k = kernel.default()
     k.prctl(F.PR_SET_CHILD_SUBREAPER, 1)  # orphans below us (the container's init) become our children
     # Done before the gate, while no container waits for us (spare.py): the runtime's imports, and the
@@ -178,7 +179,7 @@ def run(root: str, ready_fd: int | None = None) -> int:
     if not given.strip():
         return 1  # the daemon stopped or died before giving us a container: do nothing
     given = json.loads(given)
-    os.setpriority(os.PRIO_PROCESS, 0, 0)  # a container's now: back to the priority everyone has (root may)
+    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))  # ours again (taken before our first line)
     cid, cdir = given["id"], Path(given["dir"])
     # Our command line was written before we knew the container: the process name says it (ps -e, pstree).
     k.set_name(f"shim {cid[:10]}")

@@ -5,10 +5,13 @@ security package takes about 80 ms, more than creating the container
 itself, and each ``docker run`` would wait for it. So the daemon keeps one
 shim started ahead of need, as a pre-forking server keeps a worker ready.
 The spare has already made itself a subreaper, loaded the runtime and
-compiled Docker's default seccomp profile (``labcore.daemon.shim``). Then it
-waits on its stdin.
+compiled Docker's default seccomp profile (``labcore.daemon.shim``), on CPU
+time nobody else wanted (the ``SCHED_IDLE`` policy), so that getting ready
+does not slow down the container being started meanwhile. Then it waits on
+its stdin.
 
-``take()`` gives ``start`` the spare (or starts one, if there is none yet).
+``take()`` gives ``start`` the spare (or starts one, if there is none yet),
+with the normal scheduling policy back.
 ``start`` hands it a container in one line, ``{"id": ..., "dir": ...}``, and
 from then on it is that container's shim like any other. A daemon calls
 ``keep_one()`` when it starts; ``start`` calls ``refill_later()`` once it
@@ -88,7 +91,13 @@ def take() -> Spare:
     if spare is not None and not spare.alive():
         _discard(spare)
         spare = None
-    return spare or _spawn()
+    spare = spare or _spawn()
+    try:
+        # It got ready on idle CPU time (SCHED_IDLE); what it still has to do is the container's start.
+        os.sched_setscheduler(spare.proc.pid, os.SCHED_OTHER, os.sched_param(0))
+    except ProcessLookupError:
+        pass  # it died just now: start() sees the shim gone and says so
+    return spare
 
 
 def refill_later() -> None:
