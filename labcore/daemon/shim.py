@@ -150,9 +150,11 @@ def _warm() -> None:
     seccomp profile for its default capabilities (create then finds the program ready:
     labcore.security.seccomp compiles a profile once)."""
     from ..runtime import cgroups, console, init, records  # noqa: F401
+    from ..tracker import registry
     from . import bundle
     if "" in cgroups.hierarchies():
         from ..runtime import devices_v2  # noqa: F401 (device rules are an eBPF program on cgroup v2)
+    registry.undo_for("mount")  # the root's mount, undone when the container has exited
     defaults = bundle.security()
     try:
         init.prepare_security({"process": {"capabilities": defaults["capabilities"]},
