@@ -627,8 +627,31 @@ def restore(daemon: Daemon) -> list[str]:
                 c.meta["Restarting"] = False
                 c.save()
             finished(daemon, c, live=False)
+            if c.exists() and _start_at_daemon_start(daemon, c):
+                status = "restarted"
         found.append(f"{c.id[:12]} {c.name} {status}")
     return found
+
+
+def _start_at_daemon_start(daemon: Daemon, c: containers.Container) -> bool:
+    """Start a stopped container again if its restart policy says so at the daemon's start (restart.py).
+    Only one that has run before, as dockerd; started as by ``docker start``: a fresh count, no user stop."""
+    policy = c.meta.get("HostConfig", {}).get("RestartPolicy") or {}
+    code = int((c.exit() or {}).get("ExitCode", 255))
+    if not c.meta.get("StartedAt") or not restart.at_daemon_start(
+            policy, code, c.meta.get("RestartCount", 0), bool(c.meta.get("ManuallyStopped"))):
+        return False
+    with daemon.lock:
+        c.meta.update(ManuallyStopped=False, RestartCount=0, RestartDelay=0)
+        try:
+            shim = containers.start(c)
+        except LabError as exc:
+            c.save()
+            print(f"{c.id[:12]}: not started again: {exc}", file=sys.stderr, flush=True)
+            return False
+        daemon.children[c.id] = shim
+    watch(daemon, c, shim)
+    return True
 
 
 __all__ = ["Request", "Response", "Stream", "Daemon", "ROUTES", "route", "handle", "split_version", "restore",

@@ -20,8 +20,15 @@ same writable layer, name and configuration. Two rules keep it sane:
   a minute, not hundreds a second. ``RestartCount`` in ``docker inspect``
   counts the restarts (``docker start`` by hand sets it back to 0).
 
-The decision is pure (``parse`` and ``decide``), unit-tested without a
-daemon; ``labcore.daemon.api`` acts on it after each exit.
+When the daemon itself starts, it starts again the stopped containers the
+policy names (``at_daemon_start``), as dockerd does at boot: with
+``always`` even one the user stopped (that stop lasts until the daemon
+restarts), with ``unless-stopped`` only one the user did not stop, with
+``on-failure`` one whose last exit failed. A container that ended while no
+daemon watched it (the daemon was down) is restarted this way too.
+
+The decisions are pure (``parse``, ``decide``, ``at_daemon_start``),
+unit-tested without a daemon; ``labcore.daemon.api`` acts on them.
 """
 
 from __future__ import annotations
@@ -63,6 +70,13 @@ def decide(policy: dict, exit_code: int, restarts: int, stopped_by_user: bool) -
     return True  # always, unless-stopped (a stop by the user was handled above)
 
 
+def at_daemon_start(policy: dict, exit_code: int, restarts: int, stopped_by_user: bool) -> bool:
+    """Start this stopped container when the daemon starts? ``always`` overrides a stop by the user here."""
+    if policy.get("Name") == "always":
+        return True
+    return decide(policy, exit_code, restarts, stopped_by_user)
+
+
 def delay(previous: float, ran_for: float) -> float:
     """The wait before the next restart: doubled each time, from 100 ms, back to 100 ms after a steady run."""
     if previous <= 0 or ran_for >= STEADY:
@@ -70,4 +84,4 @@ def delay(previous: float, ran_for: float) -> float:
     return min(previous * 2, MAX_DELAY)
 
 
-__all__ = ["parse", "decide", "delay", "NAMES", "FIRST_DELAY", "MAX_DELAY", "STEADY"]
+__all__ = ["parse", "decide", "at_daemon_start", "delay", "NAMES", "FIRST_DELAY", "MAX_DELAY", "STEADY"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -229,6 +230,33 @@ def test_live_restore_after_sigkill_of_the_daemon(stack):
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
     docker(stack, "rm", "survivor")
+
+
+def test_a_starting_daemon_starts_again_what_the_restart_policies_say(stack):
+    loop = 'trap "exit 0" TERM; while :; do sleep 0.1; done'
+    policies = {"always-died": "always", "always-stopped": "always", "unless-stopped-stopped": "unless-stopped",
+                "on-failure-died": "on-failure", "no-died": "no"}
+    for name, policy in policies.items():
+        docker(stack, "run", "-d", "--name", name, "--restart", policy, IMAGE, "sh", "-c", loop)
+    docker(stack, "stop", "-t", "5", "always-stopped", "unless-stopped-stopped")  # stopped by the user: exit 0
+    died = [n for n in policies if n.endswith("-died")]
+    pids = {n: json.loads(docker(stack, "inspect", n).stdout)[0]["State"]["Pid"] for n in died}
+    shims = [ppid(pid) for pid in pids.values()]
+    kill_daemon(stack)
+    for pid in pids.values():
+        os.kill(pid, signal.SIGKILL)  # they die while no daemon watches: their shims record 137
+    deadline = time.monotonic() + 20
+    while any(os.path.exists(f"/proc/{s}") for s in shims) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    start_daemon(stack)
+    state = {n: json.loads(docker(stack, "inspect", n).stdout)[0]["State"] for n in policies}
+    running = {n for n, st in state.items() if st["Running"]}
+    # always: even after docker stop (dockerd too, at its start); unless-stopped: not after docker stop;
+    # on-failure: 137 is a failure; no: never
+    assert running == {"always-died", "always-stopped", "on-failure-died"}, state
+    assert all(state[n]["Pid"] not in pids.values() for n in running)  # new processes
+    assert (state["no-died"]["ExitCode"], state["unless-stopped-stopped"]["ExitCode"]) == (137, 0)
+    docker(stack, "rm", "-f", *policies)
 
 
 def test_cleanup_spares_a_running_container(stack):

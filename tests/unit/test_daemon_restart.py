@@ -28,6 +28,16 @@ def test_decide():
     assert not restart.decide({"Name": "no"}, 1, 0, False)
 
 
+def test_at_daemon_start_always_outlasts_a_stop_by_the_user_and_the_others_do_not():
+    assert restart.at_daemon_start({"Name": "always"}, 0, 0, True)            # stopped by the user: until now
+    assert restart.at_daemon_start({"Name": "unless-stopped"}, 137, 0, False)  # ended while no daemon watched
+    assert not restart.at_daemon_start({"Name": "unless-stopped"}, 0, 0, True)
+    assert restart.at_daemon_start({"Name": "on-failure"}, 137, 0, False)
+    assert not restart.at_daemon_start({"Name": "on-failure"}, 0, 0, False)
+    assert not restart.at_daemon_start({"Name": "on-failure", "MaximumRetryCount": 1}, 1, 1, False)
+    assert not restart.at_daemon_start({"Name": "no"}, 1, 0, False)
+
+
 def test_delay_doubles_from_100_ms_up_to_a_minute_and_resets_after_a_steady_run():
     waits, wait = [], 0.0
     for _ in range(12):
