@@ -14,12 +14,18 @@ runtime's default spec (``labcore runtime spec``):
     User "UID[:GID]"            process.user
     Tty                         process.terminal (the shim receives the pty's master), TERM=xterm
     Memory, NanoCpus, PidsLimit linux.resources.memory.limit, cpu quota/period, pids.limit
+    Binds (-v HOST:DEST[:ro])   mounts: a recursive bind of the host path, private unless asked
     (Docker's defaults)         14 capabilities, the default seccomp profile, masked /proc paths
+    Privileged                  every capability, no seccomp, nothing masked, /sys writable,
+                                every device allowed by the devices cgroup
 
-Pure: a dict in, a dict out; tested without root.
+A dict in, a dict out, tested without root; the host is looked at twice: whether a bind's source
+exists, and which capabilities this kernel has (``--privileged`` gives them all).
 """
 
 from __future__ import annotations
+
+import os
 
 from .. import tracker
 from ..errors import InvalidInputError
@@ -57,6 +63,58 @@ def parse_user(text: str | None) -> dict:
     return {"uid": int(parts[0]), "gid": int(parts[-1])}
 
 
+PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
+
+
+def parse_bind(entry) -> dict:
+    """One ``-v HOST:DEST[:OPTIONS]`` -> ``{"Source", "Destination", "RW", "Propagation", "Mode"}``, checked.
+
+    Only host paths: a name where the host path goes is a named volume, which the lab's daemon does not
+    manage. The host path must exist (Docker's -v would create a missing one as a directory: the lab
+    changes nothing of the host on its own)."""
+    fix = "give -v /path/on/the/host:/path/in/the/container[:ro]"
+    parts = entry.split(":") if isinstance(entry, str) else []
+    if len(parts) not in (2, 3) or not all(parts[:2]):
+        raise InvalidInputError(f"invalid volume specification: {entry!r}", fix)
+    source, dest = parts[0], parts[1]
+    options = parts[2].split(",") if len(parts) == 3 and parts[2] else []
+    if not source.startswith("/"):
+        raise InvalidInputError(f"-v {entry}: {source!r} names a volume; the lab's daemon binds host paths only", fix)
+    if not dest.startswith("/") or dest.rstrip("/") == "":
+        raise InvalidInputError(f"invalid volume specification: {entry!r}: the destination must be an absolute "
+                                "path other than /", fix)
+    bad = [o for o in options if o not in ("ro", "rw") + PROPAGATIONS]
+    if bad or len([o for o in options if o in ("ro", "rw")]) > 1 or len([o for o in options if o in PROPAGATIONS]) > 1:
+        raise InvalidInputError(f"invalid mode {parts[2]!r} in -v {entry}", "ro or rw, and one of " + ", ".join(PROPAGATIONS))
+    if not os.path.exists(source):
+        raise InvalidInputError(f"bind source path does not exist: {source}",
+                                "create it first (the lab's daemon does not create host paths)")
+    prop = next((o for o in options if o in PROPAGATIONS), "rprivate")
+    return {"Source": os.path.abspath(source), "Destination": dest, "RW": "ro" not in options, "Propagation": prop,
+            "Mode": ",".join(o for o in options if o not in PROPAGATIONS)}
+
+
+def mounts(binds: list) -> list[dict]:
+    """config.json's entries for the parsed binds, as dockerd writes them: rbind, then the propagation."""
+    return [{"destination": b["Destination"], "type": "bind", "source": b["Source"],
+             "options": ["rbind", b["Propagation"]] + ([] if b["RW"] else ["ro"])} for b in binds]
+
+
+def privileged(oci: dict) -> None:
+    """``--privileged``: what Docker gives, in config.json (the host's device nodes are not added to /dev:
+    mknod may make them, as the devices cgroup allows every device)."""
+    from ..security import capabilities
+    caps = list(capabilities.every())
+    oci["process"]["capabilities"] = {s: list(caps) for s in ("bounding", "effective", "permitted")}
+    linux = oci["linux"]
+    linux.pop("seccomp", None)
+    linux["maskedPaths"], linux["readonlyPaths"] = [], []
+    linux["resources"]["devices"] = [{"allow": True, "access": "rwm"}]
+    for m in oci["mounts"]:
+        if m["type"] == "sysfs":
+            m["options"] = [o for o in m["options"] if o != "ro"]
+
+
 def security() -> dict:
     """Docker's defaults: its 14 capabilities, and its seccomp profile (the lab's copy of it)."""
     from ..security import capabilities, default_profile
@@ -88,9 +146,12 @@ def config(meta: dict, cid: str) -> dict:
         resources["cpu"] = {"quota": int(host["NanoCpus"]) * CPU_PERIOD // 10**9, "period": CPU_PERIOD}
     if host.get("PidsLimit"):
         resources["pids"] = {"limit": int(host["PidsLimit"])}
+    oci["mounts"] += mounts(meta.get("Binds") or [])
+    if host.get("Privileged"):
+        privileged(oci)
     oci["linux"]["cgroupsPath"] = f"/{tracker.CGROUP_NAME}/docker-{cid[:12]}"
     oci["annotations"] = {"org.labcore.daemon.container": cid}
     return oci
 
 
-__all__ = ["config", "command", "merge_env", "parse_user", "security", "DEFAULT_PATH"]
+__all__ = ["config", "command", "merge_env", "parse_user", "parse_bind", "mounts", "privileged", "security", "DEFAULT_PATH"]

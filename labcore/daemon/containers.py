@@ -147,7 +147,7 @@ class Container:
                 "Image": m["Image"], "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "",
                 "LogPath": str(self.log), "Name": "/" + self.name, "RestartCount": m.get("RestartCount", 0), "Driver": "overlay2",
                 "Platform": "linux", "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
-                "ExecIDs": None, "HostConfig": m["HostConfig"], "Mounts": [], "Config": m["Config"],
+                "ExecIDs": None, "HostConfig": m["HostConfig"], "Mounts": self.mounts(), "Config": m["Config"],
                 "GraphDriver": {"Name": "overlay2", "Data": {
                     "LowerDir": ":".join(m.get("LowerDirs", [])), "UpperDir": str(self.layer_dir / "upper"),
                     "WorkDir": str(self.layer_dir / "work"), "MergedDir": str(self.rootfs)}},
@@ -172,7 +172,12 @@ class Container:
                 "State": status, "Status": self.status_text(status),
                 "HostConfig": {"NetworkMode": m["HostConfig"].get("NetworkMode", "none")},
                 "NetworkSettings": {"Networks": {} if self.legacy_network() else
-                                    net.settings(self, status == "running")["Networks"]}, "Mounts": []}
+                                    net.settings(self, status == "running")["Networks"]}, "Mounts": self.mounts()}
+
+    def mounts(self) -> list[dict]:
+        """``Mounts`` in inspect and ps: its binds (-v), in Docker's shape."""
+        return [{"Type": "bind", "Source": b["Source"], "Destination": b["Destination"], "Mode": b["Mode"],
+                 "RW": b["RW"], "Propagation": b["Propagation"]} for b in self.meta.get("Binds") or []]
 
     def status_text(self, status: str) -> str:
         """``Up 3 seconds``, ``Exited (0) 2 seconds ago``: what ``docker ps`` prints."""
@@ -237,6 +242,9 @@ def create(body: dict, name: str | None = None) -> Container:
     env = bundle.merge_env(img.get("Env") or [], body.get("Env") or [])
     user = body.get("User") or img.get("User", "")
     bundle.parse_user(user)  # refused now, not at start
+    binds = [bundle.parse_bind(b) for b in host.get("Binds") or []]
+    if host.get("Mounts"):
+        raise InvalidInputError("--mount is not supported by the lab's daemon", "give -v HOST_PATH:DEST[:ro]")
     # -p and --network, checked in Docker's words. Whether the network or the container to join exists
     # is seen at start, as dockerd does (a 404 here would make the docker CLI try to pull the image).
     network, warnings = net.plan(body)
@@ -259,7 +267,8 @@ def create(body: dict, name: str | None = None) -> Container:
     hostconfig = {"AutoRemove": bool(host.get("AutoRemove")), "Memory": int(host.get("Memory") or 0),
                   "NanoCpus": int(host.get("NanoCpus") or 0), "PidsLimit": host.get("PidsLimit"),
                   "NetworkMode": "none", "LogConfig": {"Type": "json-file", "Config": {}},
-                  "RestartPolicy": policy, "Privileged": False}
+                  "RestartPolicy": policy, "Privileged": bool(host.get("Privileged")),
+                  "Binds": list(host.get("Binds") or []) or None}
     if not network["Legacy"]:
         hostconfig.update(NetworkMode=network["NetworkMode"], PortBindings=network["PortBindings"])
     c = Container(cid)
@@ -267,6 +276,7 @@ def create(body: dict, name: str | None = None) -> Container:
     c.meta = {"Id": cid, "Name": name or _random_name(), "Created": logs.timestamp(now), "CreatedEpoch": now,
               "Path": argv[0], "Args": argv[1:], "Image": image.id, "ImageName": body.get("Image"),
               "LowerDirs": [str(d) for d in image.lowerdirs()], "Config": config, "HostConfig": hostconfig,
+              "Binds": binds,
               "Network": {"legacy": network["Legacy"], "bindings": network["Bindings"]}}
     c.warnings = warnings
     containers_dir().mkdir(parents=True, exist_ok=True, mode=0o711)

@@ -259,6 +259,42 @@ def test_a_starting_daemon_starts_again_what_the_restart_policies_say(stack):
     docker(stack, "rm", "-f", *policies)
 
 
+def test_bind_mounts_share_a_host_directory_read_write_or_read_only(stack, tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "in.txt").write_text("from the host\n")
+    done = docker(stack, "run", "--rm", "-v", f"{shared}:/data", IMAGE, "sh", "-c",
+                  "cat /data/in.txt; echo back > /data/out.txt")
+    assert done.stdout == "from the host\n" and (shared / "out.txt").read_text() == "back\n"
+    ro = docker(stack, "run", "--rm", "-v", f"{shared}:/data:ro", IMAGE, "sh", "-c", "echo x > /data/y", check=False)
+    assert ro.returncode != 0 and "Read-only file system" in ro.stderr and not (shared / "y").exists()
+    cid = docker(stack, "create", "-v", f"{shared}:/data:ro,rslave", IMAGE, "true").stdout.strip()
+    seen = json.loads(docker(stack, "inspect", cid).stdout)[0]
+    assert seen["Mounts"] == [{"Type": "bind", "Source": str(shared), "Destination": "/data", "Mode": "ro",
+                               "RW": False, "Propagation": "rslave"}]
+    assert seen["HostConfig"]["Binds"] == [f"{shared}:/data:ro,rslave"]
+    docker(stack, "rm", cid)
+    for spec, said in ((f"myvolume:/data", "names a volume"), (f"{tmp_path}/missing:/data", "does not exist"),
+                       (f"{shared}:/", "other than /"), (f"{shared}:/data:rx", "invalid mode")):
+        bad = docker(stack, "run", "--rm", "-v", spec, IMAGE, "true", check=False)
+        assert bad.returncode != 0 and said in bad.stderr, (spec, bad.stderr)
+    assert not (tmp_path / "missing").exists()  # Docker would have made it; the lab changes nothing of the host
+    assert docker(stack, "ps", "-aq").stdout == ""
+
+
+def test_privileged_has_every_capability_no_seccomp_and_may_mount(stack):
+    show = ("grep -E '^(CapEff|Seccomp):' /proc/self/status; echo timer_list $(wc -c < /proc/timer_list); "
+            "mkdir -p /mnt; mount -t tmpfs lab-t /mnt && echo mounted; grep -w sysfs /proc/mounts")
+    plain = docker(stack, "run", "--rm", IMAGE, "sh", "-c", show, check=False)
+    assert "00000000a80425fb" in plain.stdout and "Seccomp:\t2" in plain.stdout and "mounted" not in plain.stdout
+    assert "timer_list 0\n" in plain.stdout and " ro," in plain.stdout.split("sysfs", 1)[1]  # masked; /sys read-only
+    full = docker(stack, "run", "--rm", "--privileged", IMAGE, "sh", "-c", show)
+    ours = next(line.split()[1] for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("CapBnd"))
+    assert f"CapEff:\t{ours}" in full.stdout  # every capability the daemon itself may hold
+    assert "Seccomp:\t0" in full.stdout and "mounted" in full.stdout
+    assert "timer_list 0\n" not in full.stdout and " rw," in full.stdout.split("sysfs", 1)[1]  # nothing masked
+
+
 def test_cleanup_spares_a_running_container(stack):
     env = stack["env"]
     docker(stack, "run", "-d", "--name", "kept", IMAGE, "sleep", "1000")

@@ -161,6 +161,25 @@ def test_bundle_config_takes_the_image_and_the_request(daemon):
             bundle.parse_user(bad)
 
 
+def test_binds_become_private_recursive_binds_and_privileged_opens_everything(daemon, tmp_path):
+    c = fake_container()
+    c.meta["Config"] = {"Env": [], "Hostname": "ffffffffffff"}
+    c.meta["HostConfig"] = {"Privileged": True}
+    c.meta["Binds"] = [bundle.parse_bind(f"{tmp_path}:/data:ro"), bundle.parse_bind(f"{tmp_path}/:/more:shared")]
+    oci = bundle.config(c.meta, c.id)
+    assert oci["mounts"][-2:] == [
+        {"destination": "/data", "type": "bind", "source": str(tmp_path), "options": ["rbind", "rprivate", "ro"]},
+        {"destination": "/more", "type": "bind", "source": str(tmp_path), "options": ["rbind", "shared"]}]
+    assert "seccomp" not in oci["linux"] and oci["linux"]["maskedPaths"] == oci["linux"]["readonlyPaths"] == []
+    assert "CAP_SYS_ADMIN" in oci["process"]["capabilities"]["effective"]
+    assert oci["linux"]["resources"]["devices"] == [{"allow": True, "access": "rwm"}]
+    assert "ro" not in next(m for m in oci["mounts"] if m["type"] == "sysfs")["options"]
+    for bad, said in (("/a", "invalid volume"), ("vol:/data", "names a volume"), (f"{tmp_path}:data", "absolute"),
+                      (f"{tmp_path}:/d:ro,rw", "invalid mode"), (f"{tmp_path}/none:/d", "does not exist")):
+        with pytest.raises(InvalidInputError, match=said):
+            bundle.parse_bind(bad)
+
+
 def test_entrypoint_and_cmd_follow_dockers_rule():
     image = {"Entrypoint": ["/entry"], "Cmd": ["default"]}
     assert bundle.command(image, None, None) == ["/entry", "default"]
