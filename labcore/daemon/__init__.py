@@ -21,6 +21,7 @@ The modules, one concept each:
     shim.py        one per container: its parent and subreaper, its stdio and log, its exit status
     spare.py       the next container's shim, started ahead: docker run does not wait for a Python to start
     stdio.py       the shim's socket: the daemon's way to a running container's stdin and terminal (-i, -t)
+    detach.py      detach keys (ctrl-p ctrl-q): a client leaves an attached container running (pure)
     network.py     a container's network from HostConfig (-p, --network): made before start, gone at stop
     networks.py    docker network ls|inspect|create|rm: the lab's networks in Docker's shape
     api.py         the Engine API's routes and handlers (routing is pure)
@@ -34,7 +35,7 @@ they run on under their shims, and a new daemon finds them (live restore).
 
 import importlib
 
-__all__ = ["api", "bundle", "cli", "containers", "frames", "images", "logs", "network", "networks", "restart", "server",
+__all__ = ["api", "bundle", "cli", "containers", "detach", "frames", "images", "logs", "network", "networks", "restart", "server",
            "shim", "spare", "stdio"]
 
 

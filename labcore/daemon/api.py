@@ -42,7 +42,7 @@ from typing import Callable
 from .. import __version__
 from ..errors import InvalidInputError, LabError
 from ..proc.stat import process_start_time
-from . import containers, frames, images, logs, network, networks, restart, stdio
+from . import containers, detach, frames, images, logs, network, networks, restart, stdio
 from .images import NotFound
 from ..images.layout import goarch
 
@@ -510,17 +510,21 @@ def h_container_attach(daemon, req):
         finally:
             ended.set()
     upgrade = "upgrade" in req.headers.get("connection", "").lower()
-    feed = _feed_stdin(daemon, c, ended) if req.flag("stdin") and upgrade and c.meta["Config"].get("OpenStdin") else None
+    keys = detach.parse(req.query.get("detachKeys"))  # a bad sequence is refused before the upgrade
+    feed = (_feed_stdin(daemon, c, ended, keys) if req.flag("stdin") and upgrade and c.meta["Config"].get("OpenStdin")
+            else None)
     return Stream(body, _content_type(c), upgrade=upgrade, stdin=feed)
 
 
-def _feed_stdin(daemon: Daemon, c: containers.Container, ended):
+def _feed_stdin(daemon: Daemon, c: containers.Container, ended, keys: bytes):
     """The attach's input side: the client's bytes, framed, to the shim's socket (labcore.daemon.stdio).
 
     ``docker run`` attaches before it starts the container: until a shim listens, nothing is read
     (the client's bytes wait in the connection). The client's real end of input is passed on as the
-    end mark; a connection cut because the output ended is not."""
+    end mark; a connection cut because the output ended is not. The detach keys (``detach.py``) end
+    this client's attach and nothing else: the container's stdin stays open."""
     config = c.meta["Config"]
+    scanner = detach.Scanner(keys)
 
     def feed(read: Callable[[], bytes]) -> None:
         pause, shim = Backoff(daemon), None
@@ -535,7 +539,13 @@ def _feed_stdin(daemon: Daemon, c: containers.Container, ended):
             try:
                 shim.sendall(stdio.STDIN)
                 while data := read():
-                    shim.sendall(stdio.stdin_chunks(data))
+                    data, detached = scanner.feed(data)
+                    if data:
+                        shim.sendall(stdio.stdin_chunks(data))
+                    if detached:
+                        ended.set()  # the output side ends too, and with it the connection
+                        notify(daemon)  # now, not at its next poll
+                        return
                 if not ended.is_set():
                     shim.sendall(stdio.END)
             except OSError:

@@ -207,3 +207,48 @@ def test_live_restore_keeps_the_terminal(stack):
         term.close()
     assert docker(stack, "wait", cid).stdout == "7\n"
     docker(stack, "rm", cid)
+
+
+def test_ctrl_p_ctrl_q_detaches_and_the_container_runs_on(stack):
+    term = Terminal(["docker", "-H", stack["host"], "run", "-it", "--name", "detached", IMAGE, "sh"])
+    try:
+        term.read_until("# ")
+        term.type("echo before\n")
+        term.read_until("before")
+        term.type("\x10\x11")  # Docker's detach keys: ctrl-p, ctrl-q
+        code = term.close()
+    finally:
+        if term.proc.poll() is None:
+            term.close()
+    assert code == 0, term.seen
+    state = json.loads(docker(stack, "inspect", "detached").stdout)[0]["State"]
+    assert state["Running"], state  # only the client went
+    docker(stack, "rm", "-f", "detached")
+
+
+def test_the_daemon_itself_detaches_an_api_client_that_types_its_keys(stack, sdk):
+    # The docker CLI watches for the keys itself; a client of the API relies on the daemon.
+    c = sdk.containers.run(IMAGE, "sh", stdin_open=True, tty=True, detach=True, name="api-detached")
+    try:
+        sock = sdk.api.attach_socket(c.id, params={"stdin": 1, "stdout": 1, "stream": 1, "detachKeys": "ctrl-x,x"})
+        raw = sock._sock
+        raw.settimeout(10)
+        raw.sendall(b"echo $((6*7))\n")
+        seen = b""
+        while b"42" not in seen:
+            seen += raw.recv(4096)
+        raw.sendall(b"\x18x")
+        while chunk := raw.recv(4096):  # the daemon ends the attach: the connection closes
+            seen += chunk
+        raw.close()
+        c.reload()
+        assert c.status == "running"  # only the client went; the shell still has its terminal
+        again = sdk.api.attach_socket(c.id, params={"stdin": 1, "stdout": 1, "stream": 1})._sock
+        again.settimeout(10)
+        again.sendall(b"echo still $((1+1))\n")
+        seen = b""
+        while b"still 2" not in seen:
+            seen += again.recv(4096)
+        again.close()
+    finally:
+        c.remove(force=True)
