@@ -181,7 +181,8 @@ def run(root: str, ready_fd: int | None = None) -> int:
     if not given.strip():
         return 1  # the daemon stopped or died before giving us a container: do nothing
     given = json.loads(given)
-    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))  # ours again (taken before our first line)
+    # The normal policy again. spare.take has set it already, unless it took us before we had lowered it.
+    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
     cid, cdir = given["id"], Path(given["dir"])
     # Our command line was written before we knew the container: the process name says it (ps -e, pstree).
     k.set_name(f"shim {cid[:10]}")

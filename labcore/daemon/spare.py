@@ -4,19 +4,18 @@ A shim is a Python process. Starting one and importing the runtime and the
 security package takes about 80 ms, more than creating the container
 itself, and each ``docker run`` would wait for it. So the daemon keeps one
 shim started ahead of need, as a pre-forking server keeps a worker ready.
-The spare has already made itself a subreaper, loaded the runtime and
-compiled Docker's default seccomp profile (``labcore.daemon.shim``), on CPU
-time nobody else wanted (the ``SCHED_IDLE`` policy), so that getting ready
-does not slow down the container being started meanwhile. Then it waits on
-its stdin.
+The spare makes itself a subreaper, loads the runtime and compiles Docker's
+default seccomp profile (``labcore.daemon.shim``), then waits on its stdin.
+It gets ready on CPU time nobody else wants (the ``SCHED_IDLE`` policy), so
+that it does not slow down the container being started meanwhile.
 
-``take()`` gives ``start`` the spare (or starts one, if there is none yet),
-with the normal scheduling policy back.
-``start`` hands it a container in one line, ``{"id": ..., "dir": ...}``, and
-from then on it is that container's shim like any other. A daemon calls
-``keep_one()`` when it starts; ``start`` calls ``refill_later()`` once it
-has handed the spare its container, and a thread starts the next one. A spare that was never given a
-container exits when its stdin ends, when the daemon stops or dies.
+``take()`` gives ``start`` the spare (or starts one, if there is none), with
+the normal scheduling policy back. ``start`` hands it a container in one
+line, ``{"id": ..., "dir": ...}``, and from then on it is that container's
+shim like any other. A daemon calls ``keep_one()`` when it starts, and
+``start`` calls ``refill_later()`` once the taken shim has its container: a
+thread then starts the next spare. A spare never given a container exits
+when its stdin ends, that is when the daemon stops or dies.
 
 containerd starts a shim per container when the task is created. A Go
 binary starts in a few milliseconds, so containerd needs no spare.
@@ -127,6 +126,10 @@ def stop() -> None:
 
 
 def _discard(spare: Spare) -> None:
+    try:
+        os.sched_setscheduler(spare.proc.pid, os.SCHED_OTHER, os.sched_param(0))  # not left waiting for idle CPU
+    except ProcessLookupError:
+        pass
     spare.proc.stdin.close()  # EOF at its gate: it exits without doing anything
     try:
         spare.proc.wait(timeout=10)
