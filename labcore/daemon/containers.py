@@ -337,7 +337,7 @@ def start(c: Container) -> subprocess.Popen:
         raise
     try:
         _write_json(c.dir / "config.json", net.apply(bundle.config(c.meta, c.id), network))
-        taken = spare.take()  # a shim started ahead, waiting for its container (spare.py)
+        taken = spare.take(runtime_root())  # a shim started ahead, waiting for its container (spare.py)
     except BaseException:
         net.detach(c, every())
         mounted.unmount()

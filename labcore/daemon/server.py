@@ -196,7 +196,7 @@ def serve() -> int:
     spare.forget_stale()  # the records of a killed daemon's spare shims
     for line in api.restore(daemon):
         print(f"restored {line}", file=sys.stderr)
-    spare.keep_one()  # the next container's shim, started now
+    spare.keep_one(containers.runtime_root())  # the next container's shim, started now
 
     def on_term(signum, frame):
         threading.Thread(target=server.shutdown, daemon=True).start()  # shutdown() waits for serve_forever

@@ -31,6 +31,7 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 from .. import tracker
 from ..launch import stack_command
@@ -49,25 +50,24 @@ class Spare:
 
 _lock = threading.Lock()
 _spare: Spare | None = None
-_kept = False  # a daemon keeps a spare (keep_one) until it stops
+_kept: Path | None = None  # the runtime root of the spares a daemon keeps (keep_one), until it stops
 
 
-def keep_one() -> None:
-    """From now on, there is a spare: one now, a new one after each take. The daemon calls it at its start."""
+def keep_one(root: Path) -> None:
+    """From now on, there is a spare for runtime root ``root``: one now, a new one after each take.
+    The daemon calls it at its start."""
     global _kept
-    _kept = True
+    _kept = root
     refill()
 
 
-def _spawn() -> Spare:
-    from .containers import runtime_root  # containers.start calls take(): imported here, not at the top
-    runtime_root().mkdir(parents=True, exist_ok=True, mode=0o700)
+def _spawn(root: Path) -> Spare:
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
     ready_r, ready_w = os.pipe()
     try:
         # Before its container, what the shim says goes where the daemon's own messages go; after, to the
         # container's shim.log.
-        proc = subprocess.Popen(stack_command("shim", "--root", str(runtime_root()),
-                                              "--ready-fd", str(ready_w)),
+        proc = subprocess.Popen(stack_command("shim", "--root", str(root), "--ready-fd", str(ready_w)),
                                 stdin=subprocess.PIPE, stdout=sys.stderr.fileno(), stderr=sys.stderr.fileno(),
                                 start_new_session=True,  # its own session: a signal to the daemon's group misses it
                                 close_fds=True, pass_fds=(ready_w,))
@@ -82,15 +82,16 @@ def _spawn() -> Spare:
     return Spare(proc, ready_r, rec)
 
 
-def take() -> Spare:
-    """The spare shim, now the caller's; a new one if there is none ready (or it died)."""
+def take(root: Path) -> Spare:
+    """A shim for runtime root ``root``, now the caller's: the spare, or a new one if there is none
+    ready (or it died, or it is another root's)."""
     global _spare
     with _lock:
-        spare, _spare = _spare, None
+        spare, _spare = (_spare, None) if _kept == root else (None, _spare)
     if spare is not None and not spare.alive():
         _discard(spare)
         spare = None
-    spare = spare or _spawn()
+    spare = spare or _spawn(root)
     try:
         # It got ready on idle CPU time (SCHED_IDLE); what it still has to do is the container's start.
         os.sched_setscheduler(spare.proc.pid, os.SCHED_OTHER, os.sched_param(0))
@@ -101,7 +102,7 @@ def take() -> Spare:
 
 def refill_later() -> None:
     """Start the next spare in a thread, if the daemon keeps one: the caller goes on meanwhile."""
-    if _kept:
+    if _kept is not None:
         threading.Thread(target=refill, daemon=True, name="spare-shim").start()
 
 
@@ -109,17 +110,17 @@ def refill() -> None:
     """Start the next spare, if the daemon keeps one and there is none."""
     global _spare
     with _lock:
-        if _kept and (_spare is None or not _spare.alive()):
+        if _kept is not None and (_spare is None or not _spare.alive()):
             if _spare is not None:
                 _discard(_spare)
-            _spare = _spawn()
+            _spare = _spawn(_kept)
 
 
 def stop() -> None:
     """At the daemon's end: no new spare; the spare's stdin closes, it exits, its record goes."""
     global _spare, _kept
     with _lock:
-        _kept = False
+        _kept = None
         spare, _spare = _spare, None
     if spare is not None:
         _discard(spare)
