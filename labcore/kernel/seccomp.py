@@ -1,4 +1,4 @@
-"""seccomp: the door to libseccomp, which turns rules into a BPF program and loads it.
+"""seccomp: the door to libseccomp, which turns rules into a BPF program.
 
 seccomp(2) in filter mode attaches a small classic-BPF program to the
 calling thread. The kernel runs it at the entry of *every* system call,
@@ -10,11 +10,13 @@ registers. Filters are kept across fork and execve and can only be added
 to, never removed: ``Seccomp: 2`` in /proc/PID/status.
 
 Writing the BPF by hand means knowing every architecture's syscall numbers;
-libseccomp (seccomp_init(3), seccomp_rule_add(3), seccomp_load(3)) does
-that. This module is the only place that calls it, through PyPI's
-``pyseccomp`` (a ctypes binding with libseccomp's own Python API). Loading
-a filter needs no_new_privs or CAP_SYS_ADMIN: a process that could gain
-privileges through a setuid binary must not be able to fool it with a filter.
+libseccomp (seccomp_init(3), seccomp_rule_add(3), seccomp_export_bpf(3))
+does that. This module is the only place that calls it, through PyPI's
+``pyseccomp`` (a ctypes binding with libseccomp's own Python API). The
+program is loaded by ``Kernel.load_seccomp`` (prctl(2), what seccomp_load(3)
+does last). Loading a filter needs no_new_privs or CAP_SYS_ADMIN: a process
+that could gain privileges through a setuid binary must not be able to fool
+it with a filter.
 """
 
 from __future__ import annotations
@@ -124,13 +126,11 @@ def version() -> str:
 
 
 class Filter:
-    """A libseccomp filter being built: ``add`` rules, then ``load`` it (or ``bpf`` to look at it)."""
+    """A libseccomp filter being built: ``add`` rules, then ``bpf`` for the program to load."""
 
-    def __init__(self, default: int, arches: list[str], no_new_privs: bool = False):
+    def __init__(self, default: int, arches: list[str]):
         s = _lib()
         self._f = s.SyscallFilter(default)
-        # libseccomp sets no_new_privs itself when it loads, unless told not to: the policy decides.
-        self._f.set_attr(s.Attr.CTL_NNP, int(no_new_privs))
         for arch in arches:
             value = getattr(s.Arch, ARCHES[arch])
             if not self._f.exist_arch(value):
@@ -155,10 +155,6 @@ class Filter:
             return b"".join(chunks)
         finally:
             os.close(fd)
-
-    def load(self) -> None:
-        """seccomp_load(3): attach the filter to this thread, for good (and to every child)."""
-        self._f.load()
 
 
 __all__ = ["MISSING", "ACTIONS", "OPERATORS", "ARCHES", "action", "native_arch", "resolve", "version", "Filter"]

@@ -107,7 +107,7 @@ def prepare(policy: Policy, fresh_sysfs: bool = False, mounts: bool = True) -> P
     compiled = None
     if policy.seccomp is not None:
         # Docker resolves includes.caps against the container's capabilities (its effective set).
-        compiled = scmp.compile(policy.seccomp, set(policy.capabilities.effective), policy.no_new_privileges)
+        compiled = scmp.compile(policy.seccomp, set(policy.capabilities.effective))
     return Prepared(policy, sets, compiled, fresh_sysfs and mounts, mounts)
 
 

@@ -25,11 +25,13 @@ generating it between ``start`` and the exec. A process compiles each
 profile once for one set of capabilities, and the daemon's spare shim
 compiles Docker's default ahead of need. Podman's easyseccomp does the same
 with a cache keyed by profile, capabilities and architecture, and crun
-loads such a program raw (its ``run.oci.seccomp_bpf_data`` annotation). A name this host's libseccomp does not
-know (a syscall newer than it) is skipped and listed in ``skipped``, as
-runc does: the container cannot call it anyway, so the default action
-applies. ``verdicts`` answers the question a learner asks (is ``mount``
-allowed in this container?) without loading anything.
+loads such a program raw (its ``run.oci.seccomp_bpf_data`` annotation).
+
+A name this host's libseccomp does not know (a syscall newer than it) is
+skipped and listed in ``skipped``, as runc does: the container cannot call
+it anyway, so the default action applies. ``verdicts`` answers the question
+a learner asks (is ``mount`` allowed in this container?) without loading
+anything.
 """
 
 from __future__ import annotations
@@ -174,15 +176,15 @@ class Compiled:
 _compiled: dict[tuple, Compiled] = {}  # this process's filters, by what they were compiled from
 
 
-def compile(profile: Profile, caps: set[str], no_new_privs: bool = False) -> Compiled:
+def compile(profile: Profile, caps: set[str]) -> Compiled:
     """Resolve ``profile`` for ``caps`` and this machine, build the libseccomp filter and its BPF (not loaded)."""
-    key = (repr(replace(profile, source="")), frozenset(caps), no_new_privs)
+    key = (repr(replace(profile, source="")), frozenset(caps))
     if key not in _compiled:
-        _compiled[key] = _compile(profile, caps, no_new_privs)
+        _compiled[key] = _compile(profile, caps)
     return replace(_compiled[key], profile=profile)
 
 
-def _compile(profile: Profile, caps: set[str], no_new_privs: bool) -> Compiled:
+def _compile(profile: Profile, caps: set[str]) -> Compiled:
     if kseccomp.MISSING:
         raise InvalidInputError(f"seccomp profiles need libseccomp: {kseccomp.MISSING}",
                                 "pip install pyseccomp (and apt install libseccomp2), or use seccomp=unconfined")
@@ -191,7 +193,7 @@ def _compile(profile: Profile, caps: set[str], no_new_privs: bool) -> Compiled:
     arches = [a for a in profile.architectures if a in kseccomp.ARCHES] or [native]
     if native not in arches:
         arches.insert(0, native)
-    f = kseccomp.Filter(default, arches, no_new_privs)
+    f = kseccomp.Filter(default, arches)
     skipped, count = [], 0
     for rule in profile.resolve(caps):
         act = kseccomp.action(rule.action, rule.errno_ret)
