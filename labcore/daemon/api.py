@@ -256,10 +256,14 @@ def h_container_inspect(daemon, req):
 
 
 def h_container_start(daemon, req):
-    c = _container(req)
+    return Response(204 if _start(daemon, _container(req)) else 304)
+
+
+def _start(daemon: Daemon, c: containers.Container) -> bool:
+    """Start a container as ``docker start`` does, its shim watched; False if it runs already."""
     with daemon.lock:
         if c.status() == "running":
-            return Response(304)
+            return False
         c.meta.update(ManuallyStopped=False, RestartCount=0, RestartDelay=0)  # saved by start: a fresh policy
         try:
             shim = containers.start(c)
@@ -270,7 +274,7 @@ def h_container_start(daemon, req):
             raise
         daemon.children[c.id] = shim
     watch(daemon, c, shim)
-    return Response(204)
+    return True
 
 
 def watch(daemon: Daemon, c: containers.Container, child=None) -> None:
@@ -315,14 +319,14 @@ def finished(daemon: Daemon, c: containers.Container, shim_pid: int | None = Non
     notify(daemon)
 
 
-def _restart_later(daemon: Daemon, c: containers.Container, ex: dict) -> bool:
-    """Apply the restart policy (labcore.daemon.restart) to this exit: True if a restart is scheduled."""
+def _restart_later(daemon: Daemon, c: containers.Container, ex: dict) -> None:
+    """Apply the restart policy (labcore.daemon.restart) to this exit: schedule a restart if it says so."""
     import threading
     c = containers.Container(c.id)  # read again: a stop or kill may have marked it since
     policy = c.meta.get("HostConfig", {}).get("RestartPolicy") or {}
     code = int(ex.get("ExitCode", 255))
     if not restart.decide(policy, code, c.meta.get("RestartCount", 0), bool(c.meta.get("ManuallyStopped"))):
-        return False
+        return
     ran_for = ex.get("FinishedEpoch", time.time()) - c.meta.get("StartedEpoch", 0)
     wait = restart.delay(c.meta.get("RestartDelay", 0), ran_for)
     c.meta.update(Restarting=True, RestartDelay=wait)
@@ -330,7 +334,6 @@ def _restart_later(daemon: Daemon, c: containers.Container, ex: dict) -> bool:
     print(f"{c.id[:12]} exited with {code}: restart {c.meta.get('RestartCount', 0) + 1} in {wait:.1f} s "
           f"(--restart {policy.get('Name')})", file=sys.stderr, flush=True)
     threading.Thread(target=_restart, args=(daemon, c.id, wait), daemon=True, name=f"restart-{c.id[:12]}").start()
-    return True
 
 
 def _restart(daemon: Daemon, cid: str, wait: float) -> None:
@@ -651,17 +654,11 @@ def _start_at_daemon_start(daemon: Daemon, c: containers.Container) -> bool:
     if not c.meta.get("StartedAt") or not restart.at_daemon_start(
             policy, code, c.meta.get("RestartCount", 0), bool(c.meta.get("ManuallyStopped"))):
         return False
-    with daemon.lock:
-        c.meta.update(ManuallyStopped=False, RestartCount=0, RestartDelay=0)
-        try:
-            shim = containers.start(c)
-        except LabError as exc:
-            c.save()
-            print(f"{c.id[:12]}: not started again: {exc}", file=sys.stderr, flush=True)
-            return False
-        daemon.children[c.id] = shim
-    watch(daemon, c, shim)
-    return True
+    try:
+        return _start(daemon, c)
+    except LabError as exc:
+        print(f"{c.id[:12]}: not started again: {exc}", file=sys.stderr, flush=True)
+        return False
 
 
 __all__ = ["Request", "Response", "Stream", "Daemon", "ROUTES", "route", "handle", "split_version", "restore",

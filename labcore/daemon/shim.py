@@ -186,11 +186,9 @@ def run(root: str, ready_fd: int | None = None) -> int:
     cid, cdir = given["id"], Path(given["dir"])
     # Our command line was written before we knew the container: the process name says it (ps -e, pstree).
     k.set_name(f"shim {cid[:10]}")
-    log_fd = os.open(cdir / "shim.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
-    for fd in (1, 2):
-        os.dup2(log_fd, fd)  # what Python itself writes there (a crash's traceback) goes to the container's shim log
-    os.close(log_fd)
     shim_log = open(cdir / "shim.log", "a", buffering=1)
+    for fd in (1, 2):
+        os.dup2(shim_log.fileno(), fd)  # what Python writes there itself (a crash's traceback) goes there too
     config = (_read_json(cdir / "container.json") or {}).get("Config") or {}
     tty, open_stdin = bool(config.get("Tty")), bool(config.get("OpenStdin"))
     me = {"pid": os.getpid(), "start_time": process_start_time(os.getpid())}

@@ -92,12 +92,16 @@ def take(root: Path) -> Spare:
         _discard(spare)
         spare = None
     spare = spare or _spawn(root)
+    _schedule_normally(spare)  # what it still has to do is the container's start
+    return spare
+
+
+def _schedule_normally(spare: Spare) -> None:
+    """Back from SCHED_IDLE (the shim's first step) to the policy everyone has."""
     try:
-        # It got ready on idle CPU time (SCHED_IDLE); what it still has to do is the container's start.
         os.sched_setscheduler(spare.proc.pid, os.SCHED_OTHER, os.sched_param(0))
     except ProcessLookupError:
-        pass  # it died just now: start() sees the shim gone and says so
-    return spare
+        pass  # it died just now: whoever waits for it sees it gone
 
 
 def refill_later() -> None:
@@ -127,10 +131,7 @@ def stop() -> None:
 
 
 def _discard(spare: Spare) -> None:
-    try:
-        os.sched_setscheduler(spare.proc.pid, os.SCHED_OTHER, os.sched_param(0))  # not left waiting for idle CPU
-    except ProcessLookupError:
-        pass
+    _schedule_normally(spare)  # not left waiting for idle CPU time to read its end of input
     spare.proc.stdin.close()  # EOF at its gate: it exits without doing anything
     try:
         spare.proc.wait(timeout=10)
