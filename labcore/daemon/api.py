@@ -370,13 +370,10 @@ def h_container_wait(daemon, req):
     before = (c.exit() or {}).get("FinishedEpoch")  # next-exit: an exit after this one
 
     def done() -> bool:
-        status = c.status() if c.exists() else "removed"
-        if condition == "removed":
-            return status == "removed"
         if condition == "next-exit":
-            return status == "removed" or (status in ("exited", "dead") and
-                                           (c.exit() or {}).get("FinishedEpoch") != before)
-        return status != "running"
+            return exited_since(c, before)
+        status = c.status() if c.exists() else "removed"
+        return status == "removed" if condition == "removed" else status != "running"
 
     def body(write):
         pause = Backoff(daemon)
@@ -388,6 +385,21 @@ def h_container_wait(daemon, req):
         code = int(ex.get("ExitCode", 0)) if ex else daemon.exit_codes.get(c.id, 0)
         write(json.dumps({"StatusCode": code, "Error": None}).encode() + b"\n")
     return Stream(body, "application/json")
+
+
+def exited_since(c: containers.Container, before: float | None) -> bool:
+    """True once the container has ended after the exit stamped ``before``: a newer exit.json, a shim that
+    died without writing one, or the container removed.
+
+    exit.json is read once. ``docker start`` removes the last one while it starts the container again,
+    so a status read and then a second read of the file could see an exit that is gone: an attach would
+    end before the new run's output."""
+    if not c.exists():
+        return True
+    ex = c.exit()
+    if ex is not None:
+        return ex.get("FinishedEpoch") != before
+    return c.status() == "dead"
 
 
 class Backoff:
@@ -427,12 +439,7 @@ def _follow(daemon: Daemon, c: containers.Container, offset: int, follow: bool, 
     given_up = time.monotonic() + RESTART_WAIT
 
     def ended() -> bool:
-        status = c.status() if c.exists() else "removed"
-        if status == "removed":
-            return True
-        if status in ("exited", "dead"):
-            return (c.exit() or {}).get("FinishedEpoch") != old_exit or time.monotonic() > given_up
-        return False
+        return exited_since(c, old_exit) or (time.monotonic() > given_up and c.status() in ("exited", "dead"))
 
     if follow:  # counted from the request on: `docker run` attaches before it starts the container
         with daemon.changed:

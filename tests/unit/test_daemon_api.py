@@ -125,6 +125,40 @@ def test_attach_upgrades_and_wait_answers_with_the_exit_code(daemon, monkeypatch
     assert bad.status == 400 and "invalid condition" in bad.body["message"]
 
 
+def restarted_between_reads(monkeypatch, c):
+    """``docker start`` of a stopped container, timed at its worst for a reader: the last exit.json is read
+    once more, and goes right after that read; three reads later the new run has logged a line and exited."""
+    real, reads = containers.Container.exit, []
+
+    def exit(self):
+        reads.append(1)
+        if len(reads) == 4:  # the new run: its output, then its exit
+            with c.log.open("ab") as log:
+                log.write(logs.line("stdout", b"again\n"))
+            (c.dir / "exit.json").write_text(json.dumps({"ExitCode": 2, "FinishedEpoch": 1}))
+        seen = real(self)
+        if len(reads) == 1:  # the start's reset, just after this read
+            (c.dir / "shim.json").unlink()
+            (c.dir / "exit.json").unlink()
+        return seen
+    monkeypatch.setattr(containers.Container, "exit", exit)
+
+
+def test_an_attach_follows_the_new_run_though_the_old_exit_went_between_two_reads(daemon, monkeypatch):
+    c = fake_container()
+    attach = call(daemon, "POST", "/containers/web/attach", {"stream": "1", "stdout": "1", "stderr": "1"},
+                  headers={"connection": "Upgrade", "upgrade": "tcp"})  # docker start -a: attach, then start
+    restarted_between_reads(monkeypatch, c)
+    assert frames.demux(streamed(attach)) == {1: b"again\n"}  # not ended by the exit that was gone
+
+
+def test_a_wait_for_the_next_exit_answers_with_the_new_runs_code_though_the_old_exit_went(daemon, monkeypatch):
+    c = fake_container()
+    wait = call(daemon, "POST", "/containers/web/wait", {"condition": "next-exit"})
+    restarted_between_reads(monkeypatch, c)
+    assert json.loads(streamed(wait)) == {"StatusCode": 2, "Error": None}  # not the old run's 3, nor a guess
+
+
 def test_list_and_inspect_read_the_state_files(daemon):
     c = fake_container()
     fake_container("e" * 64, "fresh", exited=False)
