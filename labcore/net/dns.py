@@ -9,19 +9,27 @@ rewrite 127.0.0.11:53 to that port. The server answers with the addresses
 of the containers on the same network, and forwards any other name to the
 host's resolvers.
 
+DNS runs over both transports (RFC 1035 section 4.2): a datagram holds one
+message; on TCP each message is preceded by its length in two bytes, and a
+connection may carry several queries in turn (RFC 7766). A resolver falls
+back to TCP when a reply comes back truncated (the TC bit), and uses it
+from the start when told to (glibc's ``options use-vc``, or
+``RES_OPTIONS=use-vc``): a server that listens on UDP only breaks those
+clients, so the lab's listens on both.
+
 A socket belongs to the network namespace it was *created* in, whichever
 namespace its owner later lives in. So a process on the host can serve
 inside a container's namespace: one thread enters it with setns(2) (a
 network namespace is a per-thread attribute, so the rest of the process
 stays where it was), creates the socket there, and serves from it. The lab
 does exactly that, one thread per container, and binds 127.0.0.11:53
-directly instead of a random port plus DNAT (Docker's detour keeps port 53
+directly (UDP and TCP) instead of a random port plus DNAT (Docker's detour keeps port 53
 free for a container that runs a DNS server of its own; the lab's
 containers do not, and there is then no rule to write or undo). Queries go
 to the loopback of the container's namespace and never leave it; names
 that are not on the network get NXDOMAIN: nothing is forwarded anywhere.
 
-The thread is no kernel object of its own: its socket closes when it stops,
+The thread is no kernel object of its own: its sockets close when it stops,
 or when the process that owns it dies, so a crash leaves nothing behind but
 the namespace (recorded, and removed by ``labcore cleanup``).
 
@@ -39,6 +47,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import os
+import select
 import socket
 import struct
 import sys
@@ -51,6 +60,9 @@ ADDRESS = "127.0.0.11"   # what Docker puts in a container's resolv.conf
 PORT = 53
 TTL = 5                  # short: a container that leaves must vanish from caches quickly
 RESOLV_CONF = f"nameserver {ADDRESS}\noptions ndots:0\n"
+TCP_BACKLOG = 8          # connections waiting to be accepted
+TCP_CONNECTIONS = 16     # open at once; one more is closed at once
+TCP_TIMEOUT = 2.0        # s: sending a reply to a client that does not read
 
 TYPES = {1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 15: "MX", 16: "TXT", 28: "AAAA", 33: "SRV", 255: "ANY"}
 RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
@@ -206,6 +218,26 @@ def describe(message: bytes) -> dict:
             "question": f"{name or '.'} {TYPES.get(qtype, qtype)}", "answers": addresses}
 
 
+def tcp_frame(message: bytes) -> bytes:
+    """A message as TCP carries it: its length in two bytes (network order), then the message (pure)."""
+    if len(message) > 0xFFFF:
+        raise InvalidInputError(f"a DNS message of {len(message)} bytes", "TCP frames carry at most 65535 bytes")
+    return struct.pack("!H", len(message)) + message
+
+
+def tcp_messages(buffer: bytes) -> tuple[list[bytes], bytes]:
+    """The whole messages at the start of what a TCP connection has delivered, and the rest (pure):
+    a stream has no message boundaries of its own, so a read may end inside a length or a message."""
+    messages = []
+    while len(buffer) >= 2:
+        length = struct.unpack_from("!H", buffer)[0]
+        if len(buffer) < 2 + length:
+            break
+        messages.append(buffer[2:2 + length])
+        buffer = buffer[2 + length:]
+    return messages, buffer
+
+
 def network_names(network: str) -> dict:
     """``{name: [ip, ...]}`` of the containers on lab network ``network``, read from IPAM now."""
     from . import ipam
@@ -255,7 +287,7 @@ class Server:
             raise self._error or OSError(errno.ETIMEDOUT, f"the DNS server for {self.netns} did not start")
         return self
 
-    def _bind(self) -> socket.socket:
+    def _bind(self) -> tuple[socket.socket, socket.socket]:
         from .. import kernel
         from ..kernel import flags as F
         fd = os.open(self.netns, os.O_RDONLY | os.O_CLOEXEC)
@@ -263,37 +295,84 @@ class Server:
             kernel.default().setns(fd, F.CLONE_NEWNET, self.netns)  # this thread only
         finally:
             os.close(fd)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # created here: it lives in the container's netns
+        made = []  # created here: they live in the container's netns
         try:
-            sock.bind((ADDRESS, PORT))
-        except OSError as exc:
-            sock.close()
-            raise OSError(exc.errno, f"cannot bind {ADDRESS}:{PORT}/udp in {self.netns}: {exc.strerror}") from None
-        sock.settimeout(0.2)  # to notice stop() without a signal
-        return sock
+            for kind, proto in ((socket.SOCK_DGRAM, "udp"), (socket.SOCK_STREAM, "tcp")):
+                sock = socket.socket(socket.AF_INET, kind)
+                made.append(sock)
+                try:
+                    sock.bind((ADDRESS, PORT))
+                except OSError as exc:
+                    raise OSError(exc.errno, f"cannot bind {ADDRESS}:{PORT}/{proto} in {self.netns}: {exc.strerror}") from None
+            made[1].listen(TCP_BACKLOG)
+        except BaseException:
+            for sock in made:
+                sock.close()
+            raise
+        return made[0], made[1]
 
     def _serve(self) -> None:
         try:
-            sock = self._bind()
+            udp, tcp = self._bind()
         except BaseException as exc:
             self._error = exc
             self._ready.set()
             return
         self._ready.set()
-        with sock:
+        streams: dict[socket.socket, bytes] = {}  # open TCP connections -> what they sent that is not a whole message yet
+        with udp, tcp:
             while not self._stop.is_set():
-                try:
-                    data, client = sock.recvfrom(512)
-                except socket.timeout:
-                    continue
-                except OSError:
-                    break
-                out = self.answer(data, f"{client[0]}:{client[1]}")
+                readable, _, _ = select.select([udp, tcp, *streams], [], [], 0.2)  # 0.2 s: to notice stop()
+                for sock in readable:
+                    if sock is udp:
+                        self._datagram(udp)
+                    elif sock is tcp:
+                        self._accept(tcp, streams)
+                    else:
+                        self._stream(sock, streams)
+            for conn in streams:
+                conn.close()
+
+    def _datagram(self, udp: socket.socket) -> None:
+        try:
+            data, client = udp.recvfrom(512)
+        except OSError:
+            return
+        out = self.answer(data, f"{client[0]}:{client[1]}")
+        if out is not None:
+            try:
+                udp.sendto(out, client)
+            except OSError:
+                pass  # the asker is gone: nothing to do
+
+    def _accept(self, tcp: socket.socket, streams: dict) -> None:
+        try:
+            conn, _ = tcp.accept()
+        except OSError:
+            return
+        if len(streams) >= TCP_CONNECTIONS:
+            conn.close()  # a client that opens and never asks must not take the server's place from the others
+            return
+        conn.settimeout(TCP_TIMEOUT)  # a reply is small; a client that stops reading is dropped, not waited for
+        streams[conn] = b""
+
+    def _stream(self, conn: socket.socket, streams: dict) -> None:
+        try:
+            data = conn.recv(4096)
+        except OSError:
+            data = b""
+        messages, streams[conn] = tcp_messages(streams[conn] + data)
+        try:
+            peer = conn.getpeername()
+            for message in messages:
+                out = self.answer(message, f"{peer[0]}:{peer[1]}/tcp")
                 if out is not None:
-                    try:
-                        sock.sendto(out, client)
-                    except OSError:
-                        pass  # the asker is gone: nothing to do
+                    conn.sendall(tcp_frame(out))
+        except OSError:
+            data = b""  # the client is gone
+        if not data:  # it closed its end (what it asked before a half-close is answered) or is gone
+            del streams[conn]
+            conn.close()
 
     def answer(self, data: bytes, client: str = "-") -> bytes | None:
         """The reply to one datagram (None: dropped), with the exchange logged."""
@@ -329,12 +408,17 @@ class Server:
 
 _ASK = ("import socket,sys;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.settimeout(float(sys.argv[2]));"
         "s.sendto(bytes.fromhex(sys.argv[1]),('127.0.0.11',53));print(s.recv(512).hex())")
+_ASK_TCP = ("import socket,struct,sys;s=socket.create_connection(('127.0.0.11',53),float(sys.argv[2]));"
+            "m=bytes.fromhex(sys.argv[1]);s.sendall(struct.pack('!H',len(m))+m);f=s.makefile('rb');"
+            "n=struct.unpack('!H',f.read(2))[0];print(f.read(n).hex())")
 
 
-def ask(endpoint, message: bytes, timeout: float = 3) -> bytes:
-    """Send ``message`` to 127.0.0.11:53 from inside container ``endpoint``; return the reply (notebook 09)."""
+def ask(endpoint, message: bytes, timeout: float = 3, tcp: bool = False) -> bytes:
+    """Send ``message`` to 127.0.0.11:53 from inside container ``endpoint``, as a datagram or (``tcp``)
+    over a connection, length first; return the reply (notebook 09)."""
     from ..errors import LabError
-    r = endpoint.run([sys.executable, "-c", _ASK, bytes(message).hex(), str(timeout)], timeout=timeout + 30)
+    r = endpoint.run([sys.executable, "-c", _ASK_TCP if tcp else _ASK, bytes(message).hex(), str(timeout)],
+                     timeout=timeout + 30)
     if r.returncode != 0:
         raise LabError(f"no answer from {ADDRESS}:{PORT} inside {endpoint.container}: {r.stderr.strip()[-200:]}",
                        "is the container on a lab network (its DNS server runs only there)?")
@@ -342,4 +426,5 @@ def ask(endpoint, message: bytes, timeout: float = 3) -> bytes:
 
 
 __all__ = ["Server", "Query", "Exchange", "MalformedMessage", "parse_query", "reply", "query", "formerr",
-           "describe", "encode_name", "network_names", "ask", "ADDRESS", "PORT", "RESOLV_CONF", "TTL"]
+           "describe", "encode_name", "network_names", "ask", "tcp_frame", "tcp_messages", "ADDRESS", "PORT",
+           "RESOLV_CONF", "TTL"]

@@ -45,7 +45,8 @@ def snapshot() -> dict:
             "netns": [n for n in out("ip", "-all", "netns").splitlines() if ours(n.split()[0])], "nft": nft,
             "iptables": out("iptables-save").splitlines()[1:-1] if out("iptables-save") else [],
             "ip_forward": "held" if held else open("/proc/sys/net/ipv4/ip_forward").read(),
-            "udp": sorted(line.split()[3] for line in out("ss", "-Hlun").splitlines())}
+            "udp": sorted(line.split()[3] for line in out("ss", "-Hlun").splitlines()),
+            "tcp53": sorted(a for a in (line.split()[3] for line in out("ss", "-Hltn").splitlines()) if a.endswith(":53"))}
 
 
 @pytest.fixture
@@ -89,6 +90,31 @@ def test_a_container_finds_another_by_name_through_dns(host_net):
         inside = b.run(["ss", "-Hlun"]).stdout
         assert "127.0.0.11:53" in inside
         assert "127.0.0.11:53" not in subprocess.run(["ss", "-Hlun"], capture_output=True, text=True).stdout
+
+
+# Two queries on one connection, the second sent in two pieces: a server must cut the stream at the lengths.
+ASK_TWICE_TCP = ("import socket,struct,sys,time;s=socket.create_connection(('127.0.0.11',53),3);"
+                 "a,b=(bytes.fromhex(x) for x in sys.argv[1:3]);fa=struct.pack('!H',len(a))+a;"
+                 "fb=struct.pack('!H',len(b))+b;s.sendall(fa+fb[:5]);time.sleep(0.2);s.sendall(fb[5:]);"
+                 "f=s.makefile('rb');[print(f.read(struct.unpack('!H',f.read(2))[0]).hex()) for _ in '12']")
+
+
+@pytest.mark.needs(*NEEDS)
+def test_the_server_answers_over_tcp_too(host_net):
+    with network.create("tdns") as net, endpoint.attach("dns-a", net.name) as a, endpoint.attach("dns-b", net.name) as b:
+        # glibc's resolver told to use TCP only (resolv.conf's "options use-vc", here from the environment)
+        r = b.run(["env", "RES_OPTIONS=use-vc", "getent", "hosts", "dns-a"])
+        assert r.returncode == 0 and r.stdout.split()[0] == a.ip, r.stdout + r.stderr
+        assert ("dns-a A", "NOERROR") in [(e.question, e.rcode) for e in b.dns.log if e.client.endswith("/tcp")]
+        assert dns.describe(dns.ask(b, dns.query("dns-a", qid=77), tcp=True)) == {
+            "id": 77, "rcode": "NOERROR", "flags": ["qr", "aa", "rd"], "question": "dns-a A", "answers": [(a.ip, dns.TTL)]}
+        r = b.run([sys.executable, "-c", ASK_TWICE_TCP, dns.query("dns-a", qid=1).hex(), dns.query("nope", qid=2).hex()])
+        assert r.returncode == 0, r.stderr
+        first, second = (dns.describe(bytes.fromhex(line)) for line in r.stdout.split())
+        assert (first["id"], first["answers"], second["id"], second["rcode"]) == (1, [(a.ip, dns.TTL)], 2, "NXDOMAIN")
+        assert "127.0.0.11:53" in b.run(["ss", "-Hltn"]).stdout
+        assert "127.0.0.11:53" not in subprocess.run(["ss", "-Hltn"], capture_output=True, text=True).stdout
+        assert b.dns.running
 
 
 @pytest.mark.needs(*NEEDS)

@@ -116,3 +116,15 @@ def test_names_are_encoded_as_labels_and_bad_labels_refused():
         dns.encode_name("a..b")
     with pytest.raises(InvalidInputError):
         dns.encode_name("x" * 64)
+
+
+def test_tcp_frames_carry_their_length_and_a_stream_is_cut_back_into_messages():
+    assert dns.tcp_frame(GOOD) == struct.pack("!H", len(GOOD)) + GOOD
+    two = dns.tcp_frame(GOOD) + dns.tcp_frame(b"x")
+    assert dns.tcp_messages(two) == ([GOOD, b"x"], b"")
+    for cut in range(len(two)):  # a read may end anywhere: in a length, in a message, between two
+        first, rest = dns.tcp_messages(two[:cut])
+        assert first == ([GOOD] if cut >= len(GOOD) + 2 else []) and first + dns.tcp_messages(rest + two[cut:])[0] == [GOOD, b"x"]
+    assert dns.tcp_messages(b"\x00") == ([], b"\x00") and dns.tcp_messages(b"\x00\x00") == ([b""], b"")
+    with pytest.raises(InvalidInputError):
+        dns.tcp_frame(b"x" * 65536)
