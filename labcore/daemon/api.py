@@ -93,6 +93,7 @@ class Daemon:
         self.exit_codes: dict[str, int] = {}
         self.children: dict[str, object] = {}
         self.readers: dict[str, int] = {}  # container id -> attach/log streams still reading its log
+        self.deleting: list = []  # threads deleting removed containers' files (containers.delete_aside)
         self.started = time.time()
         self.start_time = process_start_time(os.getpid())
 
@@ -300,23 +301,24 @@ def finished(daemon: Daemon, c: containers.Container, shim_pid: int | None = Non
         # and the log goes with the container. Let the readers finish first (they end on the exit).
         with daemon.changed:
             daemon.changed.wait_for(lambda: not daemon.readers.get(c.id), timeout=5)
+    aside: list = []  # a removed container's directories, deleted once the client has its answer
     with daemon.lock:
         if not c.exists():
             return  # removed meanwhile (docker rm -f)
         if c.meta.get("HostConfig", {}).get("AutoRemove") and c.status() != "running":  # --rm has no restart policy
             daemon.exit_codes[c.id] = int((c.exit() or {}).get("ExitCode", 255))
-            containers.remove(c, force=True)  # the shim's records go with the rest, not taken back first
-            notify(daemon)
-            return
-        containers.adopt(c, shim_pid)
-        if c.status() == "running":
-            return  # started again meanwhile: the new shim's watcher takes it from here
-        network.detach(c, containers.every())  # stopped: its endpoint goes (address, veth, ports, netns), as Docker releases it
-        ex = c.exit()
-        daemon.exit_codes[c.id] = int((ex or {}).get("ExitCode", 255))
-        if live:
-            _restart_later(daemon, c, ex or {})
+            containers.remove(c, force=True, aside=aside)  # the shim's records go with the rest, not taken back first
+        else:
+            containers.adopt(c, shim_pid)
+            if c.status() == "running":
+                return  # started again meanwhile: the new shim's watcher takes it from here
+            network.detach(c, containers.every())  # stopped: its endpoint goes (address, veth, ports, netns), as Docker releases it
+            ex = c.exit()
+            daemon.exit_codes[c.id] = int((ex or {}).get("ExitCode", 255))
+            if live:
+                _restart_later(daemon, c, ex or {})
     notify(daemon)
+    delete_later(daemon, aside)
 
 
 def _restart_later(daemon: Daemon, c: containers.Container, ex: dict) -> None:
@@ -602,13 +604,34 @@ def h_container_kill(daemon, req):
 
 def h_container_remove(daemon, req):
     c = _container(req)
+    aside: list = []
     with daemon.lock:
         if not c.exists():
             raise NotFound(f"No such container: {req.params['id']}", "it was removed meanwhile")
-        containers.remove(c, force=req.flag("force"))
+        containers.remove(c, force=req.flag("force"), aside=aside)
     daemon.exit_codes.pop(c.id, None)
     notify(daemon)
+    delete_later(daemon, aside)
     return Response(204)
+
+
+def delete_later(daemon: Daemon, aside: list) -> None:
+    """Delete a removed container's files in a thread (containers.delete_aside): nobody waits for it."""
+    import threading
+    if not aside:
+        return
+    t = threading.Thread(target=containers.delete_aside, args=(aside,), daemon=True, name="delete")
+    with daemon.changed:
+        daemon.deleting = [d for d in daemon.deleting if d.is_alive()] + [t]
+    t.start()
+
+
+def finish_deleting(daemon: Daemon, timeout: float = 60) -> None:
+    """At the daemon's end: the deletions still under way finish (what cannot keeps its record)."""
+    with daemon.changed:
+        pending = list(daemon.deleting)
+    for t in pending:
+        t.join(timeout)
 
 
 # --- networks (labcore.daemon.networks) ---------------------------------------------------

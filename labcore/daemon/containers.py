@@ -40,6 +40,7 @@ import select
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -203,7 +204,7 @@ def _ago(seconds: float) -> str:
 # --- lookups ---------------------------------------------------------------------------
 def every() -> list[Container]:
     d = containers_dir()
-    found = [Container(p.name) for p in sorted(d.iterdir())] if d.is_dir() else []
+    found = [Container(p.name) for p in sorted(d.iterdir()) if not p.name.startswith(ASIDE)] if d.is_dir() else []
     return sorted([c for c in found if c.exists()], key=lambda c: c.meta.get("CreatedEpoch", 0), reverse=True)
 
 
@@ -466,8 +467,13 @@ def stop(c: Container, grace: float = 10) -> None:
         wait_exit(c, None)
 
 
-def remove(c: Container, force: bool = False) -> None:
-    """``docker rm``: a running container only with ``force`` (killed first); its directories go."""
+def remove(c: Container, force: bool = False, aside: list | None = None) -> None:
+    """``docker rm``: a running container only with ``force`` (killed first); its directories go.
+
+    With a list ``aside``, each directory is only renamed out of every lookup (``set_aside``) and its
+    record appended there, for ``delete_aside`` to delete after the client has its answer: the
+    container is gone at once, its files a moment later, as containerd's snapshotter removes a
+    snapshot's files after the fact."""
     if c.status() == "running":
         if not force:
             raise Conflict(f"You cannot remove a running container {c.id}. Stop the container before "
@@ -486,11 +492,48 @@ def remove(c: Container, force: bool = False) -> None:
     net.detach(c, every())  # if its exit was not seen yet (no daemon then): the endpoint goes now
     recs = records_of(c)
     for rec in sorted(recs, key=lambda r: r.kind != "mount"):  # a mount left by a killed shim first
-        tracker.default().undo(rec)
+        moved = set_aside(rec) if aside is not None and rec.kind == "path" else None
+        if moved is not None:
+            aside.append(moved)
+        else:
+            tracker.default().undo(rec)
     for path in (c.dir, c.layer_dir):
         if path.exists() and not tracker.mounts_under(path):
             shutil.rmtree(path)  # no record (cleanup took it, or it was never written): remove it all the same
 
 
+ASIDE = ".removing-"  # the name of a removed container's directory while it is deleted: every() skips it
+
+
+def set_aside(rec: tracker.Record) -> tracker.Record | None:
+    """Rename the directory of path record ``rec`` to ``.removing-NAME`` beside it; the new name's record,
+    or None where it stays (not a directory, a mount in it, a rename refused): its undo then says why.
+
+    The new name is recorded before the rename and the old record dropped after it: a crash in
+    between leaves a record of whichever name exists, for ``labcore cleanup``."""
+    path = Path(rec.target)
+    if not path.is_dir() or path.is_symlink() or tracker.mounts_under(path):
+        return None
+    moved = path.with_name(ASIDE + path.name)
+    new = tracker.default().add("path", str(moved), **rec.extra)
+    try:
+        os.rename(path, moved)
+    except OSError:
+        tracker.default().forget(new)
+        return None
+    tracker.default().forget(rec)
+    return new
+
+
+def delete_aside(recs: list[tracker.Record]) -> None:
+    """Delete what ``remove`` set aside; what cannot be deleted keeps its record (``labcore cleanup``)."""
+    for rec in recs:
+        try:
+            tracker.default().undo(rec)
+        except Exception as exc:
+            print(f"cannot delete {rec.target}: {exc}", file=sys.stderr)
+
+
 __all__ = ["Container", "Conflict", "NotFound", "create", "start", "stop", "remove", "find", "every", "adopt",
-           "wait_shim", "wait_exit", "signal_container", "runtime_root", "containers_dir"]
+           "wait_shim", "wait_exit", "signal_container", "runtime_root", "containers_dir", "set_aside",
+           "delete_aside", "ASIDE"]

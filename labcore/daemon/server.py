@@ -207,6 +207,7 @@ def serve() -> int:
         server.serve_forever(poll_interval=0.5)
     finally:
         server.server_close()
+        api.finish_deleting(daemon)
         spare.stop()
         tracker.default().undo(rec)  # the socket file goes; the containers stay (live restore)
         atexit.unregister(tracker.default().undo_owned)  # what the daemon owns (stopped containers) persists

@@ -1,6 +1,7 @@
 """The Engine API's routing and answers, without a daemon process or root: state files made by hand."""
 
 import json
+import os
 import time
 
 import pytest
@@ -157,6 +158,22 @@ def test_a_wait_for_the_next_exit_answers_with_the_new_runs_code_though_the_old_
     wait = call(daemon, "POST", "/containers/web/wait", {"condition": "next-exit"})
     restarted_between_reads(monkeypatch, c)
     assert json.loads(streamed(wait)) == {"StatusCode": 2, "Error": None}  # not the old run's 3, nor a guess
+
+
+def test_a_removed_containers_directory_is_set_aside_under_a_new_record_then_deleted(daemon):
+    from labcore import tracker
+    c = fake_container()
+    rec = tracker.default().add("path", str(c.dir), what="container", container=c.id)
+    moved = containers.set_aside(rec)
+    assert moved.target == str(c.dir.with_name(containers.ASIDE + c.id)) and moved.extra["container"] == c.id
+    assert not c.dir.exists() and (c.dir.with_name(containers.ASIDE + c.id) / "container.json").exists()
+    assert [r.target for r in tracker.default().records()] == [moved.target]  # the old name's record went
+    assert containers.every() == [] and call(daemon, "GET", "/containers/json", {"all": "1"}).body == []
+    containers.delete_aside([moved])
+    assert not os.path.exists(moved.target) and tracker.default().records() == []
+    gone = tracker.default().add("path", str(c.dir))
+    assert containers.set_aside(gone) is None  # nothing there: left to its undo, which says so
+    assert tracker.default().undo(gone) == "already gone"
 
 
 def test_list_and_inspect_read_the_state_files(daemon):
