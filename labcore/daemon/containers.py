@@ -13,6 +13,7 @@ log. Each one here is a directory under the state directory::
     STATE/daemon/containers/ID/shim.sock        the shim's socket while it runs: stdin, terminal size (stdio.py)
     STATE/daemon/containers/ID/network.json     its netns, address and published ports while it runs (network.py)
     DATA/lab-ctr-ID12/upper, work               the writable layer, on disk
+    .removing-ID, .removing-lab-ctr-ID12        both, once removed: renamed at once, deleted by a thread
 
 Its status is read from those files and the processes they name, never
 kept in the daemon's memory: that is what lets a daemon killed with
