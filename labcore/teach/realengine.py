@@ -216,6 +216,7 @@ class Engine:
         for rec in self._records:
             done.append(f"{rec}: {tracker.default().undo(rec)}")  # SIGKILL if it did not exit
         self._records = []
+        shared = {str(d.parent) for group in self._groups for d in group.directories()}  # the labcore parents
         for group in reversed(self._groups):  # kills what may still run there (shims, containers), removes them
             group.remove()
             done.append(f"cgroup {group.name}: removed")
@@ -223,6 +224,11 @@ class Engine:
         for rec in self._cgroup_records:  # the containers' parent group, then any labcore parent made
             done.append(f"{rec}: {tracker.default().undo(rec)}")
         self._cgroup_records = []
+        # The groups above left their labcore parent where the containers' group was still inside it: now
+        # that it has gone, the parent goes too, unless other lab groups are in it (the undo keeps it then).
+        for rec in tracker.default().records():
+            if rec.kind == "cgroup" and rec.target in shared:
+                done.append(f"{rec}: {tracker.default().undo(rec)}")
         if self._net is not None:  # Docker's chains, rules and policies, then the bridge and ip_forward
             done += self._net.release()
             self._net = None

@@ -62,7 +62,8 @@ def host() -> dict:
              for p in ("/etc/docker", "/opt", "/run", "/run/docker", "/run/containerd", "/var/lib/docker")}
     procs = sorted(_cmdline(p) for p in os.listdir("/proc") if p.isdigit() and "realengine" in _cmdline(p))
     cgroups = sorted(glob.glob("/sys/fs/cgroup/*/docker") + glob.glob("/sys/fs/cgroup/docker")
-                     + glob.glob("/sys/fs/cgroup/**/lab-realengine*", recursive=True))
+                     + glob.glob("/sys/fs/cgroup/**/lab-realengine*", recursive=True)
+                     + glob.glob("/sys/fs/cgroup/*/labcore") + glob.glob("/sys/fs/cgroup/labcore"))
     rules = [l for l in _run("iptables-save").splitlines() + _run("iptables-legacy-save").splitlines()
              if not l.startswith("#") and not l.startswith(":")]
     return {"links": links, "nft": nft, "mounts": mounts, "files": files, "processes": procs, "cgroups": cgroups,
@@ -95,8 +96,12 @@ def comm(pid: int) -> str:
     return Path(f"/proc/{pid}/comm").read_text().strip()
 
 
+def cgroup_records() -> list[str]:
+    return sorted(r.target for r in tracker.default().records() if r.kind == "cgroup")
+
+
 def test_real_engine_runs_a_container_and_leaves_the_host_as_it_was(layout):
-    before = host()
+    before, recorded = host(), cgroup_records()
     engine = Engine("test-realengine")
     try:
         engine.start()
@@ -118,6 +123,7 @@ def test_real_engine_runs_a_container_and_leaves_the_host_as_it_was(layout):
         engine.stop()
     assert not tracker.is_running(pid) and not engine.work.exists()
     assert same(before, host()), host()
+    assert cgroup_records() == recorded  # no labcore parent kept on record either
 
 
 @pytest.fixture
