@@ -90,6 +90,23 @@ class Stats:
 
 # --- the interface ---------------------------------------------------------------
 
+def undo_parents(directories) -> list[str]:
+    """Try the records of the shared labcore parent of ``directories`` again; what each undo said.
+
+    The parent was made (and recorded) by whichever group came first; its record stays while other
+    groups are inside. The last group out retries it, so it goes with them."""
+    trk = tracker.default()
+    parents = {str(Path(d).parent) for d in directories}
+    said = []
+    for rec in trk.records():
+        if rec.kind == "cgroup" and rec.target in parents:
+            try:
+                said.append(f"{rec}: {trk.undo(rec)}")
+            except (OSError, LabError):
+                pass  # `labcore cleanup` retries
+    return said
+
+
 class Cgroup:
     """A control group. Made by ``lab.cgroups.create(name, cpus=..., memory=...)``.
 
@@ -233,15 +250,7 @@ class Cgroup:
         for rec in sorted(self._records, key=lambda r: (-len(Path(r.target).parts), -r.seq)):
             trk.undo(rec)
         self._records = []
-        # The shared labcore parent was made (and recorded) by whichever group came first; its record
-        # stays while other groups are inside. The last group out retries it, so it goes with them.
-        parents = {str(d.parent) for d in self.directories()}
-        for rec in trk.records():
-            if rec.kind == "cgroup" and rec.target in parents:
-                try:
-                    trk.undo(rec)
-                except (OSError, LabError):
-                    pass  # `labcore cleanup` retries
+        undo_parents(self.directories())
 
     def _require_owned(self, what: str) -> None:
         if not self.owned:
@@ -372,5 +381,5 @@ def rmdir_recorded(rec: tracker.Record) -> str:
     return "removed" if _rmdir_emptied(path, deadline) else "already gone"
 
 
-__all__ = ["rmdir_recorded", "lab_cgroup", "Cgroup", "Stats", "make_directory", "read", "read_int", "read_keyed", "write",
+__all__ = ["rmdir_recorded", "lab_cgroup", "Cgroup", "undo_parents", "Stats", "make_directory", "read", "read_int", "read_keyed", "write",
            "parse_proc_cgroup", "LAB"]

@@ -207,6 +207,7 @@ class Engine:
 
     def stop(self, timeout: float = 60) -> list[str]:
         """Remove every container, stop dockerd (it stops containerd), then undo every record. Idempotent."""
+        from ..cgroups.base import undo_parents
         done = []
         if self.pid is not None and tracker.is_running(self.pid) and self.socket.exists():
             ids = self.docker("ps", "-aq", check=False, timeout=60).stdout.split()
@@ -216,7 +217,7 @@ class Engine:
         for rec in self._records:
             done.append(f"{rec}: {tracker.default().undo(rec)}")  # SIGKILL if it did not exit
         self._records = []
-        shared = {str(d.parent) for group in self._groups for d in group.directories()}  # the labcore parents
+        shared = [d for group in self._groups for d in group.directories()]  # their labcore parents, retried below
         for group in reversed(self._groups):  # kills what may still run there (shims, containers), removes them
             group.remove()
             done.append(f"cgroup {group.name}: removed")
@@ -226,9 +227,7 @@ class Engine:
         self._cgroup_records = []
         # The groups above left their labcore parent where the containers' group was still inside it: now
         # that it has gone, the parent goes too, unless other lab groups are in it (the undo keeps it then).
-        for rec in tracker.default().records():
-            if rec.kind == "cgroup" and rec.target in shared:
-                done.append(f"{rec}: {tracker.default().undo(rec)}")
+        done += undo_parents(shared)
         if self._net is not None:  # Docker's chains, rules and policies, then the bridge and ip_forward
             done += self._net.release()
             self._net = None
