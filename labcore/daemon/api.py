@@ -246,6 +246,8 @@ def h_containers_list(daemon, req):
 
 
 def h_container_create(daemon, req):
+    from ..runtime import cgroups
+    cgroups.warm_attach()  # a start usually follows: its runtime's first cgroup write then waits less
     with daemon.lock:  # two creates with one name: the second must see the first
         c = containers.create(req.body or {}, req.query.get("name") or None)
     images.adopt_store(os.getpid(), daemon.start_time)  # loaded while we ran: ours now, like the rest
@@ -262,6 +264,8 @@ def h_container_start(daemon, req):
 
 def _start(daemon: Daemon, c: containers.Container) -> bool:
     """Start a container as ``docker start`` does, its shim watched; False if it runs already."""
+    from ..runtime import cgroups
+    cgroups.warm_attach()  # while the overlay mounts and the shim gets its container
     with daemon.lock:
         if c.status() == "running":
             return False

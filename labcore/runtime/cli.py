@@ -34,6 +34,8 @@ def cmd_spec(args) -> int:
 
 
 def cmd_create(args) -> int:
+    from . import cgroups
+    cgroups.warm_attach()  # while the modules create needs load
     from . import container
     container.create(_root(args), args.id, args.bundle, args.pid_file, args.console_socket)
     return 0
@@ -64,6 +66,8 @@ def cmd_delete(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from . import cgroups
+    cgroups.warm_attach()  # while the modules create needs load
     from . import container
     return container.run(_root(args), args.id, args.bundle, args.pid_file, args.console_socket)
 

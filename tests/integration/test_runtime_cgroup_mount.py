@@ -57,3 +57,13 @@ def test_cgroup_mount_shows_the_containers_own_groups(tmp_path, state_dir, names
         assert set(listing.split()) == {m.name for m in cgroups.hierarchies().values()}
     assert writes.count("Read-only file system") == 2 and writes.endswith("end\n"), writes
     assert not [r for r in tracker.default().records() if r.kind == "container"]
+
+
+def test_warming_the_attach_lock_leaves_us_where_we_were():
+    """warm_attach writes our own PID into our own cgroup, for real: a move to where we are already."""
+    before = open("/proc/self/cgroup").read()
+    thread = cgroups.warm_attach()
+    assert thread is not None
+    thread.join(30)
+    assert not thread.is_alive()
+    assert open("/proc/self/cgroup").read() == before

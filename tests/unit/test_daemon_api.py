@@ -176,6 +176,21 @@ def test_a_removed_containers_directory_is_set_aside_under_a_new_record_then_del
     assert tracker.default().undo(gone) == "already gone"
 
 
+def test_create_and_start_warm_the_cgroup_attach_lock_first(daemon, monkeypatch):
+    """docker run sends create then start some 15 ms before the shim's runtime makes the container's
+    cgroups: both warm the lock (runtime.cgroups.warm_attach), even when they then fail or do nothing."""
+    from labcore.proc.stat import process_start_time
+    from labcore.runtime import cgroups
+    warmed = []
+    monkeypatch.setattr(cgroups, "warm_attach", lambda: warmed.append(1))
+    assert call(daemon, "POST", "/v1.41/containers/create", body={"Image": "lab/none:1"}).status == 404
+    assert len(warmed) == 1
+    c = fake_container(exited=False)
+    (c.dir / "shim.json").write_text(json.dumps({"pid": os.getpid(), "start_time": process_start_time(os.getpid())}))
+    assert call(daemon, "POST", f"/v1.41/containers/{c.id}/start").status == 304  # running already
+    assert len(warmed) == 2
+
+
 def test_list_and_inspect_read_the_state_files(daemon):
     c = fake_container()
     fake_container("e" * 64, "fresh", exited=False)
