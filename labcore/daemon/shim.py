@@ -207,6 +207,11 @@ def run(root: str, ready_fd: int | None = None) -> int:
     pump = Pump({out_r: "stdout", err_r: "stderr"}, cdir / "container-json.log")
     c = relay = None
     try:
+        if not tty:
+            # Without a terminal every end is known before create: the relay and the pump start now,
+            # while create works (a thread's start waits until the thread runs: about a millisecond each).
+            relay, in_w = _relay(listener, in_w, None, config, k), None
+            pump.start()
         # The init keeps the stdio of the process that forks it: make it the pipes for the time of create.
         # With a terminal, the init replaces all three with its pty's slave before it execs.
         saved = [os.dup(fd) for fd in (0, 1, 2)]
@@ -238,11 +243,8 @@ def run(root: str, ready_fd: int | None = None) -> int:
             # A terminal has one output: what the container's programs write to it. The pump closes what it
             # reads at its end; the master itself stays ours, for the relay, until the relay has stopped.
             pump.fds[os.dup(master)] = "stdout"
-        relay = stdio.Relay(listener, master if tty and open_stdin else in_w, master,
-                            close_at_end=bool(config.get("StdinOnce")) and not tty, resize_fn=k.set_window_size)
-        in_w = None  # the relay's now: it closes it when the client's stdin ends, or at our end
-        relay.start()
-        pump.start()
+            relay = _relay(listener, master if open_stdin else None, master, config, k)
+            pump.start()
         runtime.start(root, cid)
         _write_json(cdir / "shim.json", me | {"container_pid": c.pid})
         _tell(ready_fd)
@@ -283,6 +285,15 @@ def run(root: str, ready_fd: int | None = None) -> int:
         # What we still own (the container's directories) is handed back to the daemon, not undone at exit.
         atexit.unregister(tracker.default().undo_owned)
     return 0
+
+
+def _relay(listener, stdin_fd: int | None, master: int | None, config: dict, k) -> stdio.Relay:
+    """The thread that answers the daemon on our socket: stdin to pass on (``stdin_fd``, which it owns
+    from now on), a new size for the terminal ``master``."""
+    relay = stdio.Relay(listener, stdin_fd, master, close_at_end=bool(config.get("StdinOnce")) and master is None,
+                        resize_fn=k.set_window_size)
+    relay.start()
+    return relay
 
 
 def _wait(pid: int) -> int:
