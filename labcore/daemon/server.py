@@ -36,6 +36,7 @@ import contextlib
 import http.server
 import json
 import os
+import shutil
 import signal
 import socket
 import socketserver
@@ -196,7 +197,8 @@ def serve() -> int:
     spare.forget_stale()  # the records of a killed daemon's spare shims
     for line in api.restore(daemon):
         print(f"restored {line}", file=sys.stderr)
-    spare.keep_one(containers.runtime_root())  # the next container's shim, started now
+    programs = _programs_dir()
+    spare.keep_one(containers.runtime_root(), Path(programs.target))  # the next container's shim, started now
 
     def on_term(signum, frame):
         threading.Thread(target=server.shutdown, daemon=True).start()  # shutdown() waits for serve_forever
@@ -209,9 +211,24 @@ def serve() -> int:
         server.server_close()
         api.finish_deleting(daemon)
         spare.stop()
+        tracker.default().undo(programs)
         tracker.default().undo(rec)  # the socket file goes; the containers stay (live restore)
         atexit.unregister(tracker.default().undo_owned)  # what the daemon owns (stopped containers) persists
     return 0
+
+
+def _programs_dir() -> tracker.Record:
+    """The seccomp programs the shims share (labcore.security.seccomp.keep_programs_in): made empty at
+    each start, as a program should not outlive the libseccomp that generated it by long."""
+    path = containers.base() / "seccomp"
+    for rec in tracker.default().records():  # a killed daemon's
+        if rec.kind == "path" and rec.target == str(path):
+            tracker.default().undo(rec)
+    if path.exists():
+        shutil.rmtree(path)  # one left without its record: emptied all the same
+    with tracker.default().created("path", path, what="seccomp programs") as rec:
+        path.mkdir(mode=0o700)
+    return rec
 
 
 # --- start, stop, status: run by the `labcore daemon` command ----------------------------------

@@ -145,11 +145,18 @@ def _receive_master(console) -> int:
     return fds[0]
 
 
-def _warm() -> None:
+def _warm(programs: str | None = None) -> None:
     """While no container waits: load the modules create loads on its way, and compile Docker's default
     seccomp profile for its default capabilities (create then finds the program ready:
-    labcore.security.seccomp compiles a profile once)."""
+    labcore.security.seccomp compiles a profile once), or load it from ``programs``, where the
+    daemon's shims keep what they compiled (the first shim compiles it, the next ones read it)."""
     from ..runtime import cgroups, console, init, records  # noqa: F401
+    if programs is not None:
+        try:
+            from ..security import seccomp
+            seccomp.keep_programs_in(programs)
+        except ImportError:
+            pass
     from ..tracker import registry
     from . import bundle
     if "" in cgroups.hierarchies():
@@ -163,7 +170,7 @@ def _warm() -> None:
         pass  # no libseccomp here: the container's own create says so, if its config asks for seccomp
 
 
-def run(root: str, ready_fd: int | None = None) -> int:
+def run(root: str, ready_fd: int | None = None, programs: str | None = None) -> int:
     """The shim's life: get ready, wait for a container, create and start it, pump its output, wait,
     record, clean up."""
     if ready_fd is not None:
@@ -176,7 +183,7 @@ def run(root: str, ready_fd: int | None = None) -> int:
     # Done before the gate, while no container waits for us (spare.py): the runtime's imports, and the
     # filter of Docker's default seccomp profile.
     from ..runtime import container as runtime
-    _warm()
+    _warm(programs)
     given = sys.stdin.readline()
     if not given.strip():
         return 1  # the daemon stopped or died before giving us a container: do nothing
@@ -312,10 +319,11 @@ def _wait(pid: int) -> int:
 def add_arguments(p) -> None:
     p.add_argument("--root", required=True, help="the runtime's state root")
     p.add_argument("--ready-fd", type=int, help="a pipe to the daemon: one byte once the container runs, or has ended")
+    p.add_argument("--seccomp-programs", metavar="DIR", help="the compiled seccomp programs the daemon's shims share")
 
 
 def command(args) -> int:
-    return run(args.root, args.ready_fd)
+    return run(args.root, args.ready_fd, args.seccomp_programs)
 
 
 __all__ = ["run", "oom_killed", "Pump", "add_arguments", "command"]

@@ -51,13 +51,14 @@ class Spare:
 _lock = threading.Lock()
 _spare: Spare | None = None
 _kept: Path | None = None  # the runtime root of the spares a daemon keeps (keep_one), until it stops
+_programs: Path | None = None  # the seccomp programs the shims share (labcore.security.seccomp.keep_programs_in)
 
 
-def keep_one(root: Path) -> None:
+def keep_one(root: Path, programs: Path | None = None) -> None:
     """From now on, there is a spare for runtime root ``root``: one now, a new one after each take.
-    The daemon calls it at its start."""
-    global _kept
-    _kept = root
+    The daemon calls it at its start; its shims share the seccomp programs in ``programs``."""
+    global _kept, _programs
+    _kept, _programs = root, programs
     refill()
 
 
@@ -67,7 +68,8 @@ def _spawn(root: Path) -> Spare:
     try:
         # Before its container, what the shim says goes where the daemon's own messages go; after, to the
         # container's shim.log.
-        proc = subprocess.Popen(stack_command("shim", "--root", str(root), "--ready-fd", str(ready_w)),
+        shared = ["--seccomp-programs", str(_programs)] if _programs is not None else []
+        proc = subprocess.Popen(stack_command("shim", "--root", str(root), "--ready-fd", str(ready_w), *shared),
                                 stdin=subprocess.PIPE, stdout=sys.stderr.fileno(), stderr=sys.stderr.fileno(),
                                 start_new_session=True,  # its own session: a signal to the daemon's group misses it
                                 close_fds=True, pass_fds=(ready_w,))

@@ -162,7 +162,7 @@ def verdicts(rules: list[Rule], default: str = "deny") -> dict[str, str]:
 class Compiled:
     """A filter ready to load, and what compiling it found."""
 
-    filter: object                       # a kernel.seccomp.Filter
+    filter: object                       # a kernel.seccomp.Filter (None: loaded from keep_programs_in's files)
     rules: int                           # rules given to libseccomp
     skipped: list[str]                   # names this libseccomp does not know (as runc: skipped)
     profile: Profile
@@ -174,14 +174,68 @@ class Compiled:
 
 
 _compiled: dict[tuple, Compiled] = {}  # this process's filters, by what they were compiled from
+_kept_in: Path | None = None           # where programs are kept for other processes too (keep_programs_in)
 
 
 def compile(profile: Profile, caps: set[str]) -> Compiled:
     """Resolve ``profile`` for ``caps`` and this machine, build the libseccomp filter and its BPF (not loaded)."""
     key = (repr(replace(profile, source="")), frozenset(caps))
     if key not in _compiled:
-        _compiled[key] = _compile(profile, caps)
+        _compiled[key] = _stored(profile, caps) or _store(profile, caps, _compile(profile, caps))
     return replace(_compiled[key], profile=profile)
+
+
+def keep_programs_in(directory: str | os.PathLike | None) -> None:
+    """Keep the programs this process compiles in ``directory`` too, and look there before compiling.
+
+    The daemon's shims share one: each container's shim then loads Docker's default program from a
+    file instead of compiling it (about 14 ms of CPU, and 8 ms more to load libseccomp's binding).
+    A program is found by a hash of what libseccomp is given (the resolved rules, the default action,
+    the architectures), and holds no filter object (``Compiled.filter`` is None): loading needs only
+    the BPF. The directory must be root's or ours, writable by nobody else; the daemon empties it at
+    its start, so a program never outlives the libseccomp that generated it by more than one daemon.
+    """
+    global _kept_in
+    _kept_in = Path(directory) if directory is not None else None
+
+
+def _program_file(profile: Profile, caps: set[str]) -> Path | None:
+    if _kept_in is None:
+        return None
+    import hashlib
+    given = repr((profile.default_action, profile.default_errno, profile.architectures, os.uname().machine,
+                  profile.resolve(caps)))
+    return _kept_in / (hashlib.sha256(given.encode()).hexdigest() + ".json")
+
+
+def _stored(profile: Profile, caps: set[str]) -> Compiled | None:
+    """The program kept for these rules, if one is there and the directory is trusted."""
+    import base64
+    path = _program_file(profile, caps)
+    if path is None:
+        return None
+    try:
+        st = os.stat(path.parent)
+        if st.st_uid not in (0, os.geteuid()) or st.st_mode & 0o022:
+            return None  # someone else could have written it
+        data = json.loads(path.read_text())
+        return Compiled(None, int(data["rules"]), list(data["skipped"]), profile, base64.b64decode(data["bpf"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # none yet, or unreadable: compiled again (and written again)
+
+
+def _store(profile: Profile, caps: set[str], compiled: Compiled) -> Compiled:
+    import base64
+    path = _program_file(profile, caps)
+    if path is not None:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        try:
+            tmp.write_text(json.dumps({"rules": compiled.rules, "skipped": compiled.skipped,
+                                       "bpf": base64.b64encode(compiled.bpf).decode()}))
+            tmp.rename(path)  # atomic: a reader sees a whole program or none
+        except OSError:
+            tmp.unlink(missing_ok=True)  # not kept: the next process compiles it too
+    return compiled
 
 
 def _compile(profile: Profile, caps: set[str]) -> Compiled:

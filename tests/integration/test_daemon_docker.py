@@ -115,6 +115,8 @@ def test_exit_status_and_image_config_reach_the_client(stack):
     assert docker(stack, "run", "--rm", "--user", "1000:1000", IMAGE, "id", "-u").stdout == "1000\n"
     status = docker(stack, "run", "--rm", IMAGE, "grep", "-E", "^(CapEff|Seccomp):", "/proc/self/status").stdout
     assert status.split() == ["CapEff:", "00000000a80425fb", "Seccomp:", "2"]  # Docker's 14 capabilities, its filter
+    kept = list((stack["base"] / "s" / "daemon" / "seccomp").iterdir())
+    assert [p.suffix for p in kept] == [".json"]  # Docker's default program: compiled by one shim, read by the next
 
 
 def test_images_and_image_inspect(stack):

@@ -95,6 +95,51 @@ def test_a_profile_is_compiled_once_per_capability_set_and_the_init_loads_its_pr
     assert k.args("load_seccomp") == [(len(first.bpf) // 8,)]
 
 
+@pytest.fixture
+def programs(tmp_path, monkeypatch):
+    """A directory of shared programs, and this process's own cache emptied (another process, in effect)."""
+    d = tmp_path / "programs"
+    d.mkdir(mode=0o700)
+    monkeypatch.setattr(seccomp, "_compiled", {})
+    seccomp.keep_programs_in(d)
+    yield d
+    seccomp.keep_programs_in(None)
+
+
+def test_programs_kept_in_a_directory_are_loaded_by_the_next_process_without_compiling(programs, monkeypatch):
+    rules = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["getpid", "no_such_call_xyz"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
+        {"names": ["reboot"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1, "excludes": {"caps": ["CAP_SYS_BOOT"]}}]}
+    first = seccomp.compile(seccomp.Profile.from_json(rules, "one file"), set())
+    assert len(list(programs.iterdir())) == 1  # written as it was compiled
+    monkeypatch.setattr(seccomp, "_compiled", {})  # a new process...
+
+    def no(*a):
+        raise AssertionError("compiled again")
+    monkeypatch.setattr(seccomp, "_compile", no)  # ...that must not compile
+    again = seccomp.compile(seccomp.Profile.from_json(rules, "another file"), set())
+    assert (again.bpf, again.rules, again.skipped) == (first.bpf, 2, ["no_such_call_xyz"])
+    assert again.filter is None and again.profile.source == "another file"
+    with pytest.raises(AssertionError, match="compiled again"):  # other rules resolved: another program
+        seccomp.compile(seccomp.Profile.from_json(rules), {"CAP_SYS_BOOT"})
+
+
+def test_kept_programs_are_ignored_where_others_could_have_written_them(programs, monkeypatch):
+    rules = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_KILL"}]}
+    first = seccomp.compile(seccomp.Profile.from_json(rules), set())
+    (kept,) = programs.iterdir()
+    compiled = []
+    real = seccomp._compile
+    monkeypatch.setattr(seccomp, "_compile", lambda *a: compiled.append(1) or real(*a))
+    for spoil in (lambda: programs.chmod(0o777), lambda: kept.write_text("{not json")):
+        monkeypatch.setattr(seccomp, "_compiled", {})
+        spoil()
+        assert seccomp.compile(seccomp.Profile.from_json(rules), set()).bpf == first.bpf
+        programs.chmod(0o700)
+    assert len(compiled) == 2  # compiled each time, and written again
+    assert json.loads(kept.read_text())["rules"] == 1
+
+
 @pytest.mark.parametrize("bad, what", [
     ({"defaultAction": "SCMP_ACT_MAYBE"}, "defaultAction"),
     ({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"action": "SCMP_ACT_ALLOW"}]}, "no names"),
