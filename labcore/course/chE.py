@@ -24,6 +24,13 @@ QUIZ = Quiz("E", "The container lifecycle, call by call", [
                   "a filter loaded earlier would be discarded by pivot_root with the old root"],
            why="Section 3: with no_new_privs set, a filter needs no privilege, so it can wait until the end; "
                "Docker's profile forbids mount, pivot_root and more, which the runtime itself still calls."),
+    Choice("cold-attach", "The first write of a PID into cgroup.procs after a quiet moment takes milliseconds, the "
+                          "same write right after it a tenth of a millisecond. Why?",
+           right="its writer lock is a per-CPU rwsem, whose writer waits for an RCU grace period unless one came shortly before",
+           wrong=["the first write builds the cgroup's list of processes, which later writes only append to",
+                  "the kernel checks the writer's capabilities once, then caches the answer for a while"],
+           why="Section 3, the slowest write: the lab's daemon pays that wait early, writing its own PID into its own "
+               "cgroup when a container is created."),
     Choice("created-confined", "runc has created a container and not started it. What do its init's "
                                "capabilities look like?",
            right="already cut to config.json's sets, with no_new_privs on and the seccomp filter loaded",

@@ -342,6 +342,18 @@ def apply(paths: dict[str, Path], resources: dict | None, devices: list | None =
             _v1(controllers, path, resources or {}, devices)
 
 
+def own_procs() -> Path | None:
+    """The ``cgroup.procs`` of the cgroup this process is in, in the first mounted hierarchy that has one."""
+    mounts = hierarchies()
+    for line in read_proc_cgroup("self").splitlines():
+        _, names, path = line.split(":", 2)
+        mount = mounts.get(names) if names else mounts.get("")
+        procs = mount / path.lstrip("/") / "cgroup.procs" if mount is not None else None
+        if procs is not None and procs.exists():
+            return procs
+    return None
+
+
 def warm_attach():
     """Pay now, on a thread, the wait the next container's first ``cgroup.procs`` write would pay.
 
@@ -359,14 +371,8 @@ def warm_attach():
     effort: a write refused costs nothing. Returns the thread, or None where no cgroup is mounted.
     """
     import threading
-    mounts = hierarchies()
-    for line in read_proc_cgroup("self").splitlines():
-        _, names, path = line.split(":", 2)
-        mount = mounts.get(names) if names else mounts.get("")
-        procs = mount / path.lstrip("/") / "cgroup.procs" if mount is not None else None
-        if procs is not None and procs.exists():
-            break
-    else:
+    procs = own_procs()
+    if procs is None:
         return None
 
     def write():
@@ -421,5 +427,5 @@ def remove(made: list[str], timeout: float = 2.0) -> None:
                 time.sleep(0.01)
 
 
-__all__ = ["hierarchies", "plan", "mount_view", "record_peer_groups", "make", "device_rules", "apply", "attach", "join_like",
+__all__ = ["hierarchies", "own_procs", "warm_attach", "plan", "mount_view", "record_peer_groups", "make", "device_rules", "apply", "attach", "join_like",
            "remove", "delegate", "give_back", "V2_CONTROLLERS"]
