@@ -36,7 +36,7 @@ from pathlib import Path
 import labcore as lab
 from labcore.launch import stack_command
 
-ROUNDS = 4      # interleaved rounds
+ROUNDS = 8      # interleaved rounds: 24 runs of each, a median steady from one bench to the next
 PER_ROUND = 3   # runs of each in a round
 IMAGE = "lab-bench/busybox:1"
 REAL_SOCKET = "/var/run/docker.sock"
