@@ -29,6 +29,7 @@ require_root
 #   docker.io                         the Docker CLI that drives labcore's daemon, and the real engine (never started here: 07, 08)
 #   uidmap libseccomp2                newuidmap/newgidmap (/etc/subuid ranges, rootless); seccomp filters (chapter 10)
 #   iperf3 tcpdump libnftables1       throughput over veth/bridge (09, make bench); VXLAN seen on the underlay; nft's JSON API
+#   rsync                             the course VM seeds the learner's notebooks with it: a unit test runs that command
 PACKAGES=(
     python3 python3-venv python3-dev
     iproute2 iptables nftables iputils-ping
@@ -45,6 +46,7 @@ PACKAGES=(
     iperf3 tcpdump libnftables1
     runc crun
     docker.io
+    rsync
 )
 
 # The tiny VM's guest kernel, unpacked into /var/cache/labcore/vm (not installed).

@@ -5,7 +5,6 @@ on temporary directories, so what it does to a learner's changed notebook is obs
 """
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -70,7 +69,7 @@ def test_the_source_is_root_owned_and_read_only_to_the_learner():
         assert f'"{default}"' in args
 
 
-@pytest.mark.skipif(not shutil.which("rsync"), reason="rsync missing: make provision does not install it here")
+@pytest.mark.needs("tool:rsync")  # provision/provision.sh installs it
 def test_the_seeding_command_keeps_what_the_learner_has(tmp_path):
     lab, work = tmp_path / "vagrant", tmp_path / "home/vagrant/docker-internals-lab"
     (lab / "notebooks/deep-dives/.ipynb_checkpoints").mkdir(parents=True)
