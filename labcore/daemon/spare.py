@@ -1,11 +1,13 @@
 """The spare shim: the next container's shim, started before anyone asks for it.
 
 A shim is a Python process. Starting one and importing the runtime and the
-security package takes about 80 ms, more than creating the container
+security package takes about 50 ms, more than creating the container
 itself, and each ``docker run`` would wait for it. So the daemon keeps one
 shim started ahead of need, as a pre-forking server keeps a worker ready.
-The spare makes itself a subreaper, loads the runtime and compiles Docker's
-default seccomp profile (``labcore.daemon.shim``), then waits on its stdin.
+The spare makes itself a subreaper, loads the runtime and Docker's default
+seccomp program (compiled by the first shim, read by the next ones from the
+directory the daemon gives them: ``labcore.daemon.shim``), then waits on
+its stdin.
 It gets ready on CPU time nobody else wants (the ``SCHED_IDLE`` policy), so
 that it does not slow down the container being started meanwhile.
 
