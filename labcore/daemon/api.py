@@ -289,16 +289,20 @@ def watch(daemon: Daemon, c: containers.Container, child=None) -> None:
     pid = child.pid if child is not None else (c.shim() or {}).get("pid")
 
     def follow():
-        containers.wait_shim(c, child)
+        containers.wait_shim(c, child)  # done: it may still be exiting
         if daemon.children.get(c.id) is child:
             daemon.children.pop(c.id, None)
-        finished(daemon, c, pid)
+        finished(daemon, c, pid, shim_done=True)
+        if child is not None:
+            child.wait()  # reaped once its exit is over, off the path of the client waiting for the container
     threading.Thread(target=follow, daemon=True, name=f"watch-{c.id[:12]}").start()
 
 
-def finished(daemon: Daemon, c: containers.Container, shim_pid: int | None = None, live: bool = True) -> None:
-    """A container whose shim has gone: adopt its records; restart it if its policy says so (an exit
-    seen ``live``, not one found at the daemon's start); else remove it if it asked (--rm)."""
+def finished(daemon: Daemon, c: containers.Container, shim_pid: int | None = None, live: bool = True,
+             shim_done: bool = False) -> None:
+    """A container whose shim is done (``shim_done``: seen by its watcher) or gone: adopt its records;
+    restart it if its policy says so (an exit seen ``live``, not one found at the daemon's start); else
+    remove it if it asked (--rm)."""
     notify(daemon)  # the streams following its log end now, not at their next poll
     if c.meta.get("HostConfig", {}).get("AutoRemove"):
         # `docker run --rm` is attached: its stream reads the log's last lines once the exit is written,
@@ -311,7 +315,7 @@ def finished(daemon: Daemon, c: containers.Container, shim_pid: int | None = Non
             return  # removed meanwhile (docker rm -f)
         if c.meta.get("HostConfig", {}).get("AutoRemove") and c.status() != "running":  # --rm has no restart policy
             daemon.exit_codes[c.id] = int((c.exit() or {}).get("ExitCode", 255))
-            containers.remove(c, force=True, aside=aside)  # the shim's records go with the rest, not taken back first
+            containers.remove(c, force=True, aside=aside, shim_done=shim_done)  # the shim's records go with the rest
         else:
             containers.adopt(c, shim_pid)
             if c.status() == "running":

@@ -345,6 +345,7 @@ def start(c: Container) -> subprocess.Popen:
         mounted.unmount()
         raise
     shim, ready_r = taken.proc, taken.ready_r  # the shim writes a byte on ready_r once the container runs
+    shim.news_fd = None  # set once the container runs: the watcher's, to learn when the shim is done
     try:
         started = taken.record.extra["start_time"]
         taken.record.extra["container"] = c.id  # written with its new owner, below
@@ -360,11 +361,13 @@ def start(c: Container) -> subprocess.Popen:
         while time.monotonic() < deadline:
             s = c.shim()
             if s and s.get("container_pid"):
+                shim.news_fd, ready_r = ready_r, None
                 return shim
             ex = c.exit()
             if ex is not None:
                 if ex.get("Error"):
                     raise LabError(f"cannot start container {c.id[:12]}: {ex['Error']}", "see docker logs and shim.log")
+                shim.news_fd, ready_r = ready_r, None
                 return shim
             if shim.poll() is not None:
                 raise LabError(f"the shim of {c.id[:12]} exited with {shim.returncode} before the container started",
@@ -379,7 +382,8 @@ def start(c: Container) -> subprocess.Popen:
                     pass
         raise LabError(f"container {c.id[:12]} did not start within 30 s", f"see {c.dir / 'shim.log'}")
     finally:
-        os.close(ready_r)
+        if ready_r is not None:
+            os.close(ready_r)
 
 
 def _reset(c: Container) -> None:
@@ -398,7 +402,22 @@ def _reset(c: Container) -> None:
 
 
 def wait_shim(c: Container, child: subprocess.Popen | None = None, timeout: float | None = None) -> None:
-    """Block until the container's shim has exited (reaping it if it is our child)."""
+    """Block until the container's shim is done: its news pipe (``child.news_fd``, from ``start``) has
+    ended, or it has exited.
+
+    The shim closes its end of the pipe as its last step, once exit.json is written, the root
+    unmounted and its records handed back, before its process exits: the kernel's teardown of a
+    Python process took a millisecond or two more. A shim that dies ends the pipe too. The caller
+    reaps the child afterwards (``child.wait()``)."""
+    fd = getattr(child, "news_fd", None)
+    if fd is not None:
+        child.news_fd = None
+        try:
+            while os.read(fd, 64):  # the container's "running" byte may still be there; then the end
+                pass
+        finally:
+            os.close(fd)
+        return
     if child is not None:
         child.wait(timeout)
         return
@@ -468,7 +487,7 @@ def stop(c: Container, grace: float = 10) -> None:
         wait_exit(c, None)
 
 
-def remove(c: Container, force: bool = False, aside: list | None = None) -> None:
+def remove(c: Container, force: bool = False, aside: list | None = None, shim_done: bool = False) -> None:
     """``docker rm``: a running container only with ``force`` (killed first); its directories go.
 
     With a list ``aside``, each directory is only renamed out of every lookup (``set_aside``) and its
@@ -481,9 +500,11 @@ def remove(c: Container, force: bool = False, aside: list | None = None) -> None
                            "attempting removal or force remove", "docker stop it, or rm -f")
         signal_container(c, signal.SIGKILL)
         wait_exit(c, None)
-    # exit.json comes before the shim's last steps (unmount, drop its own record): let it finish them,
-    # then take any record a shim could not drop, so no dead shim stays recorded.
-    wait_shim(c, timeout=10)
+    # exit.json comes before the shim's last steps (unmount, drop its own record): let it finish them
+    # (``shim_done``: the caller saw it finish), then take any record a shim could not drop, so no dead
+    # shim stays recorded.
+    if not shim_done:
+        wait_shim(c, timeout=10)
     for rec in tracker.default().records():
         if rec.kind == "process" and rec.extra.get("container") == c.id:
             tracker.default().undo(rec)

@@ -291,6 +291,8 @@ def run(root: str, ready_fd: int | None = None, programs: str | None = None) -> 
             tracker.default().forget(own)  # we are exiting: our record goes with us
         # What we still own (the container's directories) is handed back to the daemon, not undone at exit.
         atexit.unregister(tracker.default().undo_owned)
+        if ready_fd is not None:
+            os.close(ready_fd)  # the end of our news: the daemon need not wait for this process's exit
     return 0
 
 

@@ -191,6 +191,30 @@ def test_create_and_start_warm_the_cgroup_attach_lock_first(daemon, monkeypatch)
     assert len(warmed) == 2
 
 
+def test_a_shim_is_done_when_its_news_pipe_ends_before_its_process_does(daemon):
+    """The shim closes its end of the pipe as its last step: the watcher goes on at once, and reaps the
+    process later, instead of waiting for a Python process's exit."""
+    import threading
+
+    class Child:  # a shim process that has not exited yet
+        def __init__(self, fd):
+            self.news_fd, self.waited = fd, False
+
+        def wait(self, timeout=None):
+            self.waited = True
+
+    r, w = os.pipe()
+    child = Child(r)
+    os.write(w, b"1")  # "the container runs", unread by start
+    threading.Timer(0.1, os.close, [w]).start()
+    start = time.monotonic()
+    containers.wait_shim(fake_container(), child)
+    assert time.monotonic() - start >= 0.09 and not child.waited  # returned at the pipe's end, not by wait()
+    assert child.news_fd is None
+    with pytest.raises(OSError):
+        os.fstat(r)  # closed: the daemon keeps no descriptor per finished container
+
+
 def test_list_and_inspect_read_the_state_files(daemon):
     c = fake_container()
     fake_container("e" * 64, "fresh", exited=False)
