@@ -342,16 +342,21 @@ def apply(paths: dict[str, Path], resources: dict | None, devices: list | None =
             _v1(controllers, path, resources or {}, devices)
 
 
-def own_procs() -> Path | None:
-    """The ``cgroup.procs`` of the cgroup this process is in, in the first mounted hierarchy that has one."""
+def _procs_of(pid: int | str) -> list[Path]:
+    """The ``cgroup.procs`` files of the cgroups ``pid`` is in, one per mounted hierarchy that has one."""
     mounts = hierarchies()
-    for line in read_proc_cgroup("self").splitlines():
+    found = []
+    for line in read_proc_cgroup(pid).splitlines():
         _, names, path = line.split(":", 2)
         mount = mounts.get(names) if names else mounts.get("")
-        procs = mount / path.lstrip("/") / "cgroup.procs" if mount is not None else None
-        if procs is not None and procs.exists():
-            return procs
-    return None
+        if mount is not None and (mount / path.lstrip("/") / "cgroup.procs").exists():
+            found.append(mount / path.lstrip("/") / "cgroup.procs")
+    return found
+
+
+def own_procs() -> Path | None:
+    """The ``cgroup.procs`` of the cgroup this process is in, in the first mounted hierarchy that has one."""
+    return next(iter(_procs_of("self")), None)
 
 
 def warm_attach():
@@ -393,13 +398,8 @@ def attach(paths: dict[str, Path], pid: int) -> None:
 
 def join_like(pid: int, joiner: int) -> None:
     """Put ``joiner`` into every cgroup ``pid`` is in (``exec`` joins the container's groups)."""
-    mounts = hierarchies()
-    for line in read_proc_cgroup(pid).splitlines():
-        _, names, path = line.split(":", 2)
-        mount = mounts.get(names) if names else mounts.get("")
-        procs = mount / path.lstrip("/") / "cgroup.procs" if mount else None
-        if procs is not None and procs.exists():
-            procs.write_text(str(joiner))
+    for procs in _procs_of(pid):
+        procs.write_text(str(joiner))
 
 
 def remove(made: list[str], timeout: float = 2.0) -> None:

@@ -181,7 +181,8 @@ def compile(profile: Profile, caps: set[str]) -> Compiled:
     """Resolve ``profile`` for ``caps`` and this machine, build the libseccomp filter and its BPF (not loaded)."""
     key = (repr(replace(profile, source="")), frozenset(caps))
     if key not in _compiled:
-        _compiled[key] = _stored(profile, caps) or _store(profile, caps, _compile(profile, caps))
+        kept = _program_file(profile, caps)
+        _compiled[key] = _stored(kept, profile) or _store(kept, _compile(profile, caps))
     return replace(_compiled[key], profile=profile)
 
 
@@ -200,6 +201,7 @@ def keep_programs_in(directory: str | os.PathLike | None) -> None:
 
 
 def _program_file(profile: Profile, caps: set[str]) -> Path | None:
+    """Where the program for these rules is kept (keep_programs_in), or None if nowhere."""
     if _kept_in is None:
         return None
     import hashlib
@@ -208,10 +210,9 @@ def _program_file(profile: Profile, caps: set[str]) -> Path | None:
     return _kept_in / (hashlib.sha256(given.encode()).hexdigest() + ".json")
 
 
-def _stored(profile: Profile, caps: set[str]) -> Compiled | None:
-    """The program kept for these rules, if one is there and the directory is trusted."""
+def _stored(path: Path | None, profile: Profile) -> Compiled | None:
+    """The program kept in ``path``, if one is there and its directory is trusted."""
     import base64
-    path = _program_file(profile, caps)
     if path is None:
         return None
     try:
@@ -224,9 +225,8 @@ def _stored(profile: Profile, caps: set[str]) -> Compiled | None:
         return None  # none yet, or unreadable: compiled again (and written again)
 
 
-def _store(profile: Profile, caps: set[str], compiled: Compiled) -> Compiled:
+def _store(path: Path | None, compiled: Compiled) -> Compiled:
     import base64
-    path = _program_file(profile, caps)
     if path is not None:
         tmp = path.with_name(f".{path.name}.{os.getpid()}")
         try:
