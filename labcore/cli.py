@@ -209,7 +209,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # The first word that is not an option names the subcommand (the top level's options take no value).
     command = next((word for word in argv if not word.startswith("-")), None)
-    args = parser(command, argv).parse_args(argv)
+    args = None
+    if command == "runtime":  # runc's command line, read without building a parser (labcore/runtime/cli.py)
+        from .runtime import cli as runtime_cli
+        args = runtime_cli.parse(argv)
+    if args is None:
+        args = parser(command, argv).parse_args(argv)
     try:
         return args.fn(args)
     except CommandNotFoundError as exc:

@@ -35,7 +35,6 @@ way (``docker exec -it``): a second /dev/pts/N of the container's devpts.
 from __future__ import annotations
 
 import os
-import socket
 
 from ..errors import InvalidInputError, LabError
 
@@ -52,8 +51,11 @@ def check(terminal: bool, console_socket: str | None, field: str = "config.json:
                                 "terminal to send", f"turn on {field.split(': ')[-1]}, or leave out --console-socket")
 
 
-def connect(path: str) -> socket.socket:
-    """The connection the init will send the master over (made by create, inherited across fork)."""
+def connect(path: str):
+    """The connection (a unix stream socket) the init will send the master over: made by create,
+    inherited across fork. ``socket`` loads here, for containers with a terminal only; ``setup`` then
+    finds it loaded, which it must: after pivot_root the host's Python library is out of sight."""
+    import socket
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(path)
@@ -75,6 +77,7 @@ def setup(k, sock_fd: int, process: dict) -> None:
             name = os.ttyname(slave)  # /dev/pts/N of the container's own devpts
         except OSError:
             name = ""  # no /proc to ask (a container without a mount namespace): the name is only informative
+        import socket  # loaded by connect() before the fork: see there
         with socket.socket(fileno=sock_fd) as sock:
             socket.send_fds(sock, [name.encode()], [master])
     finally:
