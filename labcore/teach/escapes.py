@@ -176,8 +176,9 @@ ESCAPES = {e.id: e for e in (
            "misconfigured run had all of them",
            setup=f"python3 -m labcore.teach.escapeguest engine {ENGINE_SOCKET} >/run/engine.log 2>&1 & "
                  f"echo $! >/run/engine.pid; "
-                 f"n=0; while [ ! -S {ENGINE_SOCKET} ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n+1)); done; "
-                 f"test -S {ENGINE_SOCKET}",
+                 # Python starts slowly in a software-emulated guest: up to 3 minutes, then its log says why
+                 f"n=0; while [ ! -S {ENGINE_SOCKET} ] && [ $n -lt 1800 ]; do sleep 0.1; n=$((n+1)); done; "
+                 f"echo engine up after $n; test -S {ENGINE_SOCKET} || {{ cat /run/engine.log; exit 1; }}",
            # the engine is a daemon of the host: stop it, and free its socket's path for the next demo
            undo=f"kill $(cat /run/engine.pid); rm -f /run/engine.pid {ENGINE_SOCKET}"),
     Escape("release_agent", "CAP_SYS_ADMIN and cgroup v1's release_agent", ("sh", "/escape/release_agent.sh"),
@@ -374,7 +375,7 @@ class EscapeHost:
         done = False
         try:
             if esc.setup:
-                host.run(esc.setup)
+                host.run(esc.setup, timeout=300)  # the engine may take minutes to start: see ESCAPES
             text = host.run(f"python3 -m labcore.teach.escapeguest plan {encoded}", timeout=600)
             if esc.after:
                 out.after = host.run(esc.after).strip()
