@@ -37,8 +37,16 @@ What a default dockerd changes on a host, and how this one avoids each:
 
 Measured on the development machine with the defaults (and no such care),
 a stopped dockerd had left exactly those files and cgroup directories. The
-process is recorded (PID and start time) like every lab process. Used by
-notebook 07 (``lab.realengine.Engine``) and tests/integration/test_realengine.py.
+process is recorded (PID and start time) like every lab process.
+
+A crash, for chapter 14: ``kill_daemon()`` SIGKILLs dockerd (containerd
+dies with it, the shims and containers do not) and ``restart()`` starts it
+again in the mount namespace the shims still hold, so the new containerd
+finds their sockets. With ``Engine(live_restore=True)`` the new dockerd
+adopts the running containers; without, it stops them.
+
+Used by notebooks 07 and 14 (``lab.realengine.Engine``) and
+tests/integration/test_realengine.py.
 """
 
 from __future__ import annotations
@@ -55,7 +63,7 @@ from pathlib import Path
 from .. import tracker
 from ..errors import LabError, UnsupportedError
 
-TOOLS = ("dockerd", "containerd", "containerd-shim-runc-v2", "runc", "unshare", "docker")
+TOOLS = ("dockerd", "containerd", "containerd-shim-runc-v2", "runc", "unshare", "nsenter", "docker")
 OVERLAID = ("etc", "opt", "run")  # where dockerd and containerd write outside the directories they are given
 FLAGS = ["--bridge=none", "--iptables=false", "--ip-masq=false", "--ip-forward=false", "--ip6tables=false"]
 # cgroupfs, not systemd: where systemd runs on cgroup v2, dockerd picks the systemd driver, which only takes a
@@ -71,7 +79,7 @@ def missing() -> list[str]:
 class Engine:
     """One real dockerd (and its containerd) in ``Scratch("realengine")``; ``with Engine() as e: e.docker(...)``."""
 
-    def __init__(self, name: str = "realengine", iptables: bool = False):
+    def __init__(self, name: str = "realengine", iptables: bool = False, live_restore: bool = False):
         if missing():
             raise UnsupportedError(f"the real Docker Engine needs {', '.join(missing())}",
                                    "install docker.io, containerd and runc (provision/provision.sh does)")
@@ -84,7 +92,9 @@ class Engine:
         self._cgroup_records: list[tracker.Record] = []
         self._proc = None
         self.iptables = iptables  # True: Docker's own bridge, NAT and published ports (labcore.net.dockerfw)
+        self.live_restore = live_restore  # daemon.json's "live-restore": a restarted dockerd adopts running containers
         self._net = None
+        self._argv: list[str] = []
 
     # --- where things are ---------------------------------------------------------------------
     @property
@@ -120,7 +130,6 @@ class Engine:
     def start(self, timeout: float = 180) -> "Engine":
         from ..cgroups import create
         from ..fs.scratch import Scratch
-        from ..proc.stat import process_start_time
         from ..fs.scratch import data_dir
         longest = f"{data_dir()}/{tracker.PREFIX}{self.name}-12345678/exec/containerd/containerd.sock.ttrpc"
         if len(longest.encode()) > 107:  # a unix socket's path must fit sun_path (108 bytes with the NUL)
@@ -132,7 +141,8 @@ class Engine:
             for d in OVERLAID:
                 (self.work / "upper" / d).mkdir(parents=True)
                 (self.work / "wd" / d).mkdir(parents=True)
-            (self.work / "daemon.json").write_text("{}\n")  # not the host's /etc/docker/daemon.json
+            # not the host's /etc/docker/daemon.json
+            (self.work / "daemon.json").write_text(json.dumps({"live-restore": True} if self.live_restore else {}) + "\n")
             daemons = create("lab-realengine")
             self._groups.append(daemons)
             self._container_parent()
@@ -141,40 +151,88 @@ class Engine:
                 from ..net import dockerfw
                 self._net = dockerfw.prepare(self.name)
                 flags = self._net.flags(FLAGS)
-            mounts = "; ".join(f"mount -t overlay lab-realengine-{d} -o lowerdir=/{d},upperdir={self.work}/upper/{d},"
-                               f"workdir={self.work}/wd/{d} /{d}" for d in OVERLAID)
-            argv = ["dockerd", "--config-file", str(self.work / "daemon.json"), "--data-root", str(self.work / "data"),
+            self._argv = ["dockerd", "--config-file", str(self.work / "daemon.json"), "--data-root", str(self.work / "data"),
                     "--exec-root", str(self.work / "exec"), "--pidfile", str(self.work / "dockerd.pid"),
                     "-H", self.host, *flags, "--cgroup-parent", f"/{tracker.CGROUP_NAME}/lab-realengine-ctr"]
-            script = f'set -e; {mounts}; exec "$@"'
-            log = open(self.work / "dockerd.log", "ab")
-            with log:
-                # The shell waits for "go" (so the process is recorded and in its cgroup before it does
-                # anything), then becomes unshare, which makes the mount namespace and becomes dockerd.
-                proc = subprocess.Popen(["sh", "-c", 'read go && exec "$@"', "sh", "unshare", "--mount",
-                                         "--propagation", "private", "sh", "-c", script, "sh", *argv],
-                                        stdin=subprocess.PIPE, stdout=log, stderr=log, start_new_session=True)
-            with tracker.default().created("process", proc.pid, start_time=process_start_time(proc.pid),
-                                           what="real dockerd") as rec:
-                self._records.append(rec)
-            self.pid, self._proc = proc.pid, proc
-            daemons.attach(proc.pid)
-            proc.stdin.write(b"go\n")
-            proc.stdin.close()
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                if proc.poll() is not None:
-                    raise LabError(f"dockerd exited with status {proc.returncode} at start; its log ends:\n"
-                                   f"{self._log_tail()}", "the last lines of its log say why")
-                if self.socket.exists() and self.docker("version", "--format", "{{.Server.Version}}", timeout=30,
-                                                        check=False).returncode == 0:
-                    return self
-                time.sleep(0.2)
-            raise LabError(f"dockerd did not answer on {self.socket} within {timeout:.0f} s; its log ends:\n"
-                           f"{self._log_tail()}", "the last lines of its log say why")
+            self._launch(self._in_new_namespace(), timeout)
+            return self
         except BaseException:
             self.stop()
             raise
+
+    def _in_new_namespace(self) -> list[str]:
+        """unshare makes the mount namespace; in it the shell mounts the overlays, then becomes dockerd."""
+        mounts = "; ".join(f"mount -t overlay lab-realengine-{d} -o lowerdir=/{d},upperdir={self.work}/upper/{d},"
+                           f"workdir={self.work}/wd/{d} /{d}" for d in OVERLAID)
+        return ["unshare", "--mount", "--propagation", "private", "sh", "-c", f'set -e; {mounts}; exec "$@"', "sh",
+                *self._argv]
+
+    def _launch(self, argv: list[str], timeout: float) -> None:
+        """Start ``argv`` (it becomes dockerd), recorded and in the daemons' cgroup before it does anything;
+        return once dockerd answers on its socket."""
+        from ..proc.stat import process_start_time
+        log = open(self.work / "dockerd.log", "ab")
+        with log:
+            # The shell waits for "go", so the process is recorded and in its cgroup first.
+            proc = subprocess.Popen(["sh", "-c", 'read go && exec "$@"', "sh", *argv],
+                                    stdin=subprocess.PIPE, stdout=log, stderr=log, start_new_session=True)
+        with tracker.default().created("process", proc.pid, start_time=process_start_time(proc.pid),
+                                       what="real dockerd") as rec:
+            self._records.append(rec)
+        self.pid, self._proc = proc.pid, proc
+        self._groups[0].attach(proc.pid)
+        proc.stdin.write(b"go\n")
+        proc.stdin.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise LabError(f"dockerd exited with status {proc.returncode} at start; its log ends:\n"
+                               f"{self._log_tail()}", "the last lines of its log say why")
+            if self.socket.exists() and self.docker("version", "--format", "{{.Server.Version}}", timeout=30,
+                                                    check=False).returncode == 0:
+                return
+            time.sleep(0.2)
+        raise LabError(f"dockerd did not answer on {self.socket} within {timeout:.0f} s; its log ends:\n"
+                       f"{self._log_tail()}", "the last lines of its log say why")
+
+    # --- a crash and a restart ---------------------------------------------------------------
+    def kill_daemon(self, timeout: float = 30) -> None:
+        """SIGKILL dockerd, as a crash or the OOM killer would. Its containerd dies with it (dockerd starts
+        containerd with a parent-death signal, SIGKILL); the shims, in sessions of their own, and the
+        containers under them live on. The mount namespace lives on too: the shims are in it."""
+        from ..ns.kill import open_checked
+        rec = self._records.pop()
+        containerd = self.containerd_pid()
+        fd = open_checked(self.pid, rec.extra["start_time"])
+        if fd is not None:
+            try:
+                signal.pidfd_send_signal(fd, signal.SIGKILL)
+                select.select([fd], [], [], timeout)
+            finally:
+                os.close(fd)
+        self._proc.wait(timeout=5)  # our child: reap it
+        tracker.default().undo(rec)  # "already gone": the record goes with the process
+        # Until PID 1 reaps it, containerd is a zombie that kill(pid, 0) still finds, and a new dockerd would
+        # take its PID file for a live containerd and wait for it (measured here: reaped 1.2 s after the kill).
+        deadline = time.monotonic() + timeout
+        while containerd is not None and os.path.exists(f"/proc/{containerd}") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.pid, self._proc = None, None
+
+    def restart(self, timeout: float = 180) -> "Engine":
+        """Start dockerd again after ``kill_daemon``, with the same directories and flags.
+
+        It must see the mounts the first one made (the overlays on /run hold containerd's and the shims'
+        sockets), so it joins the mount namespace a surviving process of the engine is in; with none left,
+        it makes a new one, as ``start`` does."""
+        if self.pid is not None:
+            raise LabError("dockerd is still running", "kill_daemon() first, or stop()")
+        holders = self._groups[0].procs()  # the shims, left in the daemons' group
+        if holders:
+            self._launch(["nsenter", f"--mount=/proc/{holders[0]}/ns/mnt", "--", *self._argv], timeout)
+        else:
+            self._launch(self._in_new_namespace(), timeout)
+        return self
 
     def _log_tail(self, lines: int = 8) -> str:
         """The end of dockerd's log, for an error: the log itself goes with the scratch directory at stop."""

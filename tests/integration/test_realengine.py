@@ -167,3 +167,39 @@ def test_a_data_directory_too_long_for_the_sockets_is_refused(tmp_path, monkeypa
     with pytest.raises(LabError, match="at most 107"):
         Engine("test-realengine").start()
     assert not (tmp_path / ("x" * 60)).exists() or not any((tmp_path / ("x" * 60)).iterdir())
+
+
+def _ps_names(engine) -> list[str]:
+    return engine.docker("ps", "--format", "{{.Names}}").stdout.split()
+
+
+@pytest.mark.parametrize("live_restore", [True, False], ids=["live-restore", "default"])
+def test_a_killed_dockerd_restarts_and_live_restore_decides_the_containers_fate(layout, live_restore):
+    """SIGKILL dockerd: containerd dies with it, the shim and the container do not. Restarted, dockerd
+    adopts the container with live-restore, and without it stops the container it finds."""
+    before = host()
+    engine = Engine("test-realengine", live_restore=live_restore)
+    try:
+        engine.start()
+        assert engine.docker("info", "--format", "{{.LiveRestoreEnabled}}").stdout.strip() == str(live_restore).lower()
+        engine.load(layout, "v1", "lab/busybox:re")
+        engine.docker("run", "-d", "--name", "box", "--stop-timeout", "1", "lab/busybox:re", "sleep", "600")
+        pid = int(engine.docker("inspect", "--format", "{{.State.Pid}}", "box").stdout)
+        shim, dockerd, containerd = ppid(pid), engine.pid, engine.containerd_pid()
+        engine.kill_daemon()
+        assert not tracker.is_running(dockerd) and not tracker.is_running(containerd)  # its parent-death signal
+        assert tracker.is_running(pid) and ppid(pid) == shim  # the container runs on under its shim
+        assert engine.docker("ps", check=False).returncode != 0  # no API
+        engine.restart()
+        assert engine.pid != dockerd and comm(engine.containerd_pid()) == "containerd"
+        if live_restore:
+            assert _ps_names(engine) == ["box"] and tracker.is_running(pid)  # the same process, adopted
+            assert int(engine.docker("inspect", "--format", "{{.State.Pid}}", "box").stdout) == pid
+            engine.docker("stop", "box")  # and it answers to the new daemon
+        else:
+            assert _ps_names(engine) == []  # the container it found running was stopped
+        assert not tracker.is_running(pid)
+        assert engine.docker("inspect", "--format", "{{.State.Status}}", "box").stdout.strip() == "exited"
+    finally:
+        engine.stop()
+    assert same(before, host()), host()
