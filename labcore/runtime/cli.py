@@ -107,6 +107,7 @@ class Opt:
         self.default = default if value else False
 
 
+ROOT = Opt(("--root",), "root", True, "the state directory")  # runc takes it before or after the verb
 BUNDLE = Opt(("--bundle", "-b"), "bundle", True, "the bundle directory (default: .)", ".")
 PID_FILE = Opt(("--pid-file",), "pid_file", True, "write the container's PID there")
 CONSOLE = Opt(("--console-socket",), "console_socket", True,
@@ -144,13 +145,13 @@ def parse(argv: list[str]) -> SimpleNamespace | None:
         return None
     got = {"root": None}
     while words and words[0].startswith("-"):  # runtime's own options: --root only
-        if not _take(words, {"--root": Opt(("--root",), "root", True, "")}, got):
+        if not _take(words, {"--root": ROOT}, got):
             return None
     if not words or words[0] not in VERBS:
         return None
     verb = words.pop(0)
     fn, _, options, positionals = VERBS[verb]
-    flags = {flag: opt for opt in options + [Opt(("--root",), "root", True, "")] for flag in opt.flags}
+    flags = {flag: opt for opt in [*options, ROOT] for flag in opt.flags}
     for opt in options:
         got.setdefault(opt.dest, opt.default)
     wanted = list(positionals)
