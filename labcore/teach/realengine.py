@@ -200,18 +200,12 @@ class Engine:
         """SIGKILL dockerd, as a crash or the OOM killer would. Its containerd dies with it (dockerd starts
         containerd with a parent-death signal, SIGKILL); the shims, in sessions of their own, and the
         containers under them live on. The mount namespace lives on too: the shims are in it."""
-        from ..ns.kill import open_checked
         rec = self._records.pop()
         containerd = self.containerd_pid()
-        fd = open_checked(self.pid, rec.extra["start_time"])
-        if fd is not None:
-            try:
-                signal.pidfd_send_signal(fd, signal.SIGKILL)
-                select.select([fd], [], [], timeout)
-            finally:
-                os.close(fd)
-        self._proc.wait(timeout=5)  # our child: reap it
-        tracker.default().undo(rec)  # "already gone": the record goes with the process
+        # The undo of a process record is that crash: SIGKILL through a pidfd checked against the start
+        # time, then the wait (labcore.ns.kill); and the record goes with the process.
+        tracker.default().undo(rec)
+        self._proc.wait(timeout=5)  # reaped by the undo already: this only tells Popen
         # Until PID 1 reaps it, containerd is a zombie that kill(pid, 0) still finds, and a new dockerd would
         # take its PID file for a live containerd and wait for it (measured here: reaped 1.2 s after the kill).
         deadline = time.monotonic() + timeout

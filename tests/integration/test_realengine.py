@@ -153,6 +153,7 @@ def test_labcore_cleanup_after_a_crash_stops_the_whole_engine(layout, short_dir)
     finally:
         kernel.kill()  # the crash: nothing of the engine is stopped
         kernel.wait()
+        kernel.stdout.close()
     assert tracker.is_running(dockerd) and tracker.is_running(pid)
     done = subprocess.run([sys.executable, "-m", "labcore", "cleanup"], env=env, capture_output=True, text=True,
                           timeout=120)

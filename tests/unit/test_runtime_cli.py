@@ -47,7 +47,7 @@ def test_the_table_reader_and_argparse_agree(line):
 
 
 @pytest.mark.parametrize("line", OTHER_LINES)
-def test_anything_else_goes_to_argparse(line, capsys):
+def test_anything_else_goes_to_argparse(line):
     assert rcli.parse(line.split()) is None
 
 
