@@ -6,6 +6,9 @@ timed together, rounds interleaved so a busy moment hits every runtime.
 crun refuses this machine's hybrid cgroups, so it runs in a mount namespace
 where the cgroup2 mount is hidden (DESIGN.md); that adds an ``unshare`` and
 an ``sh`` to its figure, measured here as ``crun_wrapper_ms`` and taken off.
+Below ours, what a Python runtime cannot avoid: floors of bare interpreter
+starts and of the standard modules our verbs import, and the ``ideal``: the
+bare floor plus the work itself, timed inside one warm process.
 Prints ``name: value`` lines; run alone with ``python bench/runtime.py``.
 """
 
@@ -34,6 +37,22 @@ WITH_DATACLASSES = "import json, pathlib, argparse, dataclasses"
 FLOORS = {"bare": (["pass"] * 3, "nothing"),
           "stdlib": ([WITH_DATACLASSES, "import json, pathlib, argparse", WITH_DATACLASSES],
                      "what our create, start and delete import of the standard library, and nothing else")}
+# The work itself: create + start + delete called in one process whose imports are done (after a
+# first lifecycle), timed around the three calls. Added to the "bare" floor, it is a Python runtime
+# for which importing costs nothing, the best any Python runtime of this design could do.
+WARM = """
+import sys, time
+from labcore.cli import main
+root, bundle, cid = sys.argv[1:4]
+def lifecycle(cid):
+    for verb in (["create", "--bundle", bundle, cid], ["start", cid], ["delete", "--force", cid]):
+        if main(["runtime", "--root", root] + verb) != 0:
+            sys.exit(f"{verb[0]} failed")
+lifecycle(cid + "-warm")
+t = time.perf_counter()
+lifecycle(cid)
+print((time.perf_counter() - t) * 1000)
+"""
 HIDE_CGROUP2 = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
                 'umount /sys/fs/cgroup/unified 2>/dev/null; exec "$0" "$@"']
 
@@ -77,7 +96,7 @@ def main() -> None:
             runtimes["crun"] = HIDE_CGROUP2 + [shutil.which("crun"), "--root", str(work / "crun")]
         samples = {name: [] for name in runtimes}
         cpu = {name: [] for name in runtimes}
-        wrapper, floor = [], {kind: [] for kind in FLOORS}
+        wrapper, floor, warm = [], {kind: [] for kind in FLOORS}, []
         for name, argv in runtimes.items():
             lifecycle(argv, bundle, 0)  # warm up
         for n in range(1, ROUNDS + 1):
@@ -88,6 +107,9 @@ def main() -> None:
                 for code in codes:
                     subprocess.run([sys.executable, "-I", "-S", "-c", code], check=True)
                 floor[kind].append((time.perf_counter() - t) * 1000)
+            warm.append(float(subprocess.run([sys.executable, "-c", WARM, str(work / "warm"), str(bundle),
+                                              f"lab-bench-warm-{n}"], cwd=HERE, check=True, stdin=subprocess.DEVNULL,
+                                             capture_output=True, text=True).stdout))
             if "crun" in runtimes:
                 t = time.perf_counter()
                 for _ in range(3):  # crun's three commands each went through the wrapper
@@ -104,6 +126,13 @@ def main() -> None:
             ratio = f", {ms / med['runc']:.2f}x runc's whole lifecycle" if "runc" in med else ""
             print(f"runtime_lifecycle_python_floor_{kind}_ms: {ms:.1f} (three starts of {sys.executable} -I -S "
                   f"doing {text}{ratio})")
+        work_ms = statistics.median(warm)
+        ideal = statistics.median(floor["bare"]) + work_ms
+        ratio = f", {ideal / med['runc']:.2f}x runc" if "runc" in med else ""
+        print(f"runtime_lifecycle_labcore_work_ms: {work_ms:.1f} (create + start + delete inside one process "
+              "whose imports are done)")
+        print(f"runtime_lifecycle_python_ideal_ms: {ideal:.1f} (the bare floor plus that work: our runtime if "
+              f"importing cost nothing{ratio})")
         print(f"runtime_lifecycle_labcore_above_stdlib_floor_ms: {med['labcore'] - statistics.median(floor['stdlib']):.1f} "
               "(labcore's own modules and the work itself)")
         if "runc" in med:

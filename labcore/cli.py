@@ -20,12 +20,12 @@ The command starts fast, because a container runtime's command is started
 once or more per container: each subcommand imports the modules it uses
 when it runs, and only the chosen subcommand's options are set up. So
 ``labcore --help`` and ``labcore --version`` load argparse and the table of
-namespace kinds (``labcore.proc.ns``), and nothing else of labcore.
+namespace kinds (``labcore.proc.ns``), and nothing else of labcore; a
+runtime verb's usual line (labcore/runtime/cli.py) does not load argparse.
 """
 
 from __future__ import annotations
 
-import argparse
 import signal
 import sys
 
@@ -108,7 +108,7 @@ def cmd_registry(args) -> int:
 
 # --- each subcommand's options, added only when that subcommand is the one run ---------
 
-def _run_options(run: argparse.ArgumentParser) -> None:
+def _run_options(run) -> None:  # run: its argparse.ArgumentParser, as each one below
     from .cgroups import command as cgroup_command
     run.add_argument("--ns", default=",".join(CONTAINER),
                      help="namespace kinds, comma-separated, among " + ",".join(KINDS) +
@@ -119,7 +119,8 @@ def _run_options(run: argparse.ArgumentParser) -> None:
     security_command.add_arguments(run)
     from .net import command as net_command
     net_command.add_arguments(run)
-    run.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARG...]")
+    from argparse import REMAINDER
+    run.add_argument("command", nargs=REMAINDER, help="-- CMD [ARG...]")
 
 
 def cmd_network(args) -> int:
@@ -127,12 +128,12 @@ def cmd_network(args) -> int:
     return net_command.cmd_network(args)
 
 
-def _network_options(p: argparse.ArgumentParser) -> None:
+def _network_options(p) -> None:
     from .net import command as net_command
     net_command.network_options(p)
 
 
-def _install_kernel_options(kern: argparse.ArgumentParser) -> None:
+def _install_kernel_options(kern) -> None:
     where = kern.add_mutually_exclusive_group()
     where.add_argument("--user", action="store_true", help="in the user's Jupyter directory")
     where.add_argument("--prefix", help="under PREFIX/share/jupyter (default: this Python's prefix)")
@@ -140,12 +141,12 @@ def _install_kernel_options(kern: argparse.ArgumentParser) -> None:
                       help="start the kernel through sudo, so a non-root Jupyter gets a root kernel (the VM)")
 
 
-def _registry_options(p: argparse.ArgumentParser) -> None:
+def _registry_options(p) -> None:
     from .images import registryd
     registryd.add_arguments(p)
 
 
-def _cleanup_options(cleanup: argparse.ArgumentParser) -> None:
+def _cleanup_options(cleanup) -> None:
     cleanup.add_argument("--force", action="store_true",
                          help="also undo objects whose creating process is still running")
 
@@ -172,13 +173,14 @@ COMMANDS = {
 }
 
 
-def parser(command: str | None = None, argv=()) -> argparse.ArgumentParser:
-    """The command line, with the options of subcommand ``command`` only (``"all"``: every one).
+def parser(command: str | None = None, argv=()):
+    """The command line (an argparse parser), with the options of subcommand ``command`` only (``"all"``: every one).
 
     When ``command`` is one of COMMANDS, the others are left out (a runtime verb or a shim is a
     process per container: ten parsers it never uses cost it milliseconds); otherwise every one
     is listed with its help line, so ``labcore --help`` and the error for a wrong word stay complete.
     """
+    import argparse  # here, not at the top: a runtime verb's line is read without it (labcore/runtime/cli.py)
     top = argparse.ArgumentParser(prog="labcore", description="The Docker Internals Lab's toolkit.")
     top.add_argument("--version", action="version", version=f"labcore {__version__}")
     sub = top.add_subparsers(dest="cmd", required=True, metavar="COMMAND")

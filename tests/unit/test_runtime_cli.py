@@ -71,12 +71,12 @@ def test_help_is_built_from_the_same_table(capsys):
         assert opt.flags[0] in out and opt.help.split(" (")[0] in out
 
 
-def test_a_verb_process_loads_neither_locale_nor_shutil(tmp_path):
-    """What argparse's parser building loaded into each verb's process (and bz2, lzma beneath shutil)."""
+def test_a_verb_process_loads_neither_argparse_nor_what_it_brings(tmp_path):
+    """argparse itself, with gettext; what its parser building loaded (locale; shutil with bz2 and lzma)."""
     run = subprocess.run([sys.executable, "-I", "-S", "-X", "importtime", str(ROOT / "labcore" / "__main__.py"),
                           "runtime", "--root", str(tmp_path), "state", "nosuch"],
                          capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": ""})
     assert run.returncode == 125, run.stderr
     loaded = {line.split("|")[-1].strip() for line in run.stderr.splitlines() if line.startswith("import time:")}
     assert "labcore.proc.stat" in loaded  # the listing is real: what the state module loads
-    assert not {"locale", "shutil", "lzma", "bz2"} & loaded
+    assert not {"argparse", "gettext", "locale", "shutil", "lzma", "bz2"} & loaded
