@@ -272,18 +272,11 @@ def start(timeout: float = 15) -> Path:
 
 def stop(timeout: float = 10) -> list[int]:
     """SIGTERM each running daemon, wait for it, drop its record; the containers keep running."""
-    from ..ns.kill import open_checked
-    import select
+    from ..ns.kill import terminate
     done = []
     for rec in running():
         pid = int(rec.target)
-        fd = open_checked(pid, rec.extra.get("start_time"))
-        if fd is not None:
-            try:
-                signal.pidfd_send_signal(fd, signal.SIGTERM)
-                select.select([fd], [], [], timeout)
-            finally:
-                os.close(fd)
+        terminate(pid, rec.extra.get("start_time"), timeout)
         tracker.default().undo(rec)  # SIGKILL if it did not exit; drops the record
         done.append(pid)
     return done

@@ -37,6 +37,21 @@ def open_checked(pid: int, start_time: int) -> int | None:
     return fd
 
 
+def terminate(pid: int, start_time: int, timeout: float) -> None:
+    """SIGTERM ``pid`` if it is still the process that started at ``start_time``, and wait up to
+    ``timeout`` seconds for it to exit: the polite first step of a stop (the record's undo SIGKILLs)."""
+    fd = open_checked(pid, start_time)
+    if fd is None:
+        return
+    try:
+        signal.pidfd_send_signal(fd, signal.SIGTERM)
+        select.select([fd], [], [], timeout)  # readable once the process has exited
+    except ProcessLookupError:
+        pass  # exited between the check and the signal
+    finally:
+        os.close(fd)
+
+
 def kill_pidfd(fd: int, pid: int, timeout: float = 5.0) -> bool:
     """SIGKILL the process behind ``fd`` and wait until it has exited (reaped, if it is our child)."""
     try:

@@ -53,9 +53,7 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -292,17 +290,9 @@ class Engine:
 
     def _terminate(self, timeout: float) -> None:
         """SIGTERM dockerd through a pidfd, and wait for it and its containerd to exit."""
-        from ..ns.kill import open_checked
-        rec = self._records[0]
+        from ..ns.kill import terminate
         children = _descendants(self.pid)
-        fd = open_checked(self.pid, rec.extra["start_time"])
-        if fd is None:
-            return
-        try:
-            signal.pidfd_send_signal(fd, signal.SIGTERM)
-            select.select([fd], [], [], timeout)
-        finally:
-            os.close(fd)
+        terminate(self.pid, self._records[0].extra["start_time"], timeout)
         try:
             self._proc.wait(timeout=5)  # our child: reap it
         except subprocess.TimeoutExpired:

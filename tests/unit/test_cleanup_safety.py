@@ -136,6 +136,21 @@ def test_a_process_is_killed_through_a_pidfd_when_its_start_time_matches(trk):
         proc.wait()
 
 
+def test_terminate_sends_sigterm_only_to_the_process_that_started_then(trk):
+    from labcore.ns.kill import terminate
+    proc = _sleeper()
+    try:
+        start = tracker.process_start_time(proc.pid)
+        terminate(proc.pid, start + 1, timeout=0.2)  # another process's start time: left alone
+        assert proc.poll() is None
+        terminate(proc.pid, start, timeout=5)
+        assert proc.poll() == -15  # it had exited of SIGTERM when terminate returned
+        terminate(proc.pid, start, timeout=0.2)  # gone: nothing to do
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 # --- 5. the state directory is the user's own --------------------------------------------
 
 def test_a_state_dir_others_can_write_is_refused(state_dir):
