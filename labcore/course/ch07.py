@@ -40,7 +40,8 @@ QUIZ = Quiz("07", "Docker's architecture", [
            right="their parent is a shim, not dockerd or containerd, and their state is kept in files",
            wrong=["dockerd saves each container's memory to disk and restores it when it starts again",
                   "the kernel keeps processes of a unix socket's server alive until a new server binds it"],
-           why="Section 2's tree: the container's parent is its shim, itself adopted by PID 1."),
+           why="Sections 2 and 5: the container's parent is its shim; the real engine's shim left containerd's "
+               "tree and was adopted by PID 1."),
     Choice("k8s", "Kubernetes removed dockershim in 1.24. What runs containers on such a node?",
            right="the kubelet calls containerd (or CRI-O) through the CRI; dockerd is not needed at all",
            wrong=["the kubelet itself runs runc for each of the pod's containers, with no daemon in between",
@@ -52,15 +53,17 @@ QUIZ = Quiz("07", "Docker's architecture", [
                  "AutoRemove); dockerd checks the image is there (404 -> the CLI pulls and retries), stores the "
                  "container and answers its ID. The CLI attaches (POST .../attach, answered 101: the connection "
                  "becomes a raw framed stream), asks to wait (condition=removed), then POSTs .../start. dockerd asks "
-                 "containerd over gRPC to create the container and start a task; containerd prepares the rootfs "
-                 "snapshot and bundle, starts containerd-shim-runc-v2, which runs runc create and start; runc makes "
-                 "the namespaces, cgroup and mounts and execs echo. Output goes shim -> dockerd -> the hijacked "
+                 "containerd over gRPC to create the container and start a task (dockerd has mounted the rootfs "
+                 "with its storage driver; with the containerd image store, containerd prepares a snapshot); "
+                 "containerd writes the bundle, starts containerd-shim-runc-v2, which runs runc create and "
+                 "start; runc makes the namespaces, cgroup and mounts and execs echo. Output goes shim -> dockerd -> the hijacked "
                  "connection; at exit the shim reports the status, dockerd removes the container and answers wait.",
            demo="sections 3 and 4"),
     Recall("why-layers", "Why is Docker split into dockerd, containerd, a shim and runc instead of one program?",
            model="Each split has a reason: the runtime (runc) is a standard (OCI) and replaceable (crun, gVisor, "
                  "Kata); containerd is a container manager reused without Docker (Kubernetes via CRI); the shim lets "
-                 "both daemons restart or upgrade while containers run (it is their parent and holds their stdio); "
+                 "containerd restart or upgrade while containers run (it is their parent and holds their stdio), "
+                 "and dockerd too when live-restore is on; "
                  "dockerd keeps the user-facing parts (API, builds, networks, volumes). It also limits the damage "
                  "of a crash to one layer.",
            demo="sections 1, 2 and 5"),

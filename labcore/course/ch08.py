@@ -53,10 +53,11 @@ QUIZ = Quiz("08", "containerd and runc", [
     Recall("docker-run-chain", "On a Docker host, name every process from `docker run -d nginx` down to the "
                                "container's process, say what each does, and which of them stay afterwards.",
            model="docker (the CLI) sends REST calls to dockerd on its unix socket and exits. dockerd checks the "
-                 "image and asks containerd (gRPC) to create a container and a task. containerd prepares the "
-                 "rootfs from its snapshots and starts containerd-shim-runc-v2 for the container. The shim "
-                 "runs `runc create` and `runc start`: runc sets up namespaces, cgroups, mounts and exits; its "
-                 "init execs nginx. What stays: dockerd, containerd (shared), one shim per container as the "
+                 "image and asks containerd (gRPC) to create a container and a task. dockerd mounts the "
+                 "rootfs with its storage driver (containerd prepares it from a snapshot when Docker uses the "
+                 "containerd image store), and containerd writes the bundle and starts "
+                 "containerd-shim-runc-v2. The shim runs `runc create` and `runc start`: runc sets up "
+                 "namespaces, cgroups, mounts and exits; its init execs nginx. What stays: dockerd, containerd (shared), one shim per container as the "
                  "container's parent, and nginx.",
            demo="sections 1, 3 and 6"),
     Recall("daemon-dies", "An interviewer asks: \"containerd crashes. What happens to the running containers, "
@@ -64,8 +65,8 @@ QUIZ = Quiz("08", "containerd and runc", [
            model="Nothing happens to them: they are processes of the kernel whose parent is their shim, not "
                  "containerd. The shim keeps holding their stdio and writing logs, and waits for their exit "
                  "status. A restarted containerd reconnects to each shim through the socket recorded in its "
-                 "state directory. dockerd is different only in its default: at a clean stop it stops its "
-                 "containers unless live-restore is enabled.",
+                 "state directory. dockerd is different in its default: unless live-restore is enabled it stops "
+                 "its containers at a clean stop, and at its next start those it finds still running.",
            demo="section 6"),
 ])
 
@@ -119,8 +120,8 @@ class JoinPod(Exercise):
     chapter = "08"
     kind = "build"
     title = "write the namespaces of a container that joins a pod"
-    task = """A pod's pause container runs (its host PID is `ex.pause_pid`). Write `pod_namespaces(pause_pid)`:
-it returns the list to put in config.json's `linux.namespaces` for an app container of that pod, as a
+    task = """A pod's pause container runs (its host PID is this exercise object's `pause_pid`). Write
+`pod_namespaces(pause_pid)`: it returns the list to put in config.json's `linux.namespaces` for an app container of that pod, as a
 Kubernetes runtime writes it: the pod's network, ipc and uts namespaces joined by path, and a pid and a
 mount namespace of the container's own. The checker runs a container with your list under labcore's
 runtime and compares its namespaces with the pause container's from the host."""

@@ -13,7 +13,7 @@ QUIZ = Quiz("09", "Networking", [
            right="in the host's network namespace, enslaved to the network's bridge as one of its ports",
            wrong=["inside the container too, looped back so that eth0 can reach its own gateway",
                   "in the Docker daemon's own namespace, which relays the frames to the host's links"],
-           why="Section 3's picture: eth0 in the container's namespace, its peer a port of the bridge on the host."),
+           why="Section 2's picture: eth0 in the container's namespace, its peer a port of the bridge on the host."),
     Choice("snat", "A container at 10.199.0.2 opens a connection to a server outside the host. Which rule makes "
                    "the answer come back?",
            right="a masquerade (SNAT) rule at postrouting, rewriting the source to the host's outgoing address",
@@ -50,13 +50,13 @@ QUIZ = Quiz("09", "Networking", [
                  "host, it shares the host's namespace: no veth, no NAT, its ports are the host's. Host mode saves "
                  "the NAT and veth hop (latency-sensitive or many-port services) at the cost of isolation and "
                  "port clashes.",
-           demo="sections 3, 6 and 8"),
+           demo="sections 2, 6 and 8"),
     Recall("two-hosts", "How do two containers on the same host reach each other, and on two hosts?",
            model="Same host, same network: both veth peers are ports of one bridge; ARP and frames stay inside "
                  "the bridge, no NAT. Two hosts: either publish ports and go through each host's NAT, or an "
                  "overlay: each host's bridge gets a VXLAN port with the same VNI, frames are wrapped in UDP 4789 "
                  "to the other host, and the containers see one subnet.",
-           demo="sections 3 and 7"),
+           demo="sections 2 and 7"),
 ])
 
 

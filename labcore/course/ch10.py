@@ -21,7 +21,7 @@ QUIZ = Quiz("10", "Security", [
            wrong=["an LSM like AppArmor that checks the paths of files a program opens",
                   "a per-call table of the capabilities the kernel consults after its file-permission checks"],
            why="Section 4: the filter cannot read memory, so not a path; LSMs hook deeper, after the "
-               "permission checks (section 6)."),
+               "permission checks (section 7)."),
     Choice("nnp", "A container runs with `--security-opt no-new-privileges`. What changes?",
            right="execve of a setuid-root program keeps the caller's uid: it gains nothing",
            wrong=["root inside can no longer call setuid() or setgid() to become another user",
@@ -31,8 +31,9 @@ QUIZ = Quiz("10", "Security", [
                               "As whom does the host's kernel see it?",
            right="as alice, uid 1000, the id its uid 0 was mapped to",
            wrong=["as root, uid 0, since that is the uid it had inside",
-                  "as nobody, uid 65534, the kernel's overflow uid for it"],
-           why="Section 5: the host read PID 1's Uid line as nobody's uid while `id -u` inside said 0."),
+                  "as uid 100000, the first id of alice's /etc/subuid range, where her ids were shifted"],
+           why="Section 6: the host read PID 1's Uid line as the uid of the user who started it (there, "
+               "nobody) while `id -u` inside said 0; the subuid range maps the other ids, not uid 0."),
     Choice("ping-bounding", "ping carries the file capability cap_net_raw+ep. In a container started with "
                             "`--cap-drop NET_RAW`, root runs ping. What happens?",
            right="execve fails with EPERM: the file wants a capability the bounding set forbids",
@@ -44,7 +45,8 @@ QUIZ = Quiz("10", "Security", [
            right="the capability drop, the seccomp filter and the masked paths, all at once",
            wrong=["the namespaces: the container shares the host's pid and network namespaces",
                   "only the seccomp filter, keeping the default 14 capabilities"],
-           why="Section 2: CapEff became the host's full set and Seccomp 0, in the same namespaces."),
+           why="Section 2: with --privileged, mount and unshare -U worked in the same namespaces; the real "
+               "Docker run at the end reads CapEff as the full set and Seccomp 0."),
     Recall("root-dangerous", "An interviewer asks: \"Why is running containers as root dangerous, when they "
                              "are isolated by namespaces?\" Answer, and name what limits the damage.",
            model="Namespaces only change what a process sees; uid 0 is the host's uid 0, and the kernel checks "
@@ -60,7 +62,7 @@ QUIZ = Quiz("10", "Security", [
                  "keyctl fail with EPERM whatever the capabilities. LSMs (AppArmor, SELinux) add policy at hooks "
                  "inside the kernel, by path or label: AppArmor's docker-default forbids writing /proc/sys even "
                  "for a process allowed everything else. Seccomp is not an LSM.",
-           demo="sections 2, 4 and 6"),
+           demo="sections 2, 4 and 7"),
 ])
 
 # (name, shell command) tried in a default container; the kernel decides which fail.
@@ -88,7 +90,7 @@ class WhatFails(Exercise):
     chapter = "10"
     kind = "predict"
     title = "predict which acts root may still do in a default container"
-    task = """Before section 2, predict which of these commands fail when root runs them in a container
+    task = """Before the demo below, predict which of these commands fail when root runs them in a container
 with Docker's defaults (14 capabilities, the default seccomp profile):
 
     mount     mount -t tmpfs x /mnt
@@ -133,7 +135,8 @@ class DenyChmod(Exercise):
 do everything as usual except change a file's mode: any way of changing a mode must fail with EPERM
 (errno 1), while reading, writing and listing files still work. The checker starts containers with your
 profile: `chmod 600` on a file of its own must fail and leave the mode as it was (seen from the host),
-and `ls`, `cat` and Python's os.chmod must behave as they should."""
+and `ls` and `cat` must still work; from Python, both os.chmod (a path) and os.fchmod (an open
+descriptor) must fail with EPERM."""
     hint = "chmod(1) is not the only door: list the system calls that change a mode (man 2 chmod, and its newer sibling)"
 
     def setup(self):

@@ -33,19 +33,23 @@ QUIZ = Quiz("12", "Image distribution and registries", [
            wrong=["60 MB: each repository keeps a private copy of its own layers",
                   "30 MB once, but only if both images sit in one repository"],
            why="The registry's blobs/ directory is keyed by digest; repositories hold links (section 4)."),
-    Choice("accept", "A client asks for a manifest with `Accept: application/vnd.docker.distribution."
-                     "manifest.v2+json` only, and the image was pushed as OCI. What happens?",
+    Choice("accept", "A client asks the reference registry (this chapter's) for a manifest with `Accept: "
+                     "application/vnd.docker.distribution.manifest.v2+json` only, and the image was pushed as "
+                     "OCI. What happens?",
            right="the registry answers 404 manifest unknown, since it has no Docker-typed version",
            wrong=["the registry converts the OCI manifest to Docker's format on the fly",
                   "the registry ignores Accept and returns the OCI manifest anyway"],
            why="The two formats are the same structure under two media types; the reference registry "
-               "serves a manifest only in a type the client accepts (section 2)."),
+               "serves a manifest only in a type the client accepts (section 2). The distribution spec leaves "
+               "this to each registry: some return the stored type whatever the client asked."),
     Choice("401", "`docker pull` from a private registry: what is the first thing the registry answers?",
-           right="401 with a WWW-Authenticate header naming a token server and a scope",
+           right="401 with a WWW-Authenticate challenge saying how to authenticate (Basic, or Bearer with a "
+                 "token server)",
            wrong=["200 with the manifest, the credentials being checked later per layer",
                   "a redirect to a login page, then a cookie for the session"],
-           why="The client pings /v2/, reads the challenge, gets a token for the scope, and retries "
-               "(section 6)."),
+           why="The client pings /v2/ and reads the challenge: Basic, as this chapter's registry says, means "
+               "send the credentials; Bearer names a token server, from which the client gets a token for the "
+               "scope it works out itself, then retries (section 6)."),
     Recall("docker-pull", "An interviewer asks: \"What happens, step by step, when you run docker pull "
                           "nginx:1.27?\"",
            model="The client resolves the name to a registry and repository (docker.io/library/nginx), pings "
@@ -158,9 +162,9 @@ class VerifiedFetch(_WithRegistry, Exercise):
     title = "fetch a blob by hand, and refuse one that does not match its digest"
     task = """Write `fetch(registry, repo, digest)`: GET http://REGISTRY/v2/REPO/blobs/DIGEST with
 urllib.request and return the blob's bytes, but only if their sha256 matches DIGEST; otherwise raise
-ValueError. The checker runs a real registry holding an image (`ex.registry_address`, repository
-`ex.repo`, layer digests in `ex.digests`) in which it has corrupted one blob on disk, and calls your
-function for each layer."""
+ValueError. The checker runs a real registry holding an image (this exercise object's
+`registry_address`, repository `repo`, layer digests `digests`) in which it has corrupted one blob on
+disk, and calls your function for each layer."""
     hint = "hashlib.sha256(data).hexdigest(), and a digest is written 'sha256:' + that"
 
     def setup(self):

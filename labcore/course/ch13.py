@@ -142,8 +142,10 @@ class ImageToProcess(Exercise):
     task = """Write `to_process(image_config, rootfs)`: `image_config` is the `config` object of an OCI image
 config (Entrypoint, Cmd, Env, WorkingDir, User, each possibly absent), `rootfs` the path of the image's
 unpacked root filesystem. Return the `process` object of config.json that the image spec's conversion
-document asks for: `args`, `env`, `cwd`, and `user` with numeric `uid` and `gid` (and `additionalGids`
-when User names a user without a group). The checker builds images whose configs are in `ex.configs`,
+document asks for: `args`, `env`, `cwd` (`/` when WorkingDir is absent), and `user` with numeric `uid` and `gid` (a bare
+uid, named or numeric, takes its primary group from the image's /etc/passwd, or 0 if it has no entry; add
+`additionalGids` when User names a user without a group). The checker builds images whose configs are in
+this exercise object's `configs`,
 puts your process into a default config.json, runs each with labcore's runtime and reads, from inside,
 the arguments, the directory, the ids and the environment the container really got."""
     hint = "four fields, four rules; a user name means nothing to the kernel until it is looked up, and "\

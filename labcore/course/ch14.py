@@ -13,8 +13,8 @@ QUIZ = Quiz("14", "Failure scenarios", [
            right="in the oom_kill line of the container cgroup's memory.events (memory.oom_control on v1)",
            wrong=["in the container's exit.json, which the kernel writes when a process of the cgroup dies",
                   "in the OOMKilled field of /proc/PID/status, which the kernel keeps after the process is gone"],
-           why="The kernel counts per cgroup; the shim reads that counter before the cgroup goes, and the "
-               "daemon reports what the shim recorded (section 1)."),
+           why="The kernel counts per cgroup. The lab's shim reads that counter before the cgroup goes (section "
+               "1); containerd watches the same cgroup and emits an OOM event, which dockerd turns into OOMKilled."),
     Choice("pid1-exit", "PID 1 of a container exits while two worker processes still run in it. "
                         "What happens to the workers?",
            right="the kernel sends each one SIGKILL: a pid namespace ends with its init",
@@ -55,7 +55,7 @@ QUIZ = Quiz("14", "Failure scenarios", [
            wrong=["at once: overlayfs compares every file it reads with the image's digest",
                   "only when a container reads the damaged file, through an EIO from the page cache"],
            why="A digest names exact bytes, so any reader that hashes them catches the change; section 5 "
-               "flipped a byte and the load refused it."),
+               "flipped a byte and the unpack refused it."),
     Recall("oncall-137", "A service restarts every few minutes with exit code 137. Say how you confirm it is "
                          "the OOM killer, from the host, and what you change.",
            model="137 is 128 + 9: SIGKILL. docker inspect shows State.OOMKilled; the container cgroup's "
@@ -70,7 +70,8 @@ QUIZ = Quiz("14", "Failure scenarios", [
            model="The containers are processes whose parent is a shim (containerd-shim-runc-v2), started "
                  "in a session of its own; neither dockerd nor containerd is in their ancestry, and the "
                  "kernel keeps their namespaces and cgroups. The shim holds their stdio and waits for "
-                 "their exit status. While the daemon is down the API is gone: no docker ps, logs, exec, "
+                 "their exit status; their output goes on through FIFOs only dockerd reads, so a container "
+                 "that writes more than the 64 KiB pipe buffer blocks until dockerd is back. While the daemon is down the API is gone: no docker ps, logs, exec, "
                  "new containers or restart policies. With live-restore a restarted dockerd reconnects to "
                  "the shims and finds every container as it was.",
            demo="section 7"),
@@ -131,7 +132,7 @@ host which part is missing and put it back. Tools: lab.failures.routes(netns_nam
 lab.net.links.add_route(dst, gateway, netns=netns_name), lab.net.nft.show(table),
 lab.net.nft.text_rule(table, chain, "nft rule text"). The namespace's name is the last part of ep.netns."""
     hint = "look before you fix: compare ip route inside the namespace and the network's nft table with "\
-           "what section 4 printed while everything worked"
+           "what the start of section 4 printed while everything worked (the default route, the masquerade rule)"
 
     def setup(self):
         from ..net import endpoint, internet, network

@@ -23,17 +23,20 @@ from . import CHAPTERS, NOTEBOOKS
 BANK = [
     # PART 4: namespaces
     Question("pid-one", "Why is PID 1 special inside a container?",
-             "PID 1 of a pid namespace is its init: the kernel delivers to it only the signals it has a handler "
-             "for (SIGKILL from the parent namespace aside), so a plain program ignores SIGTERM and `docker stop` "
+             "PID 1 of a pid namespace is its init: of the signals other processes send it, the kernel delivers "
+             "only those it has a handler for (SIGKILL and SIGSTOP from an ancestor namespace aside; a fault it "
+             "causes itself, like SIGSEGV, still kills it), so a plain program ignores SIGTERM and `docker stop` "
              "waits out its grace period; orphans of the namespace are re-parented to it, so it must reap them "
              "or zombies pile up; and when it exits the kernel kills everything else in the namespace.",
              "04a-namespaces-pid.ipynb#2.-PID-1-and-signals", "PART 4"),
     # PART 5: cgroups
     Question("soft-hard", "What is the difference between a soft and a hard limit in cgroups?",
              "A hard limit (memory.max, v1 memory.limit_in_bytes) is a wall: past it the kernel reclaims, and "
-             "if that fails the OOM killer ends a task of the group. A soft limit (memory.high, or v1's "
-             "soft_limit_in_bytes) is a pressure point: the group is throttled and reclaimed harder above it, "
-             "but nothing is killed; cpu.weight is soft too, it only matters when CPUs are contended.",
+             "if that fails the OOM killer ends a task of the group. memory.high (v2) is a throttle below it: "
+             "above it the group's tasks are slowed and reclaimed hard, but nothing is killed. v1's "
+             "soft_limit_in_bytes never throttles: it only picks which groups give memory back first when the "
+             "whole host runs short (docker's --memory-reservation; on v2 that becomes memory.low, a protection). "
+             "cpu.weight is soft too: it only matters when CPUs are contended.",
              "05b-cgroups-memory-pids-io.ipynb#3.-Soft-limits:-throttle,-don't-kill", "PART 5"),
     Question("memory-reached", "What happens when a container reaches its memory limit?",
              "The kernel first reclaims the group's own page cache and swappable memory; only when it cannot "
@@ -95,6 +98,26 @@ BANK = [
              "namespace, bypassing the overlay. A volume's directory is created and managed by Docker under its "
              "data root (and can be filled from the image); a bind mount is any host path the user names.",
              "11-storage-drivers.ipynb#4.-Bind-mounts-and-volumes,-at-kernel-level", "PART 11"),
+    # PART 14: failure scenarios (its memory and daemon questions are chapter 14's own, added below)
+    Question("pid1-crash", "What happens if PID 1 of a container crashes?",
+             "Its pid namespace ends with it: the kernel (zap_pid_ns_processes) SIGKILLs every other process "
+             "of the namespace, and the container stops with 128 + N for signal N (139 for SIGSEGV). The "
+             "writable layer stays. Only a restart policy brings it back, with a doubling delay; each restart "
+             "is a new process in a new pid namespace.",
+             "14-failure-scenarios.ipynb#2.-PID-1-crashes", "PART 14"),
+    Question("netns-breaks", "What happens if a container's network namespace breaks?",
+             "The process runs on without an error of its own; its connections fail. A lost default route "
+             "gives 'Network is unreachable' at once; flushed NAT rules let packets leave with a private source "
+             "address and no reply returns (open connections keep their conntrack NAT); a deleted veth takes "
+             "eth0 with it. Look from the host (ip -n / nsenter, the bridge's ports, the nat rules) and put back "
+             "the missing piece, or reconnect the container.",
+             "14-failure-scenarios.ipynb#4.-A-broken-network", "PART 14"),
+    Question("storage-corrupts", "What happens if the storage driver's data is corrupted?",
+             "A changed blob no longer matches its sha256 name, so the next pull, load or unpack that hashes it "
+             "refuses it; remove the image and pull it again. Layers already extracted are not re-hashed when "
+             "containers run, so damage there shows as odd crashes on one host. A full data root gives ENOSPC "
+             "in every container writing to it, while / may have room.",
+             "14-failure-scenarios.ipynb#5.-Storage-I:-a-corrupted-layer-blob", "PART 14"),
     # PART 15: what senior interviewers ask
     Question("isolation", "Explain how Docker creates isolation.",
              "A container is an ordinary process that the kernel shows a reduced world: namespaces decide what it "
@@ -109,10 +132,12 @@ BANK = [
              "replaced directory is marked opaque. The workdir makes copy-up atomic.",
              "06-union-filesystems.ipynb#3.-Mounting-an-image:-overlayfs", "PART 15"),
     Question("lifecycle", "Explain the container lifecycle.",
-             "create (namespaces, cgroup, rootfs prepared, the process waiting before exec), start (exec the "
-             "command), running, then stopped when PID 1 exits (by itself, by a signal from `stop` or `kill`, by "
-             "the OOM killer) with its exit status kept; then rm removes the writable layer, the cgroup and the "
-             "namespaces. Pause freezes it with the cgroup freezer.",
+             "docker create writes the configuration and the writable layer, with no process yet; start has "
+             "the runtime make the namespaces, the cgroup and the waiting init (runc create) and then exec the "
+             "command (runc start): running. It is stopped when PID 1 exits (by itself, by a signal from `stop` "
+             "or `kill`, by the OOM killer): the kernel drops the namespaces with their last process, the cgroup "
+             "is removed, and the exit status is kept; rm then removes the writable layer, the metadata and the "
+             "logs. Pause freezes it with the cgroup freezer.",
              "08-containerd-and-runc.ipynb#3.-The-life-of-a-container,-as-state-tells-it", "PART 15"),
     Question("kubernetes", "Explain how Kubernetes runs containers.",
              "The kubelet asks a CRI runtime (containerd's CRI plugin) for a pod sandbox: a pause container that "
@@ -151,8 +176,10 @@ BANK = [
              "hundred milliseconds. Memory too: no second kernel, a shared page cache.",
              "02-containers-vs-vms.ipynb#4.-Start-latency-and-memory,-side-by-side", "PART 15"),
     Question("docker-run", "What happens during `docker run` internally?",
-             "The client sends API calls to dockerd (create, attach, start); dockerd pulls the image if needed and "
-             "asks containerd to create the container; containerd prepares the rootfs snapshot and starts a shim; "
+             "The client sends API calls to dockerd (create, attach, start; if create answers 404 it pulls the "
+             "image and asks again); dockerd mounts the rootfs with its storage driver (with the containerd image "
+             "store, containerd prepares a snapshot instead) and asks containerd to create the container; "
+             "containerd writes the bundle and starts a shim; "
              "the shim runs runc create, which makes the namespaces and the cgroup, mounts the rootfs, "
              "pivot_roots, applies capabilities and seccomp and waits; start makes it execve the command; runc "
              "exits and the shim stays as the parent, holding stdio and the exit status.",

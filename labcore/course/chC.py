@@ -16,7 +16,7 @@ QUIZ = Quiz("C", "One packet's path through the kernel", [
            why="Section 3: the chain at -150 saw the host's port, the one at -50 the container's; the route lookup comes next."),
     Choice("masq-priority", "Why is masquerade at postrouting with priority 100 and not at forward?",
            right="the outgoing link, hence the source address to use, is known only after routing and filtering",
-           wrong=["forward chains may only accept or drop packets, so a rewrite there is refused when the rule is added",
+           wrong=["forward is only ever crossed by replies, so outgoing requests never meet a rule placed there",
                   "postrouting runs once per connection, whereas forward runs again for every single packet it carries"],
            why="Section 2's trace: the chain at postrouting 50 saw 10.199.x.y, the one at 150 saw 198.18.0.1."),
     Choice("first-only", "A container sends 20 datagrams on one UDP socket to the same server. How many of them "
@@ -54,7 +54,8 @@ QUIZ = Quiz("C", "One packet's path through the kernel", [
                  "needs for icc=false isolation and, without the userland proxy, for a container reaching a "
                  "published port of a neighbour on the same bridge (the switched reply must be un-NATed by "
                  "conntrack). Without it those rules silently do nothing. Docker loaded it at start up to 27.2, "
-                 "since 27.3 only when a network needs it; once loaded it applies to every bridge on the host.",
+                 "27.3 only for icc=false, 27.4 also for userland-proxy=false; once loaded it applies to every "
+                 "bridge on the host.",
            demo="section 5"),
 ])
 

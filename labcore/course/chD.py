@@ -12,20 +12,20 @@ QUIZ = Quiz("D", "Security and container escapes", [
            wrong=["CAP_DAC_OVERRIDE to open the file past its mode bits on the host",
                   "a syscall that seccomp lets through only when the container is privileged",
                   "CAP_SYS_PTRACE to follow the host init's /proc/1/root link"],
-           why="Section 1: /proc/partitions names the disk, mknod makes the node, mount(2) needs CAP_SYS_ADMIN."),
+           why="Section 2: /proc/partitions names the disk, mknod makes the node, mount(2) needs CAP_SYS_ADMIN."),
     Choice("socket-profile", "A container runs with Docker's default profile and `-v /var/run/docker.sock:"
                              "/var/run/docker.sock`. What stops it from taking the host?",
            right="nothing in the container: the engine, root on the host, does what the socket asks",
            wrong=["seccomp, which refuses connect(2) on unix sockets to containers",
                   "the missing CAP_SYS_ADMIN, which the engine checks on every client before it starts a container",
                   "AppArmor's docker-default profile, which denies a container any write to docker.sock"],
-           why="Section 2: the misconfigured run had all the default layers and still read the secret."),
+           why="Section 3: the misconfigured run had all the default layers and still read the secret."),
     Choice("release-agent-who", "Who runs the program named in a cgroup v1 hierarchy's `release_agent`?",
            right="the kernel, as a usermode helper with full root in the host's namespaces",
            wrong=["the process that wrote release_agent, inside its own namespaces and with its own capabilities",
                   "systemd, which watches every mounted hierarchy for cgroups that have just become empty",
                   "the container runtime's shim, which owns the cgroups it created for the container"],
-           why="Section 3: the path is resolved in the host's mount namespace, so the container names its "
+           why="Section 4: the path is resolved in the host's mount namespace, so the container names its "
                "script by its host path, found in mountinfo."),
     Choice("ptrace-needed", "With `--pid host` but no extra capability, reading `/proc/1/root/etc/...` "
                             "fails. Why?",
@@ -33,20 +33,20 @@ QUIZ = Quiz("D", "Security and container escapes", [
            wrong=["the pid namespace still hides PID 1's /proc entries from a container that joined it late",
                   "seccomp's default profile blocks open(2) on every path under /proc/*/root and /proc/*/cwd",
                   "/proc/1/root is one of Docker's masked paths, so the container sees /dev/null there"],
-           why="Section 4: ptrace_may_access wants CAP_SYS_PTRACE when the target's capabilities are not a "
+           why="Section 5: ptrace_may_access wants CAP_SYS_PTRACE when the target's capabilities are not a "
                "subset of the caller's."),
     Choice("seccomp-first", "The default container calls mount(2). Which check answers first?",
            right="the seccomp filter, at syscall entry, before the kernel runs mount's own code",
            wrong=["the capability check inside mount's code, which then consults the seccomp filter",
                   "the LSM hook (AppArmor or SELinux), which runs before seccomp on every system call",
                   "the mount namespace, which refuses any mount made from a process of another namespace"],
-           why="Sections 1 and 3: seccomp runs at syscall entry; with it off, the capability check still says EPERM."),
+           why="Sections 2 and 4: seccomp runs at syscall entry; with it off, the capability check still says EPERM."),
     Choice("cgroupv2-release", "This guest uses cgroup v2. How did the release_agent escape still work?",
            right="a named cgroup v1 hierarchy without controllers can sit next to v2, and it has release_agent",
            wrong=["cgroup v2 keeps a release_agent file in its root cgroup for compatibility with v1 tools",
                   "the container mounted cgroup v2 again with the release_agent= mount option, which v2 accepts",
                   "the kernel falls back to v1's release logic when a v2 cgroup with no processes is removed"],
-           why="Section 3: `mount -t cgroup -o none,name=...` (CVE-2022-0492 used the same road)."),
+           why="Section 4: `mount -t cgroup -o none,name=...` (CVE-2022-0492 used the same road)."),
     Recall("root-danger", "An interviewer asks: \"Why is running as root inside a container dangerous, if it "
                           "is isolated?\" Answer with the layers that make it safe and one misconfiguration "
                           "that undoes them.",
@@ -55,14 +55,14 @@ QUIZ = Quiz("D", "Security and container escapes", [
                  "dropped capabilities (no CAP_SYS_ADMIN, CAP_SYS_PTRACE...), seccomp (no mount, no kexec...), "
                  "masked /proc paths, no devices, LSMs. One switch undoes them: --privileged gives every "
                  "capability, no filter, all devices, and the container mounts the host's disk.",
-           demo="sections 1 and 5"),
+           demo="sections 2 and 6"),
     Recall("socket-advice", "A team wants CI jobs in containers to build images, and proposes mounting "
                             "the Docker socket. What do you tell them?",
            model="Access to the socket is root on the host: the job can ask the engine for a privileged "
                  "container with / bind-mounted, and no profile on the job's own container stops it. Use a "
                  "rootless engine or a rootless builder (BuildKit rootless, kaniko, buildah), a separate "
                  "throwaway VM per job, or at least an authorization plugin.",
-           demo="section 2"),
+           demo="section 3"),
 ])
 
 
@@ -74,7 +74,7 @@ class WhichReadsTheHost(Exercise):
     ROWS = (("--pid host", ("--pid", "host")),
             ("--pid host --cap-add SYS_PTRACE", ("--pid", "host", "--cap-add", "SYS_PTRACE")),
             ("--cap-add SYS_PTRACE", ("--cap-add", "SYS_PTRACE")))
-    task = """Before running section 4, predict for each container below whether the attack of section 4
+    task = """Before running section 5, predict for each container below whether the attack of section 5
 (find the host's init in /proc, read /etc/lab-host-secret through /proc/PID/root) reads the host's secret.
   1. labcore run --pid host
   2. labcore run --pid host --cap-add SYS_PTRACE

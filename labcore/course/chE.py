@@ -38,7 +38,7 @@ QUIZ = Quiz("E", "The container lifecycle, call by call", [
                   "none at all, since the exec fifo blocks every call until start gives them back"],
            why="Section 4: runc confines its init before it waits on the fifo; `start` leaves it only an "
                "open(2) and the execve."),
-    Choice("go-threads", "runc's trace shows thousands of futex and nanosleep calls, ours a handful. Why?",
+    Choice("go-threads", "runc's trace shows hundreds of futex and nanosleep calls, ours a handful. Why?",
            right="Go's runtime runs several threads that park and wake each other through futexes",
            wrong=["runc polls the exec fifo in a tight loop until start finally opens the other end of it",
                   "strace adds these calls itself, once for every call of a process it traces"],
@@ -56,14 +56,16 @@ QUIZ = Quiz("E", "The container lifecycle, call by call", [
                  "bind-mounts the rootfs onto itself, mounts proc, a tmpfs /dev with devpts, mqueue and sysfs, "
                  "creates device nodes, pivot_roots and detaches the old root, masks and makes read-only parts "
                  "of /proc, sets the hostname, sets no_new_privs, drops capabilities with capset and "
-                 "PR_CAPBSET_DROP, loads the seccomp filter, waits on the fifo until start, then execve's the "
-                 "command. On exit the runtime reaps it and removes the cgroup and state.",
+                 "PR_CAPBSET_DROP, loads the seccomp filter (runc loads it before the capability drop when "
+                 "no_new_privs is off, as in Docker's default, since loading then needs CAP_SYS_ADMIN), waits on "
+                 "the fifo until start, then execve's the command. On exit the runtime reaps it and removes the "
+                 "cgroup and state.",
            demo="sections 3 and 5"),
     Recall("create-start", "Why do runtimes split `create` and `start`, and what is left for `start` to do?",
            model="create does everything slow and fallible (namespaces, cgroup, mounts, pivot_root, privileges) "
-                 "and leaves the init blocked on the exec fifo, so a caller can set up networking, run hooks or "
-                 "attach a debugger before the program's first instruction. start only opens the fifo's other "
-                 "end; the init then execs. runc confines the init before the wait; the lab's runtime does it "
+                 "and leaves the init blocked on the exec fifo, so a caller can attach a tracer or a debugger, or "
+                 "read the init's PID and namespaces, before the program's first instruction. start only opens "
+                 "the fifo's other end; the init then execs. runc confines the init before the wait; the lab's runtime does it "
                  "after, which a trace shows.",
            demo="section 4"),
 ])
