@@ -52,6 +52,15 @@ def apparmor_enabled() -> bool:
         return False
 
 
+def selinux_mode() -> str | None:
+    """"enforcing" or "permissive" where SELinux runs (selinuxfs says which), else None."""
+    try:
+        with open("/sys/fs/selinux/enforce") as f:
+            return "enforcing" if f.read().strip() == "1" else "permissive"
+    except FileNotFoundError:
+        return None
+
+
 def label(pid: int | str = "self") -> str | None:
     """The major LSM's label of a process (an AppArmor profile name, an SELinux context), or None."""
     for path in (f"/proc/{pid}/attr/apparmor/current", f"/proc/{pid}/attr/current"):
@@ -72,4 +81,4 @@ def available_profiles() -> list[str]:
         return [line.rsplit(" (", 1)[0] for line in f if line.strip()]
 
 
-__all__ = ["LSM_FILE", "active", "apparmor_enabled", "label", "available_profiles"]
+__all__ = ["LSM_FILE", "active", "apparmor_enabled", "selinux_mode", "label", "available_profiles"]

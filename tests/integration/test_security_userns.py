@@ -78,6 +78,7 @@ def test_the_active_lsms_are_read_from_securityfs():
     names = lsm.active()
     assert "capability" in names  # always there: the capability checks are an LSM themselves
     assert lsm.apparmor_enabled() == ("apparmor" in names)
+    assert (lsm.selinux_mode() in ("enforcing", "permissive")) == ("selinux" in names)
 
 
 @pytest.mark.needs("userns_unprivileged")
