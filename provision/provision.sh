@@ -30,6 +30,7 @@ require_root
 #   uidmap libseccomp2                newuidmap/newgidmap (/etc/subuid ranges, rootless); seccomp filters (chapter 10)
 #   iperf3 tcpdump libnftables1       throughput over veth/bridge (09, make bench); VXLAN seen on the underlay; nft's JSON API
 #   rsync                             the course VM seeds the learner's notebooks with it: a unit test runs that command
+#   curl                              the Engine API by hand, HTTP over the engine's unix socket (07)
 PACKAGES=(
     python3 python3-venv python3-dev
     iproute2 iptables nftables iputils-ping
@@ -47,6 +48,7 @@ PACKAGES=(
     runc crun
     docker.io
     rsync
+    curl
 )
 
 # The tiny VM's guest kernel, unpacked into /var/cache/labcore/vm (not installed).
