@@ -92,7 +92,8 @@ CHAPTERS = [
     Chapter("D", "deep-dives/D-security-and-escapes.ipynb", "Deep dive D: security and container escapes", 45,
             ("10",), (*ROOTFUL, "vm")),
     Chapter("E", "deep-dives/E-container-lifecycle.ipynb", "Deep dive E: the container lifecycle, call by call", 40,
-            ("08",), (*ROOTFUL, "tool:runc", "tool:strace", "tool:busybox")),
+            ("08",), (*ROOTFUL, "overlayfs", "tool:runc", "tool:strace", "tool:busybox", "tool:docker", "tool:dockerd",
+                      "tool:containerd", "tool:skopeo")),
 ]
 
 BY_ID = {c.id: c for c in CHAPTERS}
