@@ -45,8 +45,8 @@ QUIZ = Quiz("10", "Security", [
            right="the capability drop, the seccomp filter and the masked paths, all at once",
            wrong=["the namespaces: the container shares the host's pid and network namespaces",
                   "only the seccomp filter, keeping the default 14 capabilities"],
-           why="Section 2: with --privileged, mount and unshare -U worked in the same namespaces; the real "
-               "Docker run at the end reads CapEff as the full set and Seccomp 0."),
+           why="Section 2: with the privileged policy (every capability root holds, no filter, nothing "
+               "masked), mount and unshare -U worked in the same namespaces."),
     Recall("root-dangerous", "An interviewer asks: \"Why is running containers as root dangerous, when they "
                              "are isolated by namespaces?\" Answer, and name what limits the damage.",
            model="Namespaces only change what a process sees; uid 0 is the host's uid 0, and the kernel checks "

@@ -45,7 +45,8 @@ again in the mount namespace the shims still hold, so the new containerd
 finds their sockets. With ``Engine(live_restore=True)`` the new dockerd
 adopts the running containers; without, it stops them.
 
-Used by notebooks 07 and 14 (``lab.realengine.Engine``) and
+Used by the notebooks whose last section runs the real engine
+(``lab.realengine.Engine``; with ``lab.docker(..., on=engine)``) and by
 tests/integration/test_realengine.py.
 """
 
@@ -254,6 +255,17 @@ class Engine:
         if done.returncode != 0:
             raise LabError(f"skopeo could not load {layout}:{tag} into dockerd: {done.stderr.strip()[:400]}",
                            "check the layout with oci-image-tool validate")
+
+    def load_busybox(self, applets: list[str] | None = None, name: str = "busybox") -> None:
+        """Build a one-layer busybox image (``applets``: which commands; None: all) in this engine's
+        directory and load it as ``name``: a chapter's ``docker run ... busybox`` then runs as printed,
+        with no registry and no download."""
+        from .. import images
+        ctx = self.work / "busybox-image"
+        images.busybox_rootfs(ctx / "rootfs", applets=applets)
+        (ctx / "Dockerfile").write_text('FROM scratch\nCOPY rootfs/ /\nCMD ["sh"]\n')
+        images.build(ctx / "Dockerfile", ctx, ctx / "layout", "v1", cache=ctx / "cache")
+        self.load(ctx / "layout", "v1", name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest")
 
     def stop(self, timeout: float = 60) -> list[str]:
         """Remove every container, stop dockerd (it stops containerd), then undo every record. Idempotent."""

@@ -126,6 +126,21 @@ def test_real_engine_runs_a_container_and_leaves_the_host_as_it_was(layout):
     assert cgroup_records() == recorded  # no labcore parent kept on record either
 
 
+def test_a_chapters_docker_commands_run_on_an_engine_the_lab_started():
+    from labcore.teach import realdocker
+    engine = Engine("test-realdocker")
+    try:
+        engine.start()
+        engine.load_busybox(["sh", "echo", "cat"])  # named busybox, as the chapters' commands say
+        shown = realdocker.docker(["run --rm busybox echo hi", ("run --rm busybox cat /nowhere", "unused")], on=engine)
+        assert shown.live and shown.steps[0] == ("run --rm busybox echo hi", "hi\n", 0)
+        assert shown.steps[1][2] == 1 and "No such file" in shown.steps[1][1]
+        assert "(exit status 1)" in repr(shown) and "not run" not in repr(shown) and "unused" not in repr(shown)
+    finally:
+        engine.stop()
+    assert not engine.work.exists()
+
+
 @pytest.fixture
 def short_dir():
     """A state and data directory short enough for containerd's socket paths (sun_path: 107 bytes)."""
