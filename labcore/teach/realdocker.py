@@ -36,7 +36,7 @@ def engine() -> str | None:
 
 # The lab's engine leaves net.ipv4.ip_forward alone on purpose (labcore.teach.realengine), and the CLI then
 # warns at every run; on its engine the line says nothing about the command, so it is left out there.
-FORWARDING_WARNING = "WARNING: IPv4 forwarding is disabled. Networking will not work.\n"
+FORWARDING_WARNING = "IPv4 forwarding is disabled. Networking will not work."  # after "WARNING: " from run
 
 NOT_LIVE = ("# not run: no Docker Engine answers on this machine. Docker prints output like the\n"
             "# lines below (IDs and PIDs differ on every machine); in the course VM they run for real.")
@@ -65,6 +65,11 @@ def _run(args: str, timeout: float, host: str | None = None) -> tuple[str, str, 
     return args, (done.stdout + done.stderr)[:MAX_OUTPUT], done.returncode
 
 
+def _without_forwarding_warning(output: str) -> str:
+    return "".join(line for line in output.splitlines(keepends=True)
+                   if line.strip().removeprefix("WARNING: ") != FORWARDING_WARNING)
+
+
 def docker(args: str | list, expected: str = "", timeout: float = TIMEOUT, on=None) -> Shown:
     """Run ``docker ARGS`` where an engine answers; else show ``expected``, labelled as such.
 
@@ -75,7 +80,7 @@ def docker(args: str | list, expected: str = "", timeout: float = TIMEOUT, on=No
     steps = [(args, expected)] if isinstance(args, str) else [(s, "") if isinstance(s, str) else s for s in args]
     if on is not None:
         ran = [_run(a, timeout, on.host) for a, _ in steps]
-        return Shown([(a, out.replace(FORWARDING_WARNING, ""), status) for a, out, status in ran], live=True)
+        return Shown([(a, _without_forwarding_warning(out), status) for a, out, status in ran], live=True)
     if engine() is None:
         return Shown([(a, e, 0) for a, e in steps], live=False)
     return Shown([_run(a, timeout) for a, _ in steps], live=True)
