@@ -90,7 +90,7 @@ CHAPTERS = [
     Chapter("C", "deep-dives/C-networking-internals.ipynb", "Deep dive C: one packet's path through the kernel", 40,
             ("09",), (*ROOTFUL, "netns", "nftables")),
     Chapter("D", "deep-dives/D-security-and-escapes.ipynb", "Deep dive D: security and container escapes", 45,
-            ("10",), (*ROOTFUL, "vm")),
+            ("10",), (*ROOTFUL, "vm", *REAL_ENGINE)),
     Chapter("E", "deep-dives/E-container-lifecycle.ipynb", "Deep dive E: the container lifecycle, call by call", 40,
             ("08",), (*ROOTFUL, "tool:runc", "tool:strace", "tool:busybox", *REAL_ENGINE)),
 ]

@@ -266,6 +266,8 @@ class Engine:
         (ctx / "rootfs" / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n"
                                                        "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")
         (ctx / "rootfs" / "etc" / "group").write_text("root:x:0:\nnogroup:x:65534:\n")
+        for d in ("mnt", "home", "sys", "srv"):  # as in Docker Hub's busybox: mount points a command may name
+            (ctx / "rootfs" / d).mkdir(exist_ok=True)
         (ctx / "Dockerfile").write_text('FROM scratch\nCOPY rootfs/ /\nCMD ["sh"]\n')
         images.build(ctx / "Dockerfile", ctx, ctx / "layout", "v1", cache=ctx / "cache")
         self.load(ctx / "layout", "v1", name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest")
