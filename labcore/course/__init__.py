@@ -49,7 +49,8 @@ class Chapter:
 
 ROOTFUL = ("root", "make_namespaces")
 # The real engine a chapter starts for its last section (labcore.teach.realengine), with skopeo to load its image.
-REAL_ENGINE = ("overlayfs", "tool:docker", "tool:dockerd", "tool:containerd", "tool:skopeo")
+# docker.io brings the CLI with dockerd; "tool:docker" marks the chapters that drive the lab's own daemon with it.
+REAL_ENGINE = ("overlayfs", "tool:dockerd", "tool:containerd", "tool:skopeo")
 
 CHAPTERS = [
     Chapter("00", "00-start-here.ipynb", "Start here: the lab and its machine", 20, (), (*ROOTFUL, *REAL_ENGINE)),
@@ -68,9 +69,9 @@ CHAPTERS = [
     Chapter("06", "06-union-filesystems.ipynb", "Union filesystems and images", 40, ("03",),
             (*ROOTFUL, "tool:umoci", "tool:oci-image-tool", *REAL_ENGINE)),
     Chapter("07", "07-docker-architecture.ipynb", "Docker's architecture", 40, ("06",),
-            (*ROOTFUL, "tool:busybox", "tool:curl", *REAL_ENGINE)),
+            (*ROOTFUL, "tool:docker", "tool:busybox", "tool:curl", *REAL_ENGINE)),
     Chapter("08", "08-containerd-and-runc.ipynb", "containerd and runc", 40, ("07",),
-            (*ROOTFUL, "tool:runc", "tool:busybox", "tool:ctr", *REAL_ENGINE)),
+            (*ROOTFUL, "tool:runc", "tool:busybox", "tool:docker", "tool:ctr", *REAL_ENGINE)),
     Chapter("09", "09-networking.ipynb", "Networking", 45, ("04b",), (*ROOTFUL, "netns", "nftables", "tool:iperf3")),
     Chapter("10", "10-security.ipynb", "Security", 45, ("04b", "05a"),
             (*ROOTFUL, "userns", *REAL_ENGINE)),
@@ -80,7 +81,7 @@ CHAPTERS = [
     Chapter("13", "13-oci.ipynb", "The OCI specifications", 40, ("08",),
             (*ROOTFUL, "tool:runc", "tool:busybox", "tool:umoci", "tool:oci-image-tool", *REAL_ENGINE)),
     Chapter("14", "14-failure-scenarios.ipynb", "Failure scenarios", 45, ("08", "09"),
-            (*ROOTFUL, "cgroup_limits", "netns", "nftables", "tool:busybox", "tool:tini", *REAL_ENGINE)),
+            (*ROOTFUL, "cgroup_limits", "netns", "nftables", "tool:docker", "tool:busybox", "tool:tini", *REAL_ENGINE)),
     Chapter("15", "15-interview-questions.ipynb", "Interview questions", 45, ("01",),
             (*ROOTFUL, "cgroup_limits", *REAL_ENGINE)),
     Chapter("A", "deep-dives/A-namespaces-syscalls.ipynb", "Deep dive A: the namespace system calls", 45,
