@@ -89,7 +89,7 @@ CHAPTERS = [
     Chapter("B", "deep-dives/B-overlayfs-internals.ipynb", "Deep dive B: overlayfs internals", 35, ("06",),
             ("root", "make_namespaces", *REAL_ENGINE)),
     Chapter("C", "deep-dives/C-networking-internals.ipynb", "Deep dive C: one packet's path through the kernel", 40,
-            ("09",), (*ROOTFUL, "netns", "nftables")),
+            ("09",), (*ROOTFUL, "netns", "nftables", "tool:iptables", *REAL_ENGINE)),
     Chapter("D", "deep-dives/D-security-and-escapes.ipynb", "Deep dive D: security and container escapes", 45,
             ("10",), (*ROOTFUL, "vm", *REAL_ENGINE)),
     Chapter("E", "deep-dives/E-container-lifecycle.ipynb", "Deep dive E: the container lifecycle, call by call", 40,
