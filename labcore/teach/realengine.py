@@ -256,9 +256,9 @@ class Engine:
             raise LabError(f"skopeo could not load {layout}:{tag} into dockerd: {done.stderr.strip()[:400]}",
                            "check the layout with oci-image-tool validate")
 
-    def load_busybox(self, applets: list[str] | None = None, name: str = "busybox") -> None:
+    def load_busybox(self, applets: list[str] | None = None, name: str = "busybox:latest") -> None:
         """Build a one-layer busybox image (``applets``: which commands; None: all) in this engine's
-        directory and load it as ``name``: a chapter's ``docker run ... busybox`` then runs as printed,
+        directory and load it as ``name`` (with its tag): a chapter's ``docker run ... busybox`` then runs as printed,
         with no registry and no download."""
         from .. import images
         ctx = self.work / "busybox-image"
@@ -270,7 +270,7 @@ class Engine:
             (ctx / "rootfs" / d).mkdir(exist_ok=True)
         (ctx / "Dockerfile").write_text('FROM scratch\nCOPY rootfs/ /\nCMD ["sh"]\n')
         images.build(ctx / "Dockerfile", ctx, ctx / "layout", "v1", cache=ctx / "cache")
-        self.load(ctx / "layout", "v1", name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest")
+        self.load(ctx / "layout", "v1", name)
 
     def stop(self, timeout: float = 60) -> list[str]:
         """Remove every container, stop dockerd (it stops containerd), then undo every record. Idempotent."""
