@@ -19,7 +19,12 @@ What a default dockerd changes on a host, and how this one avoids each:
   then get only a loopback (network "none"), which is all a chapter needs.
   ``Engine(iptables=True)`` turns them on for chapter 09's published port,
   on a lab bridge, with Docker's rules recorded first and removed at stop
-  (``labcore.net.dockerfw``).
+  (``labcore.net.dockerfw``). A user-defined network (``docker network
+  create``) still gets a bridge on the host, even with these flags:
+  ``reserve_network`` names it ``lab-NAME``, recorded before dockerd makes
+  it, and picks a subnet free of the lab's networks and the host's routes;
+  ``stop`` removes the networks, and after a crash ``labcore cleanup``
+  deletes the bridge.
 * **cgroups**: a ``docker`` group in every hierarchy. ``--cgroup-parent``
   puts the containers in a lab cgroup instead; the daemons themselves run
   in another (``lab-realengine``). Both are recorded by the tracker, whose
@@ -58,6 +63,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from .. import tracker
 from ..errors import LabError, UnsupportedError
@@ -94,6 +100,7 @@ class Engine:
         self.live_restore = live_restore  # daemon.json's "live-restore": a restarted dockerd adopts running containers
         self._net = None
         self._argv: list[str] = []
+        self._reserved: list[tracker.Record] = []
 
     # --- where things are ---------------------------------------------------------------------
     @property
@@ -124,6 +131,25 @@ class Engine:
             if _comm(child) == "containerd":
                 return child
         return None
+
+    def reserve_network(self, name: str) -> "Reserved":
+        """A bridge name, recorded before dockerd makes it, and a free subnet for ``docker network create
+        NAME``: pass both, ``--subnet SUBNET -o com.docker.network.bridge.name=BRIDGE``.
+
+        Left to itself, dockerd names the bridge ``br-`` and 12 hex digits of the network's ID and picks
+        a subnet from its own pools (172.18.0.0/16, then 172.19...): after a crash the lab could not
+        tell that bridge from one of another engine's."""
+        import ipaddress
+        from ..net import ipam, links
+        bridge = f"{tracker.PREFIX}{name}"
+        links.check_name(bridge)
+        # Free of the lab's networks and of the host's routes; once dockerd has made the bridge, its route
+        # keeps the lab's next network off this subnet.
+        taken = [ipaddress.ip_network(e["subnet"]) for e in ipam.networks().values()]
+        subnet = ipam.pick_subnet(taken, ipam.host_routes())
+        # Not created here: dockerd makes it. Recorded so that an undo deletes it if it is there.
+        self._reserved.append(tracker.default().add("link", bridge, what=f"bridge of docker network {name}"))
+        return Reserved(bridge, str(subnet), str(ipam.gateway(subnet)))
 
     # --- start and stop -----------------------------------------------------------------------
     def start(self, timeout: float = 180) -> "Engine":
@@ -280,6 +306,10 @@ class Engine:
             ids = self.docker("ps", "-aq", check=False, timeout=60).stdout.split()
             if ids:
                 self.docker("rm", "-f", *ids, check=False, timeout=120)
+            # A stopped dockerd leaves its user-defined networks' bridges on the host: remove them first.
+            nets = self.docker("network", "ls", "-q", "--filter", "type=custom", check=False, timeout=60).stdout.split()
+            if nets:
+                self.docker("network", "rm", *nets, check=False, timeout=60)
             self._terminate(timeout)
         for rec in self._records:
             done.append(f"{rec}: {tracker.default().undo(rec)}")  # SIGKILL if it did not exit
@@ -289,6 +319,9 @@ class Engine:
             group.remove()
             done.append(f"cgroup {group.name}: removed")
         self._groups = []
+        for rec in self._reserved:  # a bridge dockerd did not remove
+            done.append(f"{rec}: {tracker.default().undo(rec)}")
+        self._reserved = []
         for rec in self._cgroup_records:  # the containers' parent group, then any labcore parent made
             done.append(f"{rec}: {tracker.default().undo(rec)}")
         self._cgroup_records = []
@@ -328,6 +361,18 @@ class Engine:
         return f"Engine(dockerd PID {self.pid}, {self.host})" if self.pid else "Engine(not running)"
 
 
+class Reserved(NamedTuple):
+    """What ``Engine.reserve_network`` recorded for one user-defined network."""
+
+    bridge: str
+    subnet: str
+    gateway: str
+
+    def create_args(self, name: str) -> str:
+        """``docker network create`` with the reserved subnet and bridge name."""
+        return f"network create --subnet {self.subnet} -o com.docker.network.bridge.name={self.bridge} {name}"
+
+
 def _children(pid: int | None) -> list[int]:
     if pid is None:
         return []
@@ -362,4 +407,4 @@ def info(engine: Engine) -> dict:
                                       "LiveRestoreEnabled")}
 
 
-__all__ = ["Engine", "missing", "info", "TOOLS", "FLAGS"]
+__all__ = ["Engine", "Reserved", "missing", "info", "TOOLS", "FLAGS"]

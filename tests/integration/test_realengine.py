@@ -141,6 +141,36 @@ def test_a_chapters_docker_commands_run_on_an_engine_the_lab_started():
     assert not engine.work.exists()
 
 
+def _link(name: str) -> str:
+    return subprocess.run(["ip", "-br", "addr", "show", "dev", name], capture_output=True, text=True).stdout
+
+
+def test_a_user_defined_network_gets_a_recorded_bridge_and_the_engine_removes_it():
+    """docker network create: a bridge on the host even with --bridge=none; stop removes it, its record goes."""
+    before, links_before = host(), _link("lab-test-web")
+    engine = Engine("test-realnet")
+    try:
+        engine.start()
+        engine.load_busybox(["sh", "echo", "httpd", "nslookup", "wget"])
+        web = engine.reserve_network("test-web")
+        assert [r.target for r in tracker.default().records() if r.kind == "link"].count("lab-test-web") == 1
+        engine.docker(*web.create_args("web").split())
+        assert f"{web.gateway}/" in _link(web.bridge)  # dockerd made it, with the gateway address
+        engine.docker("run", "-d", "--name", "api", "--network", "web", "busybox", "sh", "-c",
+                      "echo hello from api > /tmp/index.html && exec httpd -f -p 80 -h /tmp")
+        looked_up = engine.docker("run", "--rm", "--network", "web", "busybox", "nslookup", "-type=a", "api").stdout
+        ip = engine.docker("inspect", "--format", "{{.NetworkSettings.Networks.web.IPAddress}}", "api").stdout.strip()
+        assert "127.0.0.11" in looked_up and f"Address: {ip}" in looked_up  # Docker's embedded DNS
+        assert engine.docker("run", "--rm", "--network", "web", "busybox", "wget", "-qO-",
+                             "http://api/").stdout == "hello from api\n"
+    finally:
+        done = engine.stop()  # with the network and its container still there
+    assert links_before == "" and _link("lab-test-web") == ""
+    assert any("lab-test-web" in line for line in done)
+    assert not [r for r in tracker.default().records() if r.target == "lab-test-web"]
+    assert same(before, host()), host()
+
+
 @pytest.fixture
 def short_dir():
     """A state and data directory short enough for containerd's socket paths (sun_path: 107 bytes)."""
@@ -158,6 +188,7 @@ def test_labcore_cleanup_after_a_crash_stops_the_whole_engine(layout, short_dir)
               f"e = Engine('test-realengine').start()\n"
               f"e.load({str(layout)!r}, 'v1', 'lab/busybox:re')\n"
               f"e.docker('run', '-d', '--name', 'box', 'lab/busybox:re', 'sleep', '600')\n"
+              f"e.docker(*e.reserve_network('test-crash').create_args('web').split())\n"
               f"print(e.pid, e.docker('inspect', '--format', '{{{{.State.Pid}}}}', 'box').stdout.strip(), flush=True)\n"
               f"import time; time.sleep(600)\n")
     kernel = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True)
@@ -169,11 +200,12 @@ def test_labcore_cleanup_after_a_crash_stops_the_whole_engine(layout, short_dir)
         kernel.kill()  # the crash: nothing of the engine is stopped
         kernel.wait()
         kernel.stdout.close()
-    assert tracker.is_running(dockerd) and tracker.is_running(pid)
+    assert tracker.is_running(dockerd) and tracker.is_running(pid) and "lab-test-crash" in _link("lab-test-crash")
     done = subprocess.run([sys.executable, "-m", "labcore", "cleanup"], env=env, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert not any(tracker.is_running(p) for p in (dockerd, shim, pid))
+    assert _link("lab-test-crash") == ""  # the user-defined network's bridge, which a killed dockerd leaves
     assert list((tmp_path / "s" / "objects").glob("*.json")) == []
     assert same(before, host()), host()
 
