@@ -252,7 +252,8 @@ QUIZ = Quiz("15", "Interview questions", [
            wrong=["is the host short of memory, so the container swaps?",
                   "is the container's network namespace slow to tear down?"],
            why="Chapter 04a: a PID 1 without a SIGTERM handler ignores it; stop waits, then sends SIGKILL."),
-    *[Recall(q.id, q.text, model=q.model, demo=q.demo) for q in ready(BANK)],
+    # Aloud: PART 15's own ten. The parts' questions wait in the bank for the mock interview, which samples it.
+    *[Recall(q.id, q.text, model=q.model, demo=q.demo) for q in ready(BANK) if q.asked_in == "PART 15"],
 ])
 
 
