@@ -126,33 +126,26 @@ def published_port(host_port: int = 18080, port: int = 80, name: str = "ch09-eng
     if lacking:
         return PublishedByDocker(False, host_port, port, EXPECTED, EXPECTED_PROXIES,
                                  why=f"{', '.join(lacking)} not installed")
-    from .. import images
     from ..errors import LabError
-    from ..fs.scratch import Scratch
     from ..net import dockerfw
     from .realengine import Engine
     before = host_firewall()
-    with Scratch(f"{name}-image", on_disk=True) as work:
-        ctx = work.path / "ctx"
-        images.busybox_rootfs(ctx / "rootfs", applets=["sh", "httpd", "echo", "mkdir"])
-        (ctx / "Dockerfile").write_text('FROM scratch\nCOPY rootfs/ /\nCMD ["sh"]\n')
-        images.build(ctx / "Dockerfile", ctx, work.path / "layout", "v1", cache=work.path / "cache")
-        engine = Engine(name, iptables=True)
+    engine = Engine(name, iptables=True)
+    try:
         try:
-            try:
-                engine.start()
-            except LabError as exc:  # installed but not starting (a VM's kernel, say): say so, show the expected
-                return PublishedByDocker(False, host_port, port, EXPECTED, EXPECTED_PROXIES,
-                                         why=f"dockerd did not start: {exc.what}")
-            engine.load(work.path / "layout", "v1", "lab/httpd:09")
-            engine.docker("run", "-d", "--name", "web", "-p", f"{host_port}:{port}", "lab/httpd:09",
-                          "sh", "-c", SERVE.format(port=port))
-            ip = engine.docker("inspect", "--format", "{{.NetworkSettings.IPAddress}}", "web").stdout.strip()
-            answer = _get(f"http://127.0.0.1:{host_port}/")
-            seen = PublishedByDocker(True, host_port, port, engine.network.added(), dockerfw.proxies(engine.pid),
-                                     container_ip=ip, answer=answer)
-        finally:
-            undone = engine.stop()
+            engine.start()
+        except LabError as exc:  # installed but not starting (a VM's kernel, say): say so, show the expected
+            return PublishedByDocker(False, host_port, port, EXPECTED, EXPECTED_PROXIES,
+                                     why=f"dockerd did not start: {exc.what}")
+        engine.load_busybox(["sh", "httpd", "echo", "mkdir"])
+        engine.docker("run", "-d", "--name", "web", "-p", f"{host_port}:{port}", "busybox",
+                      "sh", "-c", SERVE.format(port=port))
+        ip = engine.docker("inspect", "--format", "{{.NetworkSettings.IPAddress}}", "web").stdout.strip()
+        answer = _get(f"http://127.0.0.1:{host_port}/")
+        seen = PublishedByDocker(True, host_port, port, engine.network.added(), dockerfw.proxies(engine.pid),
+                                 container_ip=ip, answer=answer)
+    finally:
+        undone = engine.stop()
     after = host_firewall()
     seen.undone = undone
     if "held by a lab network" in (before["ip_forward"], after["ip_forward"]):
