@@ -6,7 +6,12 @@ mounted and reachable (a root process escapes with a second chroot and
 
 1. bind-mounts the rootfs onto itself, because pivot_root wants a mount
    point, and mounts ``/dev`` (a tmpfs with the few device files a program
-   expects, bound from the host's) and, after the switch, a fresh ``/proc``;
+   expects, bound from the host's), a fresh ``/proc`` and, for a container
+   with its own network namespace, a fresh ``/sys``. Both come before the
+   switch: in a user namespace the kernel mounts a new proc or sysfs only
+   while a fully visible one is in the mount namespace (it would otherwise
+   reveal what the host hides under its mounts), and the host's leave with
+   the old root;
 2. ``pivot_root(".", ".")``: the rootfs becomes ``/`` and the old root is
    stacked on top of it, still mounted;
 3. ``umount2(".", MNT_DETACH)``: the old root, the host's whole tree, is
@@ -39,6 +44,7 @@ class Rootfs:
     path: str
     cwd: str = "/"
     readonly: bool = False
+    sysfs: str = ""   # "ro" or "rw": a new sysfs on /sys, for a container with its own net namespace
 
     @classmethod
     def of(cls, value) -> "Rootfs":
@@ -46,7 +52,7 @@ class Rootfs:
         rootfs = value if isinstance(value, Rootfs) else Rootfs(os.fspath(value))
         path = Path(rootfs.path)
         if not path.is_absolute():
-            rootfs = Rootfs(str(path.resolve()), rootfs.cwd, rootfs.readonly)
+            rootfs = Rootfs(str(path.resolve()), rootfs.cwd, rootfs.readonly, rootfs.sysfs)
         if not Path(rootfs.path).is_dir():
             raise InvalidInputError(f"rootfs {rootfs.path} is not a directory",
                                     "unpack an image there first (labcore image unpack)")
@@ -89,12 +95,15 @@ def enter(rootfs: Rootfs, mount_proc: bool, k=None) -> None:
     root = Path(rootfs.path)
     k.mount(str(root), str(root), None, F.MS_BIND | F.MS_REC)
     _mount_dev(root, k)
+    if mount_proc and _plain_dir(root / "proc"):  # of this process's pid namespace
+        k.mount("proc", str(root / "proc"), "proc", F.MS_NOSUID | F.MS_NODEV | F.MS_NOEXEC)
+    if rootfs.sysfs and _plain_dir(root / "sys"):  # of this process's net namespace
+        k.mount("sysfs", str(root / "sys"), "sysfs",
+                F.MS_NOSUID | F.MS_NODEV | F.MS_NOEXEC | (F.MS_RDONLY if rootfs.sysfs == "ro" else 0))
     k.chdir(str(root))
     k.pivot_root(".", ".")
     k.umount2(".", F.MNT_DETACH)  # the old root: the host's tree leaves this namespace
     k.chdir("/")
-    if mount_proc and _plain_dir(Path("/proc")):
-        k.mount("proc", "/proc", "proc", F.MS_NOSUID | F.MS_NODEV | F.MS_NOEXEC)
     if rootfs.readonly:
         k.mount(None, "/", None, F.MS_REMOUNT | F.MS_BIND | F.MS_RDONLY)
     os.makedirs(rootfs.cwd, exist_ok=True)  # WORKDIR makes its directory, as docker does

@@ -129,7 +129,7 @@ def pid_one(p: Plan, payload, go, rep_w, res_w, out, err, env, k) -> None:
         _at("propagation", k.mount, None, "/", None, p.propagation)
     if p.rootfs is not None:
         from ..fs.rootfs import enter  # already loaded by spawn()
-        _at("rootfs", enter, p.rootfs, p.mount_proc, k)  # pivot_root, then /proc inside the new root
+        _at("rootfs", enter, p.rootfs, p.mount_proc, k)  # /proc (and /sys) in the new root, then pivot_root
     elif p.mount_proc:
         _at("proc", k.mount, "proc", "/proc", "proc", F.MS_NOSUID | F.MS_NODEV | F.MS_NOEXEC)
     if p.hostname:

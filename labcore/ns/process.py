@@ -194,6 +194,10 @@ def spawn(argv: list[str], ns: str | Iterable[str] = CONTAINER, *,
                                     "use propagation 'private' or 'slave' with a rootfs")
         from ..fs.rootfs import Rootfs  # loaded on first use: labcore.fs is the filesystem chapters'
         p.rootfs = Rootfs.of(rootfs)
+        if p.security is not None and p.security.fresh_sysfs:  # mounted with the rootfs, before pivot_root
+            from dataclasses import replace
+            p.rootfs = replace(p.rootfs, sysfs="ro" if p.security.policy.readonly_paths else "rw")
+            p.security = replace(p.security, fresh_sysfs=False)
     check_privileges(kinds)
     fds = [(kind, os.open(path, os.O_RDONLY | os.O_CLOEXEC)) for kind, path in (("net", netns), ("mnt", mntns)) if path]
     try:

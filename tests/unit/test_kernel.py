@@ -64,15 +64,16 @@ def test_rootfs_setup_makes_its_calls_in_order_without_root(tmp_path):
     finally:
         os.chdir(cwd)
     names = rec.names()
-    # bind the root onto itself, a tmpfs /dev, then pivot_root(".", ".") and detach the old root
+    # bind the root onto itself, a tmpfs /dev, a proc while the host's is still visible (a user namespace
+    # needs that), then pivot_root(".", ".") and detach the old root
     assert names[0] == "mount" and rec.calls[0][1][3] == F.MS_BIND | F.MS_REC
     assert rec.calls[1][1][:3] == ("tmpfs", str(tmp_path / "dev"), "tmpfs")
     assert ("symlink", ("/proc/self/fd", str(tmp_path / "dev" / "fd"))) in rec.calls
     pivot = names.index("pivot_root")
+    assert rec.calls[pivot - 2][1][:3] == ("proc", str(tmp_path / "proc"), "proc")
     assert rec.calls[pivot - 1] == ("chdir", (str(tmp_path),))
     assert rec.calls[pivot + 1] == ("umount2", (".", F.MNT_DETACH))
-    assert rec.calls[pivot + 3][1][:3] == ("proc", "/proc", "proc")
-    assert rec.calls[pivot + 4][1][3] == F.MS_REMOUNT | F.MS_BIND | F.MS_RDONLY  # root.readonly
+    assert rec.calls[pivot + 3][1][3] == F.MS_REMOUNT | F.MS_BIND | F.MS_RDONLY  # root.readonly
     assert names[-1] == "chdir"
 
 
