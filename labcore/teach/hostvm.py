@@ -198,7 +198,10 @@ def build_tree(root: Path, secret: str, scripts: dict[str, str], profiles: dict 
     (rootfs / "escape").mkdir()
     for name, text in scripts.items():
         (rootfs / "escape" / name).write_text(text)
-    os.chmod(root / "var/tmp/labcore", 0o700)
+    os.chmod(rootfs / "tmp", 0o1777)  # as in every image: anyone may write, only the owner delete
+    # Traversable, not listable: a user namespace's root (uid 100000 here) must reach the rootfs to bind
+    # it, as Docker's data-root is 0701 with --userns-remap.
+    os.chmod(root / "var/tmp/labcore", 0o711)
 
 
 def make_disk(tree: Path, image: Path, size_mb: int = 160) -> None:

@@ -39,8 +39,8 @@ hostvm.HostVM.boot = _boot_and_note
 # Every escape in ONE booted host (a boot costs 10-20 s of software emulation; the containers are fresh
 # for each demo). Order: the escapes that leave the most behind run last, and each escape's Escape.undo
 # runs in the guest after its demo (the release_agent's /escape/out holding the secret, its cgroup
-# hierarchy, the disk's device node, the engine, the AppArmor profile), so no demo can pass by reading
-# an earlier one's leftovers. A run can only print the secret by reading that VM's disk: see each escape.
+# hierarchy, the engine, the AppArmor profile; the disk's device node is in its container's own /dev),
+# so no demo can pass by reading an earlier one's leftovers. A run can only print the secret by reading that VM's disk: see each escape.
 ORDER = ("disk", "socket", "pid", "apparmor", "release_agent")
 
 
@@ -66,6 +66,25 @@ def test_escape_works_misconfigured_and_is_stopped_by_default(shared, escape_id)
     assert out.as_expected, out.table()
     assert "<the host's secret>" in first.output      # the random secret of that VM, read from its disk
     assert "apparmor" in out.lsm.split(",")            # the guest's kernel has AppArmor among its LSMs
+
+
+# Why each misconfigured container fails once its root is uid 100000 of a user namespace: the refusal of
+# the script's first step that needs the host's user namespace (busybox words EPERM and EACCES its way).
+REFUSED_IN_USERNS = {
+    "disk": "mknod: /dev/hostdisk: Operation not permitted",  # CAP_MKNOD counts in the initial namespace only
+    "socket": "connect /run/engine.sock: Permission denied",  # 0660 root: uid 100000 is "other"
+    "release_agent": "permission denied",                     # mount(2): a cgroup v1 hierarchy, refused
+    "pid": "Permission denied",                               # /proc/1/root: ptrace access check
+}
+
+
+@pytest.mark.parametrize("escape_id", sorted(REFUSED_IN_USERNS))
+def test_a_user_namespace_stops_the_same_misconfiguration(shared, escape_id):
+    out = shared[1][escape_id]
+    run = out.run(escapes.IN_USERNS)
+    assert run.flags[-1] == "--rootless" and run.flags[:-1] == out.misconfigured.flags
+    assert not run.escaped and run.status != 0, run.output
+    assert REFUSED_IN_USERNS[escape_id] in run.output, run.output
 
 
 def test_default_refusals_name_their_layer(shared):
