@@ -66,7 +66,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .. import tracker
-from ..errors import LabError, UnsupportedError
+from ..errors import InvalidInputError, LabError, UnsupportedError
 
 TOOLS = ("dockerd", "containerd", "containerd-shim-runc-v2", "runc", "unshare", "nsenter", "docker")
 OVERLAID = ("etc", "opt", "run")  # where dockerd and containerd write outside the directories they are given
@@ -143,6 +143,9 @@ class Engine:
         from ..net import ipam, links
         bridge = f"{tracker.PREFIX}{name}"
         links.check_name(bridge)
+        if os.path.exists(f"/sys/class/net/{bridge}"):  # dockerd would take it over, and stop would delete it
+            raise InvalidInputError(f"link {bridge} exists already",
+                                    "choose another network name, or run labcore cleanup if a crash left it")
         # Free of the lab's networks and of the host's routes; once dockerd has made the bridge, its route
         # keeps the lab's next network off this subnet.
         taken = [ipaddress.ip_network(e["subnet"]) for e in ipam.networks().values()]

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from labcore import images, tracker
-from labcore.errors import LabError
+from labcore.errors import InvalidInputError, LabError
 from labcore.teach.realengine import Engine
 
 pytestmark = pytest.mark.needs("root", "overlayfs", "tool:dockerd", "tool:containerd", "tool:skopeo",
@@ -156,6 +156,8 @@ def test_a_user_defined_network_gets_a_recorded_bridge_and_the_engine_removes_it
         assert [r.target for r in tracker.default().records() if r.kind == "link"].count("lab-test-web") == 1
         engine.docker(*web.create_args("web").split())
         assert f"{web.gateway}/" in _link(web.bridge)  # dockerd made it, with the gateway address
+        with pytest.raises(InvalidInputError, match="lab-test-web exists"):  # a link there is not taken over
+            engine.reserve_network("test-web")
         engine.docker("run", "-d", "--name", "api", "--network", "web", "busybox", "sh", "-c",
                       "echo hello from api > /tmp/index.html && exec httpd -f -p 80 -h /tmp")
         looked_up = engine.docker("run", "--rm", "--network", "web", "busybox", "nslookup", "-type=a", "api").stdout
