@@ -148,7 +148,9 @@ def test_zombies_fill_the_pids_limit_and_an_init_that_reaps_prevents_it(stack):
     pid, tini = inspect(stack, "zz")["State"]["Pid"], inspect(stack, "zt")["State"]["Pid"]
     assert until(lambda: failures_cgroup_stats(pid).pids_max_events, timeout=20)
     stats = failures_cgroup_stats(pid)
-    assert stats.pids_current == 20 and len(failures.zombies(pid)) >= 15
+    # At the limit (pids.peak, where the kernel has it), and a moment below it while the loop's short-lived
+    # children (the subshell, sleep 0.02) are reaped: the zombies, never reaped, hold the rest.
+    assert stats.pids_peak in (20, None) and stats.pids_current >= 17 and len(failures.zombies(pid)) >= 15
     assert "can't fork" in docker(stack, "logs", "zz").stderr
     time.sleep(0.5)
     assert len(failures.zombies(tini)) <= 2 and failures_cgroup_stats(tini).pids_current < 10
