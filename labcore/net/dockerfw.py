@@ -195,8 +195,7 @@ class Prepared:
 def prepare(holder: str = "realengine") -> Prepared:
     """Record nat and filter, hold ip_forward, make ``lab-docker0``: all before dockerd starts."""
     from . import ipam, links, sysctl
-    taken = [ipaddress.ip_network(e["subnet"]) for e in ipam.networks().values()]
-    subnet = ipam.pick_subnet(taken, ipam.host_routes(), pool=POOL)
+    subnet = ipam.free_subnet(POOL)
     p = Prepared(holder, str(subnet), str(ipam.gateway(subnet)))
     trk = tracker.default()
     try:

@@ -65,6 +65,13 @@ def pick_subnet(taken, routes, pool=POOL, size: int = SIZE):
     raise LabError(f"no free /{size} left in {pool}", "remove a lab network (labcore network rm NAME)")
 
 
+def free_subnet(pool=POOL) -> ipaddress.IPv4Network:
+    """A /24 of ``pool`` that no lab network holds and no host route overlaps, now; not reserved: for a
+    bridge another program makes (dockerd's), whose route then keeps the lab's next network off it."""
+    taken = [ipaddress.ip_network(e["subnet"]) for e in networks().values()]
+    return pick_subnet(taken, host_routes(), pool=pool)
+
+
 def gateway(net) -> ipaddress.IPv4Address:
     """The bridge's address: the first host of the subnet, as Docker gives it."""
     return net.network_address + 1
@@ -193,5 +200,5 @@ def host_routes() -> list:
     return out
 
 
-__all__ = ["POOL", "parse_subnet", "overlaps", "pick_subnet", "gateway", "next_address", "networks",
+__all__ = ["POOL", "parse_subnet", "overlaps", "pick_subnet", "free_subnet", "gateway", "next_address", "networks",
            "add_network", "lease", "host_routes"]

@@ -139,17 +139,13 @@ class Engine:
         Left to itself, dockerd names the bridge ``br-`` and 12 hex digits of the network's ID and picks
         a subnet from its own pools (172.18.0.0/16, then 172.19...): after a crash the lab could not
         tell that bridge from one of another engine's."""
-        import ipaddress
         from ..net import ipam, links
         bridge = f"{tracker.PREFIX}{name}"
         links.check_name(bridge)
         if os.path.exists(f"/sys/class/net/{bridge}"):  # dockerd would take it over, and stop would delete it
             raise InvalidInputError(f"link {bridge} exists already",
                                     "choose another network name, or run labcore cleanup if a crash left it")
-        # Free of the lab's networks and of the host's routes; once dockerd has made the bridge, its route
-        # keeps the lab's next network off this subnet.
-        taken = [ipaddress.ip_network(e["subnet"]) for e in ipam.networks().values()]
-        subnet = ipam.pick_subnet(taken, ipam.host_routes())
+        subnet = ipam.free_subnet()
         # Not created here: dockerd makes it. Recorded so that an undo deletes it if it is there.
         self._reserved.append(tracker.default().add("link", bridge, what=f"bridge of docker network {name}"))
         return Reserved(bridge, str(subnet), str(ipam.gateway(subnet)))

@@ -40,7 +40,8 @@ hostvm.HostVM.boot = _boot_and_note
 # for each demo). Order: the escapes that leave the most behind run last, and each escape's Escape.undo
 # runs in the guest after its demo (the release_agent's /escape/out holding the secret, its cgroup
 # hierarchy, the engine, the AppArmor profile; the disk's device node is in its container's own /dev),
-# so no demo can pass by reading an earlier one's leftovers. A run can only print the secret by reading that VM's disk: see each escape.
+# so no demo can pass by reading an earlier one's leftovers. A run can only print the secret by reading
+# that VM's disk: see each escape.
 ORDER = ("disk", "socket", "pid", "apparmor", "release_agent")
 
 

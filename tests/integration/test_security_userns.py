@@ -2,12 +2,19 @@
 
 import os
 import pwd
+import shutil
 import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
+from labcore import images
+from labcore.ns import process
+from labcore.proc.ns import CONTAINER
 from labcore.security import lsm, userns
+from labcore.security.policy import Policy
 
 pytestmark = pytest.mark.needs("root")
 
@@ -102,11 +109,9 @@ def test_rootless_run_maps_the_users_subordinate_ids_when_it_has_some(subids_for
 @pytest.fixture
 def reachable_dir():
     """A directory uid 100000 may traverse (pytest's own tmp_path is under a 0700 directory)."""
-    import shutil
-    import tempfile
-    path = tempfile.mkdtemp(prefix="lab-userns-")
-    os.chmod(path, 0o755)
-    yield __import__("pathlib").Path(path)
+    path = Path(tempfile.mkdtemp(prefix="lab-userns-"))
+    path.chmod(0o755)
+    yield path
     shutil.rmtree(path)
 
 
@@ -114,16 +119,10 @@ def test_a_remapped_root_gets_its_own_proc_and_sys_in_a_root_filesystem(reachabl
     """Root mapped to uid 100000, pivot_root into an image's rootfs, Docker's default policy: the proc and
     sysfs it needs are mounted before the switch, while the host's are in sight (the kernel's condition
     in a user namespace), and show the container's own processes and links."""
-    from labcore import images
-    from labcore.ns import process
-    from labcore.proc.ns import CONTAINER
-    from labcore.security.policy import Policy
     images.busybox_rootfs(reachable_dir / "rootfs", applets=["sh", "cat", "ls", "id"])
     (reachable_dir / "rootfs" / "sys").mkdir(exist_ok=True)
     r = process.run(["sh", "-c", "cat /proc/self/uid_map; ls /sys/class/net; echo $$"],
                     ",".join(["user", *CONTAINER]), rootfs=reachable_dir / "rootfs",
-                    security=Policy.docker_default(),
-                    timeout=30)
-    assert r.returncode == 0, r.stderr
+                    security=Policy.docker_default(), timeout=30)
     assert r.returncode == 0 and r.stderr == "", r.stderr
     assert r.stdout.split() == ["0", "100000", "65536", "lo", "1"]  # the map; only its loopback; PID 1
