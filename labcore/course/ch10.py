@@ -34,6 +34,14 @@ QUIZ = Quiz("10", "Security", [
                   "as uid 100000, the first id of alice's /etc/subuid range, where her ids were shifted"],
            why="Section 6: the host read PID 1's Uid line as the uid of the user who started it (there, "
                "nobody) while `id -u` inside said 0; the subuid range maps the other ids, not uid 0."),
+    Choice("remap-volume", "dockerd runs with `--userns-remap=default`, and dockremap's range in /etc/subuid is "
+                           "100000:65536. A container's root writes a file into a directory mounted with `-v` "
+                           "(and given to uid 100000). Who owns the file on the host?",
+           right="uid 100000, the host uid that the container's uid 0 is mapped to",
+           wrong=["root, uid 0, since dockerd and the shim that hold the volume run as root",
+                  "nobody, uid 65534, the overflow id that unmapped owners are shown as"],
+           why="The real-Docker section: `made` belonged to the first subordinate uid, while the host root's "
+               "own file showed as 65534 inside, and stayed unreadable."),
     Choice("ping-bounding", "ping carries the file capability cap_net_raw+ep. In a container started with "
                             "`--cap-drop NET_RAW`, root runs ping. What happens?",
            right="execve fails with EPERM: the file wants a capability the bounding set forbids",

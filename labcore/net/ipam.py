@@ -24,7 +24,6 @@ from __future__ import annotations
 import fcntl
 import ipaddress
 import json
-import os
 from contextlib import contextmanager
 from pathlib import Path
 

@@ -39,6 +39,11 @@ What a default dockerd changes on a host, and how this one avoids each:
   and ``/opt/containerd``. In its namespace ``/etc``, ``/run`` and ``/opt``
   are overlays whose upper directories are in the lab directory: it reads
   the host's files and writes into ours.
+* **users**: ``Engine(userns_remap=True)`` runs ``dockerd
+  --userns-remap=default``, which adds a user ``dockremap`` and its
+  subordinate ids (``/etc/passwd``, ``/etc/group``, ``/etc/subuid``,
+  ``/etc/subgid``) with ``useradd``: into the ``/etc`` overlay, so the host
+  never has that user.
 
 Measured on the development machine with the defaults (and no such care),
 a stopped dockerd had left exactly those files and cgroup directories. The
@@ -74,6 +79,7 @@ FLAGS = ["--bridge=none", "--iptables=false", "--ip-masq=false", "--ip-forward=f
 # cgroupfs, not systemd: where systemd runs on cgroup v2, dockerd picks the systemd driver, which only takes a
 # "NAME.slice" as --cgroup-parent; the lab's groups are plain directories in its labcore subtree.
 FLAGS += ["--exec-opt", "native.cgroupdriver=cgroupfs"]
+DATA_ROOT_REMAPPED = "/run/lab-docker-data"
 
 
 def missing() -> list[str]:
@@ -84,7 +90,8 @@ def missing() -> list[str]:
 class Engine:
     """One real dockerd (and its containerd) in ``Scratch("realengine")``; ``with Engine() as e: e.docker(...)``."""
 
-    def __init__(self, name: str = "realengine", iptables: bool = False, live_restore: bool = False):
+    def __init__(self, name: str = "realengine", iptables: bool = False, live_restore: bool = False,
+                 userns_remap: bool = False):
         if missing():
             raise UnsupportedError(f"the real Docker Engine needs {', '.join(missing())}",
                                    "install docker.io, containerd and runc (provision/provision.sh does)")
@@ -98,6 +105,7 @@ class Engine:
         self._proc = None
         self.iptables = iptables  # True: Docker's own bridge, NAT and published ports (labcore.net.dockerfw)
         self.live_restore = live_restore  # daemon.json's "live-restore": a restarted dockerd adopts running containers
+        self.userns_remap = userns_remap  # --userns-remap=default: container root is a subordinate uid of "dockremap"
         self._net = None
         self._argv: list[str] = []
         self._reserved: list[tracker.Record] = []
@@ -131,6 +139,17 @@ class Engine:
             if _comm(child) == "containerd":
                 return child
         return None
+
+    def remapped(self) -> tuple[int, int]:
+        """With ``userns_remap``: the first host uid and the count of ids dockerd gave its containers, the
+        range of the ``dockremap`` user it made in its /etc/subuid (the overlay's upper file: not the host's)."""
+        if not self.userns_remap:
+            raise LabError("this engine does not remap user ids", "start it with Engine(..., userns_remap=True)")
+        for line in (self.work / "upper" / "etc" / "subuid").read_text().splitlines():
+            user, first, count = line.split(":")
+            if user == "dockremap":
+                return int(first), int(count)
+        raise LabError("dockerd gave dockremap no subordinate uids", f"see {self.work / 'dockerd.log'}")
 
     def reserve_network(self, name: str) -> "Reserved":
         """A bridge name, recorded before dockerd makes it, and a free subnet for ``docker network create
@@ -175,7 +194,9 @@ class Engine:
                 from ..net import dockerfw
                 self._net = dockerfw.prepare(self.name)
                 flags = self._net.flags(FLAGS)
-            self._argv = ["dockerd", "--config-file", str(self.work / "daemon.json"), "--data-root", str(self.work / "data"),
+            if self.userns_remap:
+                flags = [*flags, "--userns-remap=default"]
+            self._argv = ["dockerd", "--config-file", str(self.work / "daemon.json"), "--data-root", self.data_root,
                     "--exec-root", str(self.work / "exec"), "--pidfile", str(self.work / "dockerd.pid"),
                     "-H", self.host, *flags, "--cgroup-parent", f"/{tracker.CGROUP_NAME}/lab-realengine-ctr"]
             self._launch(self._in_new_namespace(), timeout)
@@ -184,10 +205,22 @@ class Engine:
             self.stop()
             raise
 
+    @property
+    def data_root(self) -> str:
+        """dockerd's --data-root, as dockerd sees it.
+
+        With ``userns_remap`` every directory above it must be searchable by the remapped root (dockerd
+        refuses to start otherwise): the lab's data directory is not, so dockerd's mount namespace gets
+        the data directory bound at DATA_ROOT_REMAPPED, under /run."""
+        return DATA_ROOT_REMAPPED if self.userns_remap else str(self.work / "data")
+
     def _in_new_namespace(self) -> list[str]:
         """unshare makes the mount namespace; in it the shell mounts the overlays, then becomes dockerd."""
         mounts = "; ".join(f"mount -t overlay lab-realengine-{d} -o lowerdir=/{d},upperdir={self.work}/upper/{d},"
                            f"workdir={self.work}/wd/{d} /{d}" for d in OVERLAID)
+        if self.userns_remap:  # the mount point is made in /run's overlay: nothing on the host
+            (self.work / "data").mkdir(exist_ok=True)
+            mounts += f"; mkdir -p {DATA_ROOT_REMAPPED}; mount --bind {self.work}/data {DATA_ROOT_REMAPPED}"
         return ["unshare", "--mount", "--propagation", "private", "sh", "-c", f'set -e; {mounts}; exec "$@"', "sh",
                 *self._argv]
 

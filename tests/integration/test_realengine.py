@@ -253,3 +253,42 @@ def test_a_killed_dockerd_restarts_and_live_restore_decides_the_containers_fate(
     finally:
         engine.stop()
     assert same(before, host()), host()
+
+
+def test_userns_remap_makes_the_containers_root_a_subordinate_uid_and_adds_no_user_to_the_host(layout, tmp_path):
+    accounts = {f: Path(f).read_bytes() if os.path.exists(f) else None
+                for f in ("/etc/passwd", "/etc/group", "/etc/shadow", "/etc/subuid", "/etc/subgid")}
+    before = host()
+    engine = Engine("test-userns", userns_remap=True)
+    try:
+        engine.start()
+        first, count = engine.remapped()
+        assert count == 65536 and first >= 100000  # useradd's first free range
+        engine.load(layout, "v1", "lab/busybox:re")
+        assert engine.docker("run", "--rm", "lab/busybox:re", "sh", "-c", "echo $(cat /proc/self/uid_map)").stdout.split() \
+            == ["0", str(first), str(count)]
+        assert engine.docker("run", "--rm", "--userns=host", "lab/busybox:re", "sh", "-c",
+                             "echo $(cat /proc/self/uid_map)").stdout.split() == ["0", "0", "4294967295"]
+        # A volume: the host root's 0600 file is out of the remapped root's reach; a directory given to the
+        # remapped root takes its files, owned by the subordinate uid on the host.
+        share = tmp_path / "share"
+        (share / "theirs").mkdir(parents=True)
+        os.chown(share / "theirs", first, first)
+        (share / "secret").write_text("host root only\n")
+        os.chmod(share / "secret", 0o600)
+        os.chmod(tmp_path, 0o755)
+        refused = engine.docker("run", "--rm", "-v", f"{share}:/data", "lab/busybox:re", "sh", "-c",
+                                "cat /data/secret", check=False)
+        assert refused.returncode == 1 and "Permission denied" in refused.stderr
+        engine.docker("run", "--rm", "-v", f"{share}:/data", "lab/busybox:re", "sh", "-c", "echo made > /data/theirs/f")
+        assert (share / "theirs" / "f").stat().st_uid == first
+        assert engine.docker("run", "--rm", "--userns=host", "-v", f"{share}:/data", "lab/busybox:re",
+                             "sh", "-c", "cat /data/secret").stdout == "host root only\n"
+        engine.docker("run", "-d", "--name", "box", "lab/busybox:re", "sleep", "600")
+        pid = int(engine.docker("inspect", "--format", "{{.State.Pid}}", "box").stdout)
+        status = Path(f"/proc/{pid}/status").read_text()
+        assert f"Uid:\t{first}\t{first}\t{first}\t{first}" in status  # seen from the host
+    finally:
+        engine.stop()
+    assert not engine.work.exists() and same(before, host())
+    assert {f: Path(f).read_bytes() if os.path.exists(f) else None for f in accounts} == accounts
