@@ -209,9 +209,10 @@ class Engine:
     def data_root(self) -> str:
         """dockerd's --data-root, as dockerd sees it.
 
-        With ``userns_remap`` every directory above it must be searchable by the remapped root (dockerd
-        refuses to start otherwise): the lab's data directory is not, so dockerd's mount namespace gets
-        the data directory bound at DATA_ROOT_REMAPPED, under /run."""
+        With ``userns_remap`` every directory above it must be searchable by the remapped root, or dockerd
+        refuses to start ("a subdirectory in your graphroot path ... restricts access to the remapped root",
+        measured with LABCORE_DATA_DIR in root's 0700 home). So its mount namespace gets the data directory
+        bound at DATA_ROOT_REMAPPED, with only / and /run above it, wherever the lab's data directory is."""
         return DATA_ROOT_REMAPPED if self.userns_remap else str(self.work / "data")
 
     def _in_new_namespace(self) -> list[str]:
