@@ -7,8 +7,9 @@ crun refuses this machine's hybrid cgroups, so it runs in a mount namespace
 where the cgroup2 mount is hidden (DESIGN.md); that adds an ``unshare`` and
 an ``sh`` to its figure, measured here as ``crun_wrapper_ms`` and taken off.
 Below ours, what a Python runtime cannot avoid: floors of bare interpreter
-starts and of the standard modules our verbs import, and the ``ideal``: the
-bare floor plus the work itself, timed inside one warm process.
+starts, of starts that import the standard ``json`` (the state every verb
+reads), and of the standard modules our verbs import; and the ``ideal``:
+the bare floor plus the work itself, timed inside one warm process.
 Prints ``name: value`` lines; run alone with ``python bench/runtime.py``.
 """
 
@@ -30,11 +31,14 @@ import labcore as lab
 ROUNDS = 15
 HERE = Path(__file__).resolve().parent.parent
 # Floors: three Python processes, as create, start and delete are. "bare": the interpreter's start and
-# nothing else, what any Python runtime pays. "stdlib": that plus the standard modules each of our verbs
+# nothing else, what any Python runtime pays. "json": that plus the standard JSON package (which loads re
+# and enum), for the state each verb reads. "stdlib": that plus the standard modules each of our verbs
 # loads, since labcore is written with them (json, pathlib, argparse; dataclasses in create and delete;
 # re, enum and inspect beneath). Under the second floor a runtime would do without them, lab's modules too.
 WITH_DATACLASSES = "import json, pathlib, argparse, dataclasses"
 FLOORS = {"bare": (["pass"] * 3, "nothing"),
+          "json": (["import json"] * 3, "import json, as each verb of a runtime that keeps runc's state.json "
+                   "(and reads config.json) with the standard library must"),
           "stdlib": ([WITH_DATACLASSES, "import json, pathlib, argparse", WITH_DATACLASSES],
                      "what our create, start and delete import of the standard library, and nothing else")}
 # The work itself: create + start + delete called in one process whose imports are done (after a
