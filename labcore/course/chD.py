@@ -55,6 +55,14 @@ QUIZ = Quiz("D", "Security and container escapes", [
                   "the container does not start: the kernel refuses all capabilities inside a user namespace"],
            why="Section 7: capabilities of a user namespace count for objects that namespace owns; a block "
                "device is the host's."),
+    Choice("remap-privileged", "dockerd runs with `--userns-remap=default`. A user types "
+                               "`docker run --privileged --pid host busybox sh`. What happens?",
+           right="dockerd refuses it: with remapping on, those switches need `--userns host` too",
+           wrong=["it starts with every capability, but of the remapped user namespace, so the host is safe",
+                  "it starts with the host's pid namespace, but as uid 100000, so /proc/1/root is refused",
+                  "runc refuses it: the kernel cannot join the host's pid namespace from a user namespace"],
+           why="The real engine at the end: `--privileged`, `--pid host` and `--network host` each came back "
+               "with exit status 125 and \"...when user namespaces are enabled\", from dockerd."),
     Recall("root-danger", "An interviewer asks: \"Why is running as root inside a container dangerous, if it "
                           "is isolated?\" Answer with the layers that make it safe and one misconfiguration "
                           "that undoes them.",
