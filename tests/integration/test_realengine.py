@@ -284,6 +284,9 @@ def test_userns_remap_makes_the_containers_root_a_subordinate_uid_and_adds_no_us
         assert (share / "theirs" / "f").stat().st_uid == first
         assert engine.docker("run", "--rm", "--userns=host", "-v", f"{share}:/data", "lab/busybox:re",
                              "sh", "-c", "cat /data/secret").stdout == "host root only\n"
+        for shared in (["--privileged"], ["--pid", "host"], ["--network", "host"]):  # refused by dockerd itself
+            refused = engine.docker("run", "--rm", *shared, "lab/busybox:re", "true", check=False)
+            assert refused.returncode == 125 and "user namespaces" in refused.stderr, (shared, refused.stderr)
         engine.docker("run", "-d", "--name", "box", "lab/busybox:re", "sleep", "600")
         pid = int(engine.docker("inspect", "--format", "{{.State.Pid}}", "box").stdout)
         status = Path(f"/proc/{pid}/status").read_text()
