@@ -28,6 +28,13 @@ QUIZ = Quiz("13", "The OCI specifications", [
            wrong=["the registry, from the user agent string that the client sends with each of its requests",
                   "the runtime, by reading the architecture annotation in config.json when it creates"],
            why="Section 1 added an arm64 entry to an index and the layout reader still chose the amd64 manifest."),
+    Choice("who-verifies", "One bit of a layer blob in an OCI layout is flipped; index, manifest and config are "
+                           "intact. Which of these notices?",
+           right="`skopeo copy` of the image, which hashes each blob as it reads it",
+           wrong=["`skopeo inspect` of the image, which prints the manifest's digest and its layers",
+                  "nothing until the container runs, when the kernel reads the unpacked files"],
+           why="Section 1: inspect printed the same manifest digest for both layouts; copy stopped with "
+               "\"Digest did not match\"."),
     Choice("args", "An image config has Entrypoint [\"nginx\", \"-g\", \"daemon off;\"] and Cmd [\"-c\", "
                    "\"/etc/nginx.conf\"]. What is config.json's process.args after conversion?",
            right="the Entrypoint followed by the Cmd: all five strings, in that order",
