@@ -255,10 +255,14 @@ def test_a_killed_dockerd_restarts_and_live_restore_decides_the_containers_fate(
     assert same(before, host()), host()
 
 
-def test_userns_remap_makes_the_containers_root_a_subordinate_uid_and_adds_no_user_to_the_host(layout, tmp_path):
+def test_userns_remap_makes_the_containers_root_a_subordinate_uid_and_adds_no_user_to_the_host(
+        layout, short_dir, monkeypatch):
     accounts = {f: Path(f).read_bytes() if os.path.exists(f) else None
                 for f in ("/etc/passwd", "/etc/group", "/etc/shadow", "/etc/subuid", "/etc/subgid")}
     before = host()
+    # Under a 0700 directory, as in a home: dockerd starts only because its data-root is bound under /run.
+    assert short_dir.stat().st_mode & 0o777 == 0o700
+    monkeypatch.setenv("LABCORE_DATA_DIR", str(short_dir / "d"))
     engine = Engine("test-userns", userns_remap=True)
     try:
         engine.start()
@@ -271,12 +275,11 @@ def test_userns_remap_makes_the_containers_root_a_subordinate_uid_and_adds_no_us
                              "echo $(cat /proc/self/uid_map)").stdout.split() == ["0", "0", "4294967295"]
         # A volume: the host root's 0600 file is out of the remapped root's reach; a directory given to the
         # remapped root takes its files, owned by the subordinate uid on the host.
-        share = tmp_path / "share"
+        share = short_dir / "share"
         (share / "theirs").mkdir(parents=True)
         os.chown(share / "theirs", first, first)
         (share / "secret").write_text("host root only\n")
         os.chmod(share / "secret", 0o600)
-        os.chmod(tmp_path, 0o755)
         refused = engine.docker("run", "--rm", "-v", f"{share}:/data", "lab/busybox:re", "sh", "-c",
                                 "cat /data/secret", check=False)
         assert refused.returncode == 1 and "Permission denied" in refused.stderr
