@@ -115,8 +115,8 @@ containers now (this takes a few seconds), and compares the order of magnitude."
         if guess < truth:
             return (f"too low: the VM's start costs more than {guess} container starts here. Under software "
                     "emulation every guest instruction of the firmware and the kernel's boot is translated")
-        return (f"too high: a container start is not that cheap next to the VM here. It is a process start "
-                f"in new namespaces, a few system calls, but still a fork and an execve")
+        return ("too high: a container start is not that cheap next to the VM here. It is a process start "
+                "in new namespaces, a few system calls, but still a fork and an execve")
 
 
 class TellApart(Exercise):

@@ -24,7 +24,6 @@ deletes it).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time

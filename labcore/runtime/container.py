@@ -19,7 +19,6 @@ Any failure undoes steps 2-4 before the error is raised.
 
 from __future__ import annotations
 
-import json
 import os
 import resource
 import signal

@@ -31,7 +31,6 @@ crashed notebook left running there and removes the groups.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import statistics
 import subprocess
