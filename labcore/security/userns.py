@@ -45,8 +45,11 @@ class Range:
 
 def subordinate_ranges(user: str | int, path: str = SUBUID) -> list[Range]:
     """The ranges ``path`` gives ``user`` (a name or a uid; lines may use either), in file order."""
-    entry = pwd.getpwuid(user) if isinstance(user, int) else pwd.getpwnam(user)
-    keys = {entry.pw_name, str(entry.pw_uid)}
+    try:
+        entry = pwd.getpwuid(user) if isinstance(user, int) else pwd.getpwnam(user)
+        keys = {entry.pw_name, str(entry.pw_uid)}
+    except KeyError:  # a user of another /etc (a dockerd's own, in its mount namespace): its lines name it
+        keys = {str(user)}
     ranges = []
     try:
         with open(path) as f:

@@ -143,13 +143,13 @@ class Engine:
     def remapped(self) -> tuple[int, int]:
         """With ``userns_remap``: the first host uid and the count of ids dockerd gave its containers, the
         range of the ``dockremap`` user it made in its /etc/subuid (the overlay's upper file: not the host's)."""
+        from ..security import userns
         if not self.userns_remap:
             raise LabError("this engine does not remap user ids", "start it with Engine(..., userns_remap=True)")
-        for line in (self.work / "upper" / "etc" / "subuid").read_text().splitlines():
-            user, first, count = line.split(":")
-            if user == "dockremap":
-                return int(first), int(count)
-        raise LabError("dockerd gave dockremap no subordinate uids", f"see {self.work / 'dockerd.log'}")
+        ranges = userns.subordinate_ranges("dockremap", str(self.work / "upper" / "etc" / "subuid"))
+        if not ranges:
+            raise LabError("dockerd gave dockremap no subordinate uids", f"see {self.work / 'dockerd.log'}")
+        return ranges[0].start, ranges[0].count
 
     def reserve_network(self, name: str) -> "Reserved":
         """A bridge name, recorded before dockerd makes it, and a free subnet for ``docker network create
@@ -184,6 +184,8 @@ class Engine:
             for d in OVERLAID:
                 (self.work / "upper" / d).mkdir(parents=True)
                 (self.work / "wd" / d).mkdir(parents=True)
+            if self.userns_remap:  # bound at DATA_ROOT_REMAPPED in dockerd's mount namespace (data_root)
+                (self.work / "data").mkdir()
             # not the host's /etc/docker/daemon.json
             (self.work / "daemon.json").write_text(json.dumps({"live-restore": True} if self.live_restore else {}) + "\n")
             daemons = create("lab-realengine")
@@ -220,7 +222,6 @@ class Engine:
         mounts = "; ".join(f"mount -t overlay lab-realengine-{d} -o lowerdir=/{d},upperdir={self.work}/upper/{d},"
                            f"workdir={self.work}/wd/{d} /{d}" for d in OVERLAID)
         if self.userns_remap:  # the mount point is made in /run's overlay: nothing on the host
-            (self.work / "data").mkdir(exist_ok=True)
             mounts += f"; mkdir -p {DATA_ROOT_REMAPPED}; mount --bind {self.work}/data {DATA_ROOT_REMAPPED}"
         return ["unshare", "--mount", "--propagation", "private", "sh", "-c", f'set -e; {mounts}; exec "$@"', "sh",
                 *self._argv]

@@ -27,6 +27,8 @@ def test_subordinate_ranges_are_parsed_by_name_or_uid(tmp_path):
     assert lines == [(0, 65534, 1), (1, 200000, 65536), (65537, 300000, 10)]
     assert userns.outside(0, lines) == 65534 and userns.outside(1000, lines) == 200999
     assert userns.outside(70000, lines) is None
+    f.write_text("dockremap:165536:65536\n")  # a user this host's passwd does not have: matched by name
+    assert userns.subordinate_ranges("dockremap", str(f)) == [userns.Range(165536, 65536)]
 
 
 @pytest.fixture
